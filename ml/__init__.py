@@ -1,0 +1,44 @@
+"""Facial expression recognition on FER-2013: training, evaluation and inference.
+
+    import ml
+    ml.CLASSES                                  # the seven classes, in FER-2013's order
+    clf = ml.EmotionClassifier.load()           # the shipped default model
+    probs = clf.predict(faces)                  # uint8 (N, H, W) crops -> float (N, 7)
+    boxes = ml.FaceDetector().detect(bgr)       # uint8 (H, W, 3) -> [(x, y, w, h), ...]
+    faces = ml.FrameAnalyzer().analyze(bgr)     # -> [{"box", "label", "probs"}, ...]
+
+Keras (and its backend) is imported only when a classifier is used.
+"""
+
+from .labels import CLASSES, EMOJI, IMAGE_SIZE
+
+__all__ = [
+    "CLASSES",
+    "EMOJI",
+    "IMAGE_SIZE",
+    "EmotionClassifier",
+    "FaceDetector",
+    "FaceTracker",
+    "FrameAnalyzer",
+    "available_models",
+    "crop_faces",
+]
+
+_LAZY = {
+    "EmotionClassifier": "classifier",
+    "available_models": "classifier",
+    "FaceDetector": "detector",
+    "crop_faces": "detector",
+    "FrameAnalyzer": "analyzer",
+    "FaceTracker": "tracking",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ml' has no attribute {name!r}")
