@@ -10,7 +10,8 @@ chosen there; ``PrivateTest`` is never read here). The output folder gets:
 * ``history.csv``  loss, accuracy and learning rate of every epoch
 * ``curves.png``   loss and accuracy curves
 * ``config.json``  the command's settings
-* ``backup/``      the training state, so that the same command resumes an interrupted run
+* ``backup/``      the training state: the same command resumes an interrupted run, and a
+                   larger ``--epochs`` continues a finished one
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def main(argv=None) -> int:
             plot_history(history_csv, out / "curves.png")
 
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),  # resume, or extend
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         SaveNet(),
     ]

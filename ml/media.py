@@ -1,0 +1,363 @@
+"""Recorded media in and out: frames from a video, an image or a folder of images, with
+clear errors naming the file, and annotated output written atomically.
+
+    src = open_media("talk.mp4")          # MediaError if missing, empty, corrupt or unsupported
+    src.kind, src.fps, src.frame_count    # "video" | "image" | "folder"
+    for frame in src.frames():            # Frame(index, time_s, image (BGR uint8), name)
+        ...
+
+    with open_output("talk.annotated.mp4", src) as out:   # H.264 mp4 (or VP9 webm, images)
+        out.write(frame, bgr)                             # nothing at that path until close()
+
+Outputs are written under a temporary name next to the target and renamed into place
+only when complete; on an error (or without ``commit``) the partial file is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+OUTPUT_VIDEO_EXTS = (".mp4", ".webm")
+# time between the images of a folder in the CSV and the timeline: a folder is a slide show
+IMAGE_INTERVAL_S = 1.0
+
+
+class MediaError(Exception):
+    """A file that cannot be read or written; the message names the file."""
+
+
+@dataclass
+class Frame:
+    index: int  # position in the source (every frame of a video counts)
+    time_s: float  # from the start of the video (images: index * IMAGE_INTERVAL_S)
+    image: np.ndarray | None  # uint8 BGR (H, W, 3); None when the frame was skipped undecoded
+    name: str  # the file the frame came from
+
+
+def supported_types() -> str:
+    return ", ".join(e.lstrip(".") for e in VIDEO_EXTS + IMAGE_EXTS)
+
+
+def media_kind(path: str | os.PathLike) -> str:
+    """"video", "image" or "folder" from the path alone; MediaError if unsupported or missing."""
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    ext = path.suffix.lower()
+    if ext in VIDEO_EXTS:
+        kind = "video"
+    elif ext in IMAGE_EXTS:
+        kind = "image"
+    else:
+        raise MediaError(
+            f"{path}: unsupported file type {ext or '(no extension)'!r}; supported: {supported_types()}, "
+            "or a folder of images"
+        )
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: the file is empty")
+    return kind
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """A BGR uint8 image; MediaError naming the file if it is empty or not a decodable image."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: the file is empty")
+    data = np.fromfile(str(path), np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise MediaError(f"{path}: corrupt or unreadable image")
+    if image.shape[0] < 16 or image.shape[1] < 16:
+        raise MediaError(f"{path}: image of {image.shape[1]}x{image.shape[0]} pixels is too small (16x16 at least)")
+    return image
+
+
+class MediaSource:
+    """Frames of one input; build it with :func:`open_media`."""
+
+    kind: str
+    path: Path
+    fps: float
+    frame_count: int  # exact for images, an estimate for videos (0 if unknown)
+    width: int
+    height: int
+
+    def frames(self, every: int = 1) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.fps if self.fps else 0.0
+
+
+class VideoSource(MediaSource):
+    kind = "video"
+
+    def __init__(self, path: Path):
+        import av
+
+        self.path = path
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise MediaError(f"{path}: no video stream in the file")
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+                self.fps = float(rate) if rate else 25.0
+                if not 0 < self.fps < 1000:
+                    self.fps = 25.0
+                self.width, self.height = stream.codec_context.width, stream.codec_context.height
+                count = stream.frames
+                if not count:
+                    seconds = None
+                    if stream.duration and stream.time_base:
+                        seconds = float(stream.duration * stream.time_base)
+                    elif container.duration:
+                        seconds = container.duration / 1e6
+                    count = int(round(seconds * self.fps)) if seconds else 0
+                self.frame_count = int(count)
+        except MediaError:
+            raise
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise MediaError(f"{path}: corrupt or unreadable video ({_reason(e)})") from None
+        if not self.width or not self.height:
+            raise MediaError(f"{path}: the video stream has no picture size (corrupt file?)")
+
+    def frames(self, every: int = 1) -> Iterator[Frame]:
+        """Every frame in order; ``image`` is decoded to BGR only for every ``every``-th frame."""
+        import av
+
+        index, start = 0, None
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for vf in container.decode(stream):
+                    t = vf.time
+                    if t is not None and start is None:
+                        start = t
+                    time_s = (t - start) if t is not None else index / self.fps
+                    image = vf.to_ndarray(format="bgr24") if index % every == 0 else None
+                    yield Frame(index, round(float(time_s), 4), image, self.path.name)
+                    index += 1
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise MediaError(f"{self.path}: corrupt video, decoding failed at frame {index} ({_reason(e)})") from None
+        if index == 0:
+            raise MediaError(f"{self.path}: the video has no decodable frames")
+
+
+class ImageSource(MediaSource):
+    """A single image or the images of a folder (sorted by name), IMAGE_INTERVAL_S apart."""
+
+    fps = 1.0 / IMAGE_INTERVAL_S
+
+    def __init__(self, path: Path, files: list[Path], kind: str):
+        self.path, self.files, self.kind = path, files, kind
+        self.frame_count = len(files)
+        first = read_image(files[0])  # fail early on the first file
+        self.height, self.width = first.shape[:2]
+
+    def frames(self, every: int = 1) -> Iterator[Frame]:
+        for index, file in enumerate(self.files):
+            image = read_image(file) if index % every == 0 else None
+            yield Frame(index, index * IMAGE_INTERVAL_S, image, file.name)
+
+
+def open_media(path: str | os.PathLike) -> MediaSource:
+    """Open a video, an image or a folder of images; MediaError (naming the file) if it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file or folder")
+    kind = media_kind(path)
+    if kind == "video":
+        return VideoSource(path)
+    if kind == "image":
+        return ImageSource(path, [path], "image")
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise MediaError(f"{path}: the folder has no images ({', '.join(e.lstrip('.') for e in IMAGE_EXTS)})")
+    return ImageSource(path, files, "folder")
+
+
+def _reason(e: Exception) -> str:
+    text = getattr(e, "strerror", None) or str(e)
+    return text.split(": '")[0].strip() or e.__class__.__name__
+
+
+def temp_path(target: Path) -> Path:
+    """A hidden temporary name next to ``target``, keeping its extension (formats go by it)."""
+    return target.with_name(f".{target.stem}.part-{uuid.uuid4().hex[:8]}{target.suffix}")
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+class AtomicFile:
+    """A path to write under a temporary name; ``commit()`` renames it into place, ``discard()`` removes it."""
+
+    def __init__(self, target: str | os.PathLike):
+        self.target = Path(target)
+        if not self.target.parent.is_dir():
+            raise MediaError(f"{self.target}: the folder {self.target.parent} does not exist")
+        self.tmp = temp_path(self.target)
+
+    def commit(self) -> Path:
+        os.replace(self.tmp, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        _remove(self.tmp)
+
+
+class VideoWriter:
+    """Browser-playable video: H.264 (yuv420p, faststart) in .mp4, or VP9 in .webm."""
+
+    CODECS = {".mp4": ("mp4", "libx264"), ".webm": ("webm", "libvpx-vp9")}
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int):
+        import av
+
+        path = Path(path)
+        ext = path.suffix.lower()
+        if ext not in self.CODECS:
+            raise MediaError(f"{path}: annotated video must be .mp4 (H.264) or .webm (VP9)")
+        self.file = AtomicFile(path)
+        fmt, codec = self.CODECS[ext]
+        # yuv420p needs even sides: drop a last odd row/column
+        self.width, self.height = width - width % 2, height - height % 2
+        options = {"movflags": "+faststart"} if fmt == "mp4" else {}
+        try:
+            self.container = av.open(str(self.file.tmp), mode="w", format=fmt, options=options)
+            stream = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+            if codec == "libx264":
+                stream.options = {"crf": "23", "preset": "veryfast"}
+            else:
+                stream.options = {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+            self.stream = stream
+        except Exception as e:
+            self.file.discard()
+            raise MediaError(f"{path}: cannot write the video ({_reason(e)})") from None
+        self.frames = 0
+
+    def write(self, bgr: np.ndarray) -> None:
+        import av
+
+        if bgr.shape[0] != self.height or bgr.shape[1] != self.width:
+            bgr = cv2.resize(bgr, (self.width, self.height)) if (
+                bgr.shape[0] < self.height or bgr.shape[1] < self.width
+            ) else bgr[: self.height, : self.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr), format="bgr24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self, commit: bool = True) -> Path | None:
+        try:
+            if commit:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+        finally:
+            self.container.close()
+        if commit and self.frames:
+            return self.file.commit()
+        self.file.discard()
+        return None
+
+
+class ImageWriter:
+    """Annotated images: one file for a single image, or a folder of them for a folder input."""
+
+    def __init__(self, path: str | os.PathLike, single: bool):
+        self.target = Path(path)
+        self.single = single
+        if single:
+            if self.target.suffix.lower() not in IMAGE_EXTS:
+                raise MediaError(f"{self.target}: annotated image needs an image extension (png, jpg, ...)")
+            self.file = AtomicFile(self.target)
+        else:
+            if self.target.exists() and not self.target.is_dir():
+                raise MediaError(f"{self.target}: exists and is not a folder (a folder input gives a folder)")
+            if not self.target.parent.is_dir():
+                raise MediaError(f"{self.target}: the folder {self.target.parent} does not exist")
+            self.tmpdir = temp_path(self.target)
+            self.tmpdir.mkdir()
+        self.written: list[str] = []
+
+    def write(self, bgr: np.ndarray, name: str) -> None:
+        dest = self.file.tmp if self.single else self.tmpdir / name
+        ok, buf = cv2.imencode(dest.suffix or ".png", bgr)
+        if not ok:
+            raise MediaError(f"{dest}: cannot encode the annotated image")
+        buf.tofile(str(dest))
+        self.written.append(name)
+
+    def close(self, commit: bool = True) -> Path | None:
+        if self.single:
+            if commit and self.written:
+                return self.file.commit()
+            self.file.discard()
+            return None
+        if not commit:
+            _remove(self.tmpdir)
+            return None
+        if not self.target.exists():
+            os.replace(self.tmpdir, self.target)
+        else:  # an existing folder: move the finished files in, one rename each
+            for name in self.written:
+                os.replace(self.tmpdir / name, self.target / name)
+            _remove(self.tmpdir)
+        return self.target
+
+
+class MediaOutput:
+    """Annotated output matching a source: a video for a video, images for images."""
+
+    def __init__(self, path: str | os.PathLike, source: MediaSource):
+        self.source = source
+        if source.kind == "video":
+            self.writer = VideoWriter(path, source.fps, source.width, source.height)
+        else:
+            self.writer = ImageWriter(path, single=source.kind == "image")
+
+    def write(self, frame: Frame, bgr: np.ndarray) -> None:
+        if self.source.kind == "video":
+            self.writer.write(bgr)
+        else:
+            self.writer.write(bgr, frame.name)
+
+    def close(self, commit: bool = True) -> Path | None:
+        return self.writer.close(commit)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(commit=exc_type is None)
+
+
+def open_output(path: str | os.PathLike, source: MediaSource) -> MediaOutput:
+    """The annotated output for ``source`` at ``path`` (written under a temporary name until closed)."""
+    return MediaOutput(path, source)

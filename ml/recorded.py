@@ -1,0 +1,157 @@
+"""Analyse recorded media (video, image, folder of images) end to end.
+
+    from ml.recorded import analyze_media
+    result = analyze_media("talk.mp4", csv="talk.csv", out="talk.annotated.mp4", plot="talk.png")
+    print(result.summary.text())
+
+Frames go through ``ml.FrameAnalyzer.analyze_batch`` several at a time and their faces
+through ``ml.FaceTracker`` (the live app's ids and smoothing). Used by the CLI
+(``python -m ml.analyze``) and the upload page (``server/uploads.py``). Every output
+is written under a temporary name and renamed into place only when the whole input
+was analysed; on any error (or cancellation) nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .annotate import draw_faces
+from .media import AtomicFile, MediaError, MediaOutput, MediaSource, open_media
+from .report import CsvWriter, Summary, csv_rows, plot_timeline
+
+BATCH = 8  # analysed frames per classifier batch
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop an analysis (its outputs are removed)."""
+
+
+@dataclass
+class Result:
+    summary: Summary
+    csv: Path | None = None
+    out: Path | None = None
+    plot: Path | None = None
+    rows: int = 0
+    paths: list = field(default_factory=list)
+
+
+def analyze_media(
+    source: str | os.PathLike | MediaSource,
+    analyzer=None,
+    *,
+    csv: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    plot: str | os.PathLike | None = None,
+    every: int = 1,
+    batch: int = BATCH,
+    window: int = 5,
+    model: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Analyse every ``every``-th frame; write the CSV, annotated output and timeline PNG asked for.
+
+    ``analyzer``: an ``ml.FrameAnalyzer`` (built from ``model`` when None, after the
+    input and output paths were checked). ``progress(frames_done, frames_total)`` is
+    called after each batch; raising :class:`Cancelled` from it stops the analysis.
+    Raises :class:`ml.media.MediaError` (message naming the file) for unreadable input.
+    """
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    src = source if isinstance(source, MediaSource) else open_media(source)
+    is_video = src.kind == "video"
+    summary = Summary(src.path.name, src.fps, interval_s=every / src.fps)
+    csv_file = AtomicFile(csv) if csv else None
+    plot_file = AtomicFile(plot) if plot else None
+    output = None
+    csv_writer = None
+    ok = False
+    try:
+        output = MediaOutput(out, src) if out else None
+        csv_writer = CsvWriter(csv_file.tmp) if csv_file else None
+        if analyzer is None:
+            from .analyzer import FrameAnalyzer
+
+            analyzer = FrameAnalyzer(model)
+        from .tracking import FaceTracker
+
+        tracker = FaceTracker(window=window)
+        total = src.frame_count
+        # with a video output every frame is decoded (and drawn with the latest faces)
+        decode_every = 1 if (output is not None and is_video) else every
+        pending: list = []
+        last_faces: list[dict] = []
+        done = 0
+        last_frame = None
+
+        def flush() -> None:
+            nonlocal last_faces, done
+            todo = [f for f in pending if f.index % every == 0]
+            results = iter(analyzer.analyze_batch([f.image for f in todo]) if todo else [])
+            for f in pending:
+                analysed = f.index % every == 0
+                if analysed:
+                    last_faces = tracker.update(next(results))
+                    summary.add(f, last_faces)
+                    if csv_writer:
+                        csv_writer.write(csv_rows(f, last_faces, with_file=not is_video))
+                if output is not None and (analysed or is_video):
+                    output.write(f, draw_faces(f.image, last_faces, copy=False))
+            done = pending[-1].index + 1
+            pending.clear()
+            if progress:
+                progress(done, max(total, done))
+
+        for frame in src.frames(every=decode_every):
+            if frame.image is None and frame.index % every != 0:
+                done = frame.index + 1
+                if not pending and progress and done % 50 == 0:
+                    progress(done, max(total, done))
+                continue
+            pending.append(frame)
+            last_frame = frame
+            if sum(1 for f in pending if f.index % every == 0) >= batch or len(pending) >= 4 * batch:
+                flush()
+        if pending:
+            flush()
+        if last_frame is None and done == 0:
+            raise MediaError(f"{src.path}: no frames to analyse")
+        frames_total = done
+        if is_video:
+            duration = (last_frame.time_s if last_frame else 0.0) + 1.0 / src.fps
+            duration = max(duration, frames_total / src.fps) if src.fps else duration
+        else:
+            duration = frames_total * (1.0 / src.fps)
+        summary.finish(frames_total, duration)
+        if plot_file:
+            plot_timeline(summary, plot_file.tmp)
+        result = Result(summary)
+        if csv_writer:
+            csv_writer.close()
+            result.rows = csv_writer.rows
+        if output is not None:
+            result.out = output.close(commit=True)
+            output = None
+        if csv_file:
+            result.csv = csv_file.commit()
+        if plot_file:
+            result.plot = plot_file.commit()
+        ok = True
+        return result
+    finally:
+        if not ok:
+            if csv_writer:
+                csv_writer.close()
+            if output is not None:
+                try:
+                    output.close(commit=False)
+                except Exception:
+                    pass
+            for f in (csv_file, plot_file):
+                if f:
+                    f.discard()

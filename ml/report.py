@@ -1,0 +1,232 @@
+"""What an analysis of recorded media reports: CSV rows, a summary and a timeline plot.
+
+    rows = csv_rows(frame, tracked_faces)      # one dict per face, CSV_COLUMNS keys
+    summary = Summary(); summary.add(frame, tracked_faces); summary.finish(...)
+    print(summary.text()); summary.to_dict()  # faces found, share of each expression
+    plot_timeline(summary, "timeline.png")    # matplotlib, Agg backend
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .annotate import CLASS_COLORS_RGB
+from .labels import CLASSES, EMOJI
+
+CSV_COLUMNS = ["frame", "time_s", "face", "x", "y", "w", "h", "label", "confidence", *CLASSES, "file"]
+
+
+def csv_rows(frame, faces: list[dict], with_file: bool = False) -> list[dict]:
+    """One row per tracked face of an analysed frame (``frame``: ml.media.Frame)."""
+    rows = []
+    for face in faces:
+        x, y, w, h = face["box"]
+        row = {
+            "frame": frame.index,
+            "time_s": f"{frame.time_s:.3f}",
+            "face": face.get("id", ""),
+            "x": x,
+            "y": y,
+            "w": w,
+            "h": h,
+            "label": face["label"],
+            "confidence": f"{face['probs'][face['label']]:.4f}",
+            "file": frame.name if with_file else "",
+        }
+        row.update({c: f"{face['probs'][c]:.4f}" for c in CLASSES})
+        rows.append(row)
+    return rows
+
+
+class CsvWriter:
+    """CSV rows streamed to a file (opened by the caller, e.g. an ml.media.AtomicFile's tmp)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.fh = open(path, "w", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.fh, fieldnames=CSV_COLUMNS)
+        self.writer.writeheader()
+        self.rows = 0
+
+    def write(self, rows: list[dict]) -> None:
+        self.writer.writerows(rows)
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class Summary:
+    """Accumulates the tracked faces of analysed frames.
+
+    Shares are of face-time: each analysed frame in which a face is seen counts once
+    for that face's (smoothed) label, weighted by the time until the next analysed
+    frame, so skipping frames (``--every``) does not change what they mean.
+    """
+
+    def __init__(self, source: str = "", fps: float = 0.0, interval_s: float | None = None):
+        self.source = source
+        self.fps = fps
+        self.interval_s = interval_s  # time one analysed frame stands for
+        self.frames_total = 0
+        self.frames_analysed = 0
+        self.frames_with_faces = 0
+        self.duration_s = 0.0
+        self.label_counts: Counter = Counter()
+        self.face_frames: Counter = Counter()  # id -> analysed frames seen
+        self.face_labels: dict = defaultdict(Counter)  # id -> label counts
+        self.times: list[float] = []
+        self.series: dict = defaultdict(list)  # id -> [(time_s, probs vector)]
+        self.mean_probs: list = []  # per analysed frame: mean over faces, or None
+
+    def add(self, frame, faces: list[dict]) -> None:
+        self.frames_analysed += 1
+        self.times.append(frame.time_s)
+        if faces:
+            self.frames_with_faces += 1
+        vectors = []
+        for face in faces:
+            fid = face.get("id", 0)
+            self.label_counts[face["label"]] += 1
+            self.face_frames[fid] += 1
+            self.face_labels[fid][face["label"]] += 1
+            v = [face["probs"][c] for c in CLASSES]
+            vectors.append(v)
+            self.series[fid].append((frame.time_s, v))
+        self.mean_probs.append(np.mean(vectors, axis=0).tolist() if vectors else None)
+
+    def finish(self, frames_total: int, duration_s: float) -> "Summary":
+        self.frames_total = frames_total
+        self.duration_s = duration_s
+        return self
+
+    @property
+    def faces_found(self) -> int:
+        return len(self.face_frames)
+
+    @property
+    def step_s(self) -> float:
+        """Time one analysed frame stands for."""
+        if self.interval_s:
+            return self.interval_s
+        if self.frames_analysed and self.duration_s:
+            return self.duration_s / self.frames_analysed
+        return 1.0
+
+    def shares(self) -> dict[str, float]:
+        """Share of face-time of each expression (sums to 1 when any face was seen)."""
+        total = sum(self.label_counts.values())
+        return {c: (self.label_counts[c] / total if total else 0.0) for c in CLASSES}
+
+    def dominant(self) -> str | None:
+        return self.label_counts.most_common(1)[0][0] if self.label_counts else None
+
+    def faces(self) -> list[dict]:
+        """Per face id: seconds seen and its most frequent expression, most seen first."""
+        out = []
+        for fid, n in self.face_frames.most_common():
+            out.append(
+                {
+                    "id": fid,
+                    "frames": n,
+                    "seconds": round(n * self.step_s, 2),
+                    "label": self.face_labels[fid].most_common(1)[0][0],
+                }
+            )
+        return out
+
+    def timeline(self, max_points: int = 600) -> dict:
+        """Mean probabilities over the faces of each analysed frame (None: no face), at most ``max_points``."""
+        n = len(self.times)
+        idx = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int)) if n else []
+        return {
+            "classes": list(CLASSES),
+            "t": [self.times[i] for i in idx],
+            "probs": [
+                None if self.mean_probs[i] is None else [round(p, 4) for p in self.mean_probs[i]] for i in idx
+            ],
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "frames_total": self.frames_total,
+            "frames_analysed": self.frames_analysed,
+            "frames_with_faces": self.frames_with_faces,
+            "duration_s": round(self.duration_s, 3),
+            "faces_found": self.faces_found,
+            "faces": self.faces(),
+            "dominant": self.dominant(),
+            "shares": {c: round(s, 4) for c, s in self.shares().items()},
+            "timeline": self.timeline(),
+        }
+
+    def text(self) -> str:
+        """The summary printed at the end of the CLI."""
+        lines = [
+            f"{self.source}: {self.frames_analysed} of {self.frames_total} frames analysed"
+            f" ({self.duration_s:.1f} s), faces in {self.frames_with_faces}",
+            f"faces found: {self.faces_found}"
+            + (
+                " (" + ", ".join(f"#{f['id']} {f['seconds']:.1f} s mostly {f['label']}" for f in self.faces()[:8])
+                + (", ..." if self.faces_found > 8 else "")
+                + ")"
+                if self.faces_found
+                else ""
+            ),
+        ]
+        if self.label_counts:
+            lines.append("share of face time per expression:")
+            shares = self.shares()
+            for c in sorted(CLASSES, key=lambda c: -shares[c]):
+                bar = "#" * int(round(shares[c] * 40))
+                lines.append(f"  {c:<9}{EMOJI[c]} {shares[c] * 100:5.1f}%  {bar}")
+        else:
+            lines.append("no faces were found")
+        return "\n".join(lines)
+
+
+def plot_timeline(summary: Summary, path: str | os.PathLike, max_faces: int = 4) -> Path:
+    """A PNG: for each of the most-seen faces, its expression probabilities over time (stacked)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    faces = [f["id"] for f in summary.faces()[:max_faces]]
+    rows = max(1, len(faces))
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 1.8 * rows), sharex=True, squeeze=False)
+    colors = [CLASS_COLORS_RGB[c] for c in CLASSES]
+    end = max(summary.duration_s, summary.times[-1] if summary.times else 0.0) or 1.0
+    if not faces:
+        ax = axes[0, 0]
+        ax.text(0.5, 0.5, "no faces found", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+    for ax, fid in zip(axes[:, 0], faces):
+        pts = summary.series[fid]
+        t = np.array([p[0] for p in pts])
+        probs = np.array([p[1] for p in pts]).T  # (7, n)
+        # gaps (face not seen for more than two analysed steps) are left blank
+        gap = 2.5 * summary.step_s
+        breaks = np.where(np.diff(t) > gap)[0] + 1
+        for seg_t, seg_p in zip(np.split(t, breaks), np.split(probs, breaks, axis=1)):
+            if len(seg_t) == 1:
+                seg_t = np.array([seg_t[0], seg_t[0] + summary.step_s])
+                seg_p = np.repeat(seg_p, 2, axis=1)
+            ax.stackplot(seg_t, seg_p, colors=colors, linewidth=0)
+        ax.set_ylim(0, 1)
+        ax.set_xlim(0, end)
+        ax.set_ylabel(f"face #{fid}")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
+    fig.legend(handles, CLASSES, loc="upper center", ncol=len(CLASSES), frameon=False)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(f"{summary.source}: expression probabilities over time", y=0.995, fontsize=10, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 0.90 if rows > 1 else 0.82))
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+    return path
