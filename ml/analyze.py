@@ -31,6 +31,23 @@ def default_plot_path(input_path: Path, csv: str | None, out: str | None) -> Pat
     return Path(f"{name or 'analysis'}.timeline.png")
 
 
+def load_analyzer(model: str | None):
+    """An ml.FrameAnalyzer, keeping TensorFlow's start-up chatter off the terminal."""
+    import ml
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(2)
+    sys.stderr.flush()
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401  (TensorFlow logs to fd 2 while it starts)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return ml.FrameAnalyzer(model)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m ml.analyze",
@@ -64,6 +81,11 @@ def main(argv=None, analyzer=None) -> int:
     bar = None
     try:
         source = open_media(input_path)  # before the model loads: bad input fails fast
+        for given in (a.csv, a.out, plot):
+            if given and not Path(given).resolve().parent.is_dir():
+                raise MediaError(f"{given}: the folder {Path(given).parent} does not exist")
+        if analyzer is None:
+            analyzer = load_analyzer(a.model)
         unit = "frame" if source.kind == "video" else "image"
         bar = tqdm(
             total=source.frame_count or None,

@@ -200,7 +200,9 @@ def plot_timeline(summary: Summary, path: str | os.PathLike, max_faces: int = 4)
     path = Path(path)
     faces = [f["id"] for f in summary.faces()[:max_faces]]
     rows = max(1, len(faces))
-    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.2 + 1.8 * rows), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, 1, figsize=(10, 0.8 + 1.8 * rows), sharex=True, squeeze=False, layout="constrained"
+    )
     colors = [CLASS_COLORS_RGB[c] for c in CLASSES]
     end = max(summary.duration_s, summary.times[-1] if summary.times else 0.0) or 1.0
     if not faces:
@@ -215,18 +217,17 @@ def plot_timeline(summary: Summary, path: str | os.PathLike, max_faces: int = 4)
         gap = 2.5 * summary.step_s
         breaks = np.where(np.diff(t) > gap)[0] + 1
         for seg_t, seg_p in zip(np.split(t, breaks), np.split(probs, breaks, axis=1)):
-            if len(seg_t) == 1:
-                seg_t = np.array([seg_t[0], seg_t[0] + summary.step_s])
-                seg_p = np.repeat(seg_p, 2, axis=1)
+            # each analysed frame stands for the time until the next one
+            seg_t = np.append(seg_t, seg_t[-1] + summary.step_s)
+            seg_p = np.concatenate([seg_p, seg_p[:, -1:]], axis=1)
             ax.stackplot(seg_t, seg_p, colors=colors, linewidth=0)
         ax.set_ylim(0, 1)
         ax.set_xlim(0, end)
         ax.set_ylabel(f"face #{fid}")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
-    fig.legend(handles, CLASSES, loc="upper center", ncol=len(CLASSES), frameon=False)
+    fig.legend(handles, CLASSES, loc="outside right upper", frameon=False)
     axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(f"{summary.source}: expression probabilities over time", y=0.995, fontsize=10, va="top")
-    fig.tight_layout(rect=(0, 0, 1, 0.90 if rows > 1 else 0.82))
+    fig.suptitle(f"{summary.source}: expression probabilities over time", fontsize=10)
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
     return path
