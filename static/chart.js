@@ -1,0 +1,77 @@
+/* A rolling line chart of the seven expression probabilities, drawn on a plain canvas. */
+'use strict';
+
+const EXPRESSION_COLORS = {
+  angry: '#e53935', disgust: '#43a047', fear: '#8e24aa', happy: '#fbc02d',
+  sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e',
+};
+
+class RollingChart {
+  constructor(canvas, classes, windowSeconds = 30) {
+    this.canvas = canvas;
+    this.classes = classes;
+    this.window = windowSeconds;
+    this.points = [];  // {t: seconds, probs: {class: p} | null (no face)}
+    this.samples = 0;
+  }
+
+  clear() {
+    this.points = [];
+    this.samples = 0;
+    this.canvas.dataset.samples = '0';
+    this.draw(0);
+  }
+
+  push(t, probs) {
+    this.points.push({ t, probs });
+    this.samples += 1;
+    this.canvas.dataset.samples = String(this.samples);
+    while (this.points.length && this.points[0].t < t - this.window - 1) this.points.shift();
+  }
+
+  draw(now) {
+    const c = this.canvas, ctx = c.getContext('2d');
+    const W = c.width, H = c.height;
+    const left = 56, right = 12, top = 12, bottom = 34;
+    const w = W - left - right, h = H - top - bottom;
+    ctx.clearRect(0, 0, W, H);
+    ctx.fillStyle = '#111';
+    ctx.fillRect(0, 0, W, H);
+    ctx.font = '18px system-ui, sans-serif';
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = '#333';
+    ctx.fillStyle = '#bbb';
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (let p = 0; p <= 1.0001; p += 0.25) {
+      const y = top + h * (1 - p);
+      ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + w, y); ctx.stroke();
+      ctx.fillText(`${Math.round(p * 100)}%`, left - 6, y);
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    for (let s = 0; s <= this.window; s += 5) {
+      const x = left + w * (1 - s / this.window);
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
+      ctx.fillText(s === 0 ? 'now' : `−${s}s`, x, top + h + 6);
+    }
+    const xOf = (t) => left + w * (1 - (now - t) / this.window);
+    ctx.lineWidth = 3;
+    ctx.lineJoin = 'round';
+    for (const cls of this.classes) {
+      ctx.strokeStyle = EXPRESSION_COLORS[cls] || '#fff';
+      ctx.beginPath();
+      let pen = false;
+      for (const pt of this.points) {
+        if (pt.t < now - this.window || !pt.probs) { pen = false; continue; }
+        const x = xOf(pt.t), y = top + h * (1 - pt.probs[cls]);
+        if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+        pen = true;
+      }
+      ctx.stroke();
+    }
+  }
+}
+
+window.RollingChart = RollingChart;
+window.EXPRESSION_COLORS = EXPRESSION_COLORS;

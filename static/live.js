@@ -1,0 +1,316 @@
+/* The live page: camera -> WebRTC -> server; results over the /ws WebSocket (docs/protocol.md). */
+'use strict';
+
+(() => {
+  const config = JSON.parse(document.getElementById('config').textContent);
+  const CLASSES = config.classes, EMOJI = config.emoji;
+  const $ = (id) => document.getElementById(id);
+  const video = $('video'), overlay = $('overlay'), chartCanvas = $('chart');
+  const chart = new RollingChart(chartCanvas, CLASSES, 30);
+
+  let ws = null, reconnectDelay = 1000, pingTimer = null, rttMs = null;
+  let pc = null, stream = null, streaming = false;
+  let latest = null, latestAt = 0;          // the newest result and when it arrived (performance.now())
+  let sessionStart = 0, sessionStartedAt = null;
+  let timeline = [];                        // every result of the session, for the downloads
+  const arrivals = [];                      // arrival times of the last results, for results/s
+
+  // ---------- messages and status ----------
+  function showMessage(text, kind = 'error') {
+    const box = $('message');
+    box.textContent = text;
+    box.dataset.kind = kind;
+    box.hidden = false;
+  }
+  function clearMessage(kind) {
+    const box = $('message');
+    if (!kind || box.dataset.kind === kind) { box.hidden = true; box.textContent = ''; }
+  }
+  function setState(id, state, text) {
+    const el = $(id);
+    el.dataset.state = state;
+    el.textContent = text || state;
+  }
+  function setButtons() {
+    $('start').disabled = streaming;
+    $('stop').disabled = !streaming;
+    $('download-csv').disabled = $('download-json').disabled = timeline.length === 0;
+  }
+
+  // ---------- WebSocket ----------
+  function connect() {
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    setState('conn-state', 'connecting', 'connecting…');
+    ws = new WebSocket(url);
+    ws.onopen = () => {
+      reconnectDelay = 1000;
+      setState('conn-state', 'connected');
+      clearMessage('server');
+      clearInterval(pingTimer);
+      pingTimer = setInterval(() => send({ type: 'ping', t: performance.now() }), 2000);
+      send({ type: 'ping', t: performance.now() });
+    };
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      handle(msg);
+    };
+    ws.onclose = () => {
+      clearInterval(pingTimer);
+      setState('conn-state', 'disconnected');
+      if (streaming) stopStream(false);
+      showMessage(`The server is gone (no connection to ${location.host}). Reconnecting…`, 'server');
+      setTimeout(connect, reconnectDelay);
+      reconnectDelay = Math.min(reconnectDelay * 2, 10000);
+    };
+  }
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(msg)); return true; }
+    return false;
+  }
+  function handle(msg) {
+    switch (msg.type) {
+      case 'answer':
+        if (pc) pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp })
+          .catch((e) => { showMessage(`WebRTC: cannot use the server's answer (${e.message})`); stopStream(true); });
+        break;
+      case 'result': onResult(msg); break;
+      case 'state':
+        if (streaming) setState('stream-state', msg.state);
+        break;
+      case 'pong':
+        if (typeof msg.t === 'number') rttMs = performance.now() - msg.t;
+        break;
+      case 'error':
+        showMessage(`Server: ${msg.message}`);
+        break;
+      default: break;  // hello, stopped
+    }
+  }
+
+  // ---------- camera and WebRTC ----------
+  async function startStream() {
+    clearMessage();
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      showMessage(window.isSecureContext
+        ? 'This browser cannot use a camera (no getUserMedia).'
+        : 'Browsers allow the camera only on https:// pages or http://localhost: open this page over HTTPS (python -m server --cert … --key …).');
+      return;
+    }
+    if (!window.RTCPeerConnection) {
+      showMessage('This browser has no WebRTC (RTCPeerConnection is missing): use a current Chrome, Edge, Firefox or Safari.');
+      return;
+    }
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      showMessage('Not connected to the server yet: wait for “Server: connected” and press Start again.', 'server');
+      return;
+    }
+    $('start').disabled = true;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } }, audio: false,
+      });
+    } catch (e) {
+      const why = {
+        NotAllowedError: 'Camera access was refused. Allow the camera for this site (camera icon in the address bar) and press Start again.',
+        SecurityError: 'Camera access was refused by the browser’s security settings.',
+        NotFoundError: 'No camera was found. Plug one in and press Start again.',
+        OverconstrainedError: 'No camera was found that can film at least a small video.',
+        NotReadableError: 'The camera is busy (used by another application?). Close it there and press Start again.',
+      }[e.name] || `The camera could not start (${e.name}: ${e.message}).`;
+      showMessage(why, 'camera');
+      stream = null;
+      setButtons();
+      return;
+    }
+    video.srcObject = stream;
+    pc = new RTCPeerConnection({ iceServers: (config.ice_servers || []).map((u) => ({ urls: u })) });
+    pc.onconnectionstatechange = () => {
+      if (!pc) return;
+      setState('stream-state', pc.connectionState);
+      if (pc.connectionState === 'failed') {
+        showMessage('The video connection to the server failed (WebRTC). A firewall may block it; press Start to try again.');
+        stopStream(true);
+      }
+    };
+    for (const track of stream.getVideoTracks()) pc.addTrack(track, stream);
+    streaming = true;
+    timeline = [];
+    chart.clear();
+    sessionStart = performance.now();
+    sessionStartedAt = new Date();
+    $('stage-hint').hidden = true;
+    setButtons();
+    setState('stream-state', 'negotiating');
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGatheringDone(pc, 3000);
+      if (!pc) return;
+      if (!send({ type: 'offer', sdp: pc.localDescription.sdp })) throw new Error('the server connection closed');
+    } catch (e) {
+      showMessage(`Could not start the video connection: ${e.message}`);
+      stopStream(true);
+    }
+  }
+
+  function iceGatheringDone(peer, timeoutMs) {
+    return new Promise((resolve) => {
+      if (peer.iceGatheringState === 'complete') { resolve(); return; }
+      const timer = setTimeout(resolve, timeoutMs);
+      peer.addEventListener('icegatheringstatechange', () => {
+        if (peer.iceGatheringState === 'complete') { clearTimeout(timer); resolve(); }
+      });
+    });
+  }
+
+  function stopStream(tellServer) {
+    if (tellServer) send({ type: 'stop' });
+    if (pc) { pc.onconnectionstatechange = null; pc.close(); pc = null; }
+    if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
+    video.srcObject = null;
+    streaming = false;
+    latest = null;
+    setState('stream-state', 'idle');
+    $('fps').textContent = '–';
+    $('latency').textContent = '–';
+    $('stage-hint').hidden = false;
+    setButtons();
+  }
+
+  // ---------- results ----------
+  function onResult(msg) {
+    if (!streaming) return;
+    const now = performance.now();
+    latest = msg;
+    latestAt = now;
+    arrivals.push(now);
+    while (arrivals.length && arrivals[0] < now - 1000) arrivals.shift();
+    const t = (now - sessionStart) / 1000;
+    timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, faces: msg.faces });
+    if (timeline.length === 1) setButtons();
+    const main = msg.faces[0];
+    chart.push(t, main ? main.probs : null);
+    showReadout(msg.faces);
+    $('fps').textContent = String(arrivals.length);
+    const latency = msg.latency_ms + (rttMs === null ? 0 : rttMs / 2);
+    $('latency').textContent = `${Math.round(latency)} ms`;
+    $('latency').dataset.processingMs = String(msg.processing_ms);
+  }
+
+  function showReadout(faces) {
+    const label = $('current-label');
+    const main = faces[0];
+    if (main) {
+      label.dataset.label = main.label;
+      label.textContent = main.label;
+      $('current-emoji').textContent = EMOJI[main.label] || '';
+      $('current-confidence').textContent = `${Math.round(main.probs[main.label] * 100)}%`;
+    } else {
+      label.dataset.label = '';
+      label.textContent = 'no face';
+      $('current-emoji').textContent = '';
+      $('current-confidence').textContent = '';
+    }
+    const list = $('faces');
+    list.replaceChildren(...faces.map((f) => {
+      const li = document.createElement('li');
+      li.dataset.faceId = String(f.id);
+      li.dataset.label = f.label;
+      li.textContent = `#${f.id} ${EMOJI[f.label] || ''} ${f.label} ${Math.round(f.probs[f.label] * 100)}%`;
+      return li;
+    }));
+  }
+
+  // ---------- drawing ----------
+  function drawOverlay() {
+    const dpr = window.devicePixelRatio || 1;
+    const cw = Math.round(overlay.clientWidth * dpr), ch = Math.round(overlay.clientHeight * dpr);
+    if (overlay.width !== cw || overlay.height !== ch) { overlay.width = cw; overlay.height = ch; }
+    const ctx = overlay.getContext('2d');
+    ctx.clearRect(0, 0, cw, ch);
+    const stale = performance.now() - latestAt > 1500;
+    overlay.dataset.faces = latest && !stale ? String(latest.faces.length) : '0';
+    if (!latest || stale || !latest.width || !video.videoWidth) return;
+    // where the video's picture sits inside the element (object-fit: contain), mirrored like a mirror
+    const scale = Math.min(cw / video.videoWidth, ch / video.videoHeight);
+    const pw = video.videoWidth * scale, ph = video.videoHeight * scale;
+    const ox = (cw - pw) / 2, oy = (ch - ph) / 2;
+    const sx = pw / latest.width, sy = ph / latest.height;
+    for (const f of latest.faces) {
+      const [x, y, w, h] = f.box;
+      const bx = ox + pw - (x + w) * sx, by = oy + y * sy, bw = w * sx, bh = h * sy;
+      const color = EXPRESSION_COLORS[f.label] || '#fff';
+      ctx.lineWidth = Math.max(3, 4 * dpr);
+      ctx.strokeStyle = color;
+      ctx.strokeRect(bx, by, bw, bh);
+      const size = Math.max(22 * dpr, Math.min(48 * dpr, bw / 5));
+      ctx.font = `bold ${size}px system-ui, sans-serif`;
+      const text = `${EMOJI[f.label] || ''} ${f.label} ${Math.round(f.probs[f.label] * 100)}%`;
+      const tw = ctx.measureText(text).width + size * 0.6;
+      const ty = by - size * 1.4 >= 0 ? by - size * 1.4 : by + bh;
+      ctx.fillStyle = color;
+      ctx.fillRect(bx - ctx.lineWidth / 2, ty, tw, size * 1.4);
+      ctx.fillStyle = '#000';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(text, bx + size * 0.3, ty + size * 0.72);
+    }
+  }
+
+  let lastChartDraw = 0;
+  function frame(now) {
+    drawOverlay();
+    if (now - lastChartDraw > 100) {
+      lastChartDraw = now;
+      chart.draw(streaming ? (now - sessionStart) / 1000 : (chart.points.length ? chart.points[chart.points.length - 1].t : 0));
+      if (streaming && now - latestAt > 1000) {
+        $('fps').textContent = String(arrivals.filter((a) => a > now - 1000).length);
+      }
+    }
+    requestAnimationFrame(frame);
+  }
+
+  // ---------- downloads (built in the browser from the session's results) ----------
+  function download(name, type, text) {
+    const url = URL.createObjectURL(new Blob([text], { type }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+  function stamp() {
+    return (sessionStartedAt || new Date()).toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  }
+  function timelineCsv() {
+    const rows = [['time_s', 'stream_time_s', 'face_id', 'x', 'y', 'w', 'h', 'label', ...CLASSES].join(',')];
+    for (const r of timeline) {
+      const ts = r.timestamp === null || r.timestamp === undefined ? '' : r.timestamp;
+      if (!r.faces.length) rows.push([r.t, ts, '', '', '', '', '', '', ...CLASSES.map(() => '')].join(','));
+      for (const f of r.faces) {
+        rows.push([r.t, ts, f.id, ...f.box, f.label, ...CLASSES.map((c) => f.probs[c])].join(','));
+      }
+    }
+    return rows.join('\n') + '\n';
+  }
+  $('download-csv').addEventListener('click', () => download(`expressions-${stamp()}.csv`, 'text/csv', timelineCsv()));
+  $('download-json').addEventListener('click', () => download(`expressions-${stamp()}.json`, 'application/json',
+    JSON.stringify({ started: sessionStartedAt && sessionStartedAt.toISOString(), model: config.model,
+      classes: CLASSES, results: timeline }, null, 1)));
+
+  $('start').addEventListener('click', startStream);
+  $('stop').addEventListener('click', () => stopStream(true));
+  window.addEventListener('pagehide', () => { if (streaming) stopStream(true); });
+  for (const li of document.querySelectorAll('#legend li')) {
+    li.querySelector('.swatch').style.background = EXPRESSION_COLORS[li.dataset.class];
+  }
+  if (!window.RTCPeerConnection) {
+    showMessage('This browser has no WebRTC (RTCPeerConnection is missing): live analysis needs a current Chrome, Edge, Firefox or Safari.');
+  }
+  setButtons();
+  chart.draw(0);
+  connect();
+  requestAnimationFrame(frame);
+  window.liveApp = { chart, get timeline() { return timeline; }, timelineCsv };
+})();
