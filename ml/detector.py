@@ -55,10 +55,13 @@ class FaceDetector:
 
     Detection runs on a copy of the frame scaled so that its longer side is at most
     ``max_side`` pixels (fast enough for live video) and the boxes are mapped back to
-    the frame's own coordinates.
+    the frame's own coordinates. With the defaults, the smallest face found in a
+    640x480 frame is about 64 pixels wide (the cascade's 24-pixel window at 240/640
+    scale); raise ``max_side`` for smaller, more distant faces, at the cost of speed
+    (bench/frame_speed.py measures it).
     """
 
-    def __init__(self, max_side: int = 320, min_face: float = 0.08, scale_factor: float = 1.1, min_neighbors: int = 5):
+    def __init__(self, max_side: int = 240, min_face: float = 0.1, scale_factor: float = 1.15, min_neighbors: int = 5):
         path = cascade_path()
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
