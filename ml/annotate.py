@@ -13,14 +13,14 @@ import cv2
 import numpy as np
 
 # one colour per class (BGR), shared with the timeline plot and the page (as RGB hex)
-CLASS_COLORS_RGB = {
-    "angry": "#d62728",
-    "disgust": "#8c564b",
-    "fear": "#9467bd",
-    "happy": "#f2b705",
-    "sad": "#1f77b4",
-    "surprise": "#17becf",
-    "neutral": "#7f7f7f",
+CLASS_COLORS_RGB = {  # the page's colours (static/chart.js EXPRESSION_COLORS)
+    "angry": "#e53935",
+    "disgust": "#43a047",
+    "fear": "#8e24aa",
+    "happy": "#fbc02d",
+    "sad": "#1e88e5",
+    "surprise": "#fb8c00",
+    "neutral": "#9e9e9e",
 }
 
 
