@@ -1,0 +1,315 @@
+/* Analyse a recorded video or image: fills <section id="upload-section"> with a file picker,
+ * live progress, a timeline chart of the expressions, and CSV / annotated-video downloads.
+ * Talks to server/uploads.py (POST /api/uploads, GET /api/uploads/{id}, ...). */
+'use strict';
+
+(function () {
+  const section = document.getElementById('upload-section');
+  if (!section) return;
+
+  const pageConfig = (() => {
+    try { return JSON.parse(document.getElementById('config').textContent); } catch (e) { return {}; }
+  })();
+  const CLASSES = pageConfig.classes || ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
+  const EMOJI = pageConfig.emoji || {};
+  const COLORS = (typeof EXPRESSION_COLORS !== 'undefined') ? EXPRESSION_COLORS : {
+    angry: '#e53935', disgust: '#43a047', fear: '#8e24aa', happy: '#fbc02d',
+    sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e',
+  };
+  const POLL_MS = 500;
+  let limits = {
+    max_bytes: 100 * 1024 * 1024, retention_s: 3600,
+    extensions: ['.mp4', '.webm', '.avi', '.mov', '.mkv', '.m4v', '.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'],
+  };
+  let current = null;  // id of the upload shown
+  let pollTimer = null;
+
+  const style = document.createElement('style');
+  style.textContent = `
+    #upload-section .upload-row { display: flex; flex-wrap: wrap; align-items: center; gap: .6em; margin: .8em 0; }
+    #upload-section input[type=file] { font: inherit; }
+    #upload-progress { width: min(40em, 100%); height: 1.2em; }
+    #upload-error { padding: .6em 1em; border-radius: 6px; background: #5c1d17; border: 2px solid #ff6f60; }
+    #upload-chart { width: 100%; max-width: 1200px; height: auto; border-radius: 6px; display: block; }
+    #upload-shares { list-style: none; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(11em, 1fr)); gap: .2em 1.2em; }
+    #upload-shares .bar { display: inline-block; height: .6em; border-radius: 2px; margin-left: .4em; vertical-align: middle; }
+    #upload-section .upload-links a { margin-right: 1.2em; color: #4fc3f7; font-weight: bold; }
+    #upload-preview video, #upload-preview img { max-width: min(100%, 960px); border-radius: 6px; display: block; }
+    #upload-section .hint { opacity: .75; }
+  `;
+  document.head.appendChild(style);
+
+  section.setAttribute('aria-labelledby', 'upload-title');
+  section.innerHTML = `
+    <h2 id="upload-title">Analyse a recording</h2>
+    <p class="hint" id="upload-hint"></p>
+    <form id="upload-form" class="upload-row">
+      <input id="upload-file" type="file" name="file" aria-label="Video or image to analyse">
+      <button id="upload-start" type="submit" disabled>Analyse</button>
+      <button id="upload-delete" type="button" hidden>Delete now</button>
+    </form>
+    <div id="upload-error" role="alert" hidden></div>
+    <div id="upload-working" hidden>
+      <progress id="upload-progress" max="1" value="0"></progress>
+      <span id="upload-status" aria-live="polite"></span>
+    </div>
+    <div id="upload-results" hidden>
+      <p id="upload-summary"></p>
+      <ul id="upload-shares" aria-label="Share of face time per expression"></ul>
+      <canvas id="upload-chart" width="960" height="260" role="img"
+              aria-label="Expression probabilities over the recording (mean over the faces)"></canvas>
+      <p class="upload-links">
+        <a id="upload-csv" href="#" download>Download CSV</a>
+        <a id="upload-video" href="#" download>Download annotated video</a>
+        <a id="upload-plot" href="#" target="_blank" rel="noopener">Timeline (PNG)</a>
+      </p>
+      <div id="upload-preview"></div>
+    </div>`;
+
+  const $ = (id) => document.getElementById(id);
+  const fileInput = $('upload-file'), startBtn = $('upload-start'), deleteBtn = $('upload-delete');
+  const errorBox = $('upload-error'), working = $('upload-working'), results = $('upload-results');
+  const bar = $('upload-progress'), statusText = $('upload-status');
+
+  function mb(bytes) { return `${(bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MB`; }
+  function duration(s) {
+    if (s == null) return '';
+    s = Math.round(s);
+    return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+  }
+  function showError(msg) {
+    errorBox.textContent = msg;
+    errorBox.hidden = !msg;
+  }
+  function describeLimits() {
+    const types = limits.extensions.map((e) => e.slice(1)).join(', ');
+    $('upload-hint').textContent = `A video or an image (${types}), up to ${mb(limits.max_bytes)}. ` +
+      `It is analysed on the server; the recording is deleted once analysed and the results ` +
+      `${duration(limits.retention_s)} after the upload.`;
+    fileInput.accept = limits.extensions.join(',');
+  }
+
+  fetch('/api/uploads/config').then((r) => (r.ok ? r.json() : null)).then((cfg) => {
+    if (cfg) limits = cfg;
+    describeLimits();
+  }).catch(describeLimits);
+  describeLimits();
+
+  function checkFile(file) {
+    if (!file) return 'Choose a video or an image first.';
+    const dot = file.name.lastIndexOf('.');
+    const ext = dot >= 0 ? file.name.slice(dot).toLowerCase() : '';
+    if (!limits.extensions.includes(ext)) {
+      return `${file.name}: unsupported file type ${ext ? `"${ext}"` : '(no extension)'}; ` +
+        `choose a video or an image (${limits.extensions.map((e) => e.slice(1)).join(', ')}).`;
+    }
+    if (file.size === 0) return `${file.name}: the file is empty.`;
+    if (file.size > limits.max_bytes) {
+      return `${file.name} is ${mb(file.size)}, larger than the ${mb(limits.max_bytes)} limit.`;
+    }
+    return '';
+  }
+
+  fileInput.addEventListener('change', () => {
+    const problem = fileInput.files.length ? checkFile(fileInput.files[0]) : '';
+    showError(problem);
+    startBtn.disabled = !fileInput.files.length || !!problem;
+  });
+
+  $('upload-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const file = fileInput.files[0];
+    const problem = checkFile(file);
+    if (problem) { showError(problem); return; }
+    upload(file);
+  });
+
+  deleteBtn.addEventListener('click', async () => {
+    if (!current) return;
+    stopPolling();
+    await fetch(`/api/uploads/${current}`, { method: 'DELETE' }).catch(() => {});
+    current = null;
+    reset();
+    statusText.textContent = '';
+    working.hidden = true;
+    deleteBtn.hidden = true;
+  });
+
+  function reset() {
+    showError('');
+    results.hidden = true;
+    $('upload-preview').innerHTML = '';
+    bar.value = 0;
+  }
+  function stopPolling() {
+    if (pollTimer) clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  function upload(file) {
+    stopPolling();
+    reset();
+    working.hidden = false;
+    startBtn.disabled = true;
+    statusText.textContent = `Uploading ${file.name}…`;
+    const data = new FormData();
+    data.append('file', file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/uploads');
+    xhr.responseType = 'json';
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) {
+        bar.removeAttribute('value');  // indeterminate while uploading: the bar is for the analysis
+        statusText.textContent = `Uploading ${file.name}… ${Math.round((100 * e.loaded) / e.total)}%`;
+      }
+    };
+    xhr.onload = () => {
+      startBtn.disabled = false;
+      const body = xhr.response || {};
+      if (xhr.status !== 202) {
+        working.hidden = true;
+        showError(body.error || `Upload failed (HTTP ${xhr.status}).`);
+        return;
+      }
+      current = body.id;
+      deleteBtn.hidden = false;
+      bar.value = 0;
+      render(body);
+      poll();
+    };
+    xhr.onerror = () => {
+      startBtn.disabled = false;
+      working.hidden = true;
+      showError(`Upload of ${file.name} failed: the server could not be reached.`);
+    };
+    xhr.send(data);
+  }
+
+  async function poll() {
+    const id = current;
+    if (!id) return;
+    let body;
+    try {
+      const r = await fetch(`/api/uploads/${id}`, { cache: 'no-store' });
+      body = await r.json();
+      if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+    } catch (e) {
+      if (id === current) { showError(`Lost track of the analysis: ${e.message}`); working.hidden = true; }
+      return;
+    }
+    if (id !== current) return;
+    render(body);
+    if (body.status === 'queued' || body.status === 'running') pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  function render(job) {
+    section.dataset.status = job.status;
+    bar.value = job.progress || 0;
+    if (job.status === 'queued') {
+      statusText.textContent = `${job.filename}: waiting for the analyser…`;
+    } else if (job.status === 'running') {
+      const frames = job.frames_total ? `${job.frames_done} / ${job.frames_total} frames` : `${job.frames_done} frames`;
+      const eta = job.eta_s != null ? `, about ${duration(job.eta_s)} left` : '';
+      statusText.textContent = `${job.filename}: analysing… ${Math.round(100 * (job.progress || 0))}% (${frames}${eta})`;
+    } else if (job.status === 'error') {
+      working.hidden = true;
+      showError(job.error || `${job.filename}: the analysis failed.`);
+    } else if (job.status === 'cancelled') {
+      working.hidden = true;
+    } else if (job.status === 'done') {
+      statusText.textContent = `${job.filename}: done. Results are deleted in ${duration(job.expires_in_s)}.`;
+      showResults(job);
+    }
+  }
+
+  function showResults(job) {
+    const s = job.summary;
+    results.hidden = false;
+    const faces = s.faces_found === 1 ? '1 face' : `${s.faces_found} faces`;
+    const what = job.kind === 'video'
+      ? `${s.frames_analysed} of ${s.frames_total} frames analysed (${s.duration_s.toFixed(1)} s)`
+      : 'image analysed';
+    $('upload-summary').textContent = s.faces_found
+      ? `${what}: ${faces} found, mostly ${EMOJI[s.dominant] || ''} ${s.dominant}.`
+      : `${what}: no faces found.`;
+    const shares = $('upload-shares');
+    shares.innerHTML = '';
+    [...CLASSES].sort((a, b) => s.shares[b] - s.shares[a]).forEach((c) => {
+      const li = document.createElement('li');
+      li.dataset.class = c;
+      li.dataset.share = String(s.shares[c]);
+      const pct = (100 * s.shares[c]).toFixed(1);
+      li.textContent = `${EMOJI[c] || ''} ${c} ${pct}%`;
+      const b = document.createElement('span');
+      b.className = 'bar';
+      b.style.width = `${Math.max(0.1, 6 * s.shares[c])}em`;
+      b.style.background = COLORS[c];
+      li.appendChild(b);
+      shares.appendChild(li);
+    });
+    drawTimeline($('upload-chart'), s.timeline, Math.max(s.duration_s, 0.001), job.kind === 'video');
+    const links = job.links;
+    $('upload-csv').href = links.csv;
+    const isVideo = (job.output_type || '').startsWith('video/');
+    $('upload-video').href = `${links.video}?download=1`;
+    $('upload-video').textContent = isVideo ? 'Download annotated video' : 'Download annotated image';
+    $('upload-plot').href = links.timeline;
+    const preview = $('upload-preview');
+    preview.innerHTML = '';
+    const media = document.createElement(isVideo ? 'video' : 'img');
+    media.src = links.video;
+    if (isVideo) { media.controls = true; media.preload = 'metadata'; media.playsInline = true; }
+    else media.alt = `${job.filename} with the faces found`;
+    preview.appendChild(media);
+  }
+
+  /* Stacked areas of the mean probabilities over the faces of each analysed frame; gaps: no face. */
+  function drawTimeline(canvas, timeline, total, isVideo) {
+    const ctx = canvas.getContext('2d');
+    const W = canvas.width, H = canvas.height;
+    const left = 56, right = 12, top = 12, bottom = 34;
+    const w = W - left - right, h = H - top - bottom;
+    ctx.clearRect(0, 0, W, H);
+    ctx.fillStyle = '#111';
+    ctx.fillRect(0, 0, W, H);
+    const t = timeline.t, probs = timeline.probs, classes = timeline.classes || CLASSES;
+    const step = t.length > 1 ? (t[t.length - 1] - t[0]) / (t.length - 1) : total;
+    const end = Math.max(total, t.length ? t[t.length - 1] + step : 0) || 1;
+    const xOf = (s) => left + (w * s) / end;
+    for (let i = 0; i < t.length; i++) {
+      const p = probs[i];
+      if (!p) continue;
+      const x0 = xOf(t[i]), x1 = xOf(i + 1 < t.length ? t[i + 1] : t[i] + step);
+      let y = top + h;
+      for (let k = 0; k < classes.length; k++) {
+        const hk = h * p[k];
+        ctx.fillStyle = COLORS[classes[k]] || '#888';
+        ctx.fillRect(x0, y - hk, Math.max(1, x1 - x0 + 0.5), hk);
+        y -= hk;
+      }
+    }
+    ctx.font = '16px system-ui, sans-serif';
+    ctx.strokeStyle = 'rgba(255,255,255,.25)';
+    ctx.fillStyle = '#bbb';
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (let q = 0; q <= 1.0001; q += 0.5) {
+      const y = top + h * (1 - q);
+      ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + w, y); ctx.stroke();
+      ctx.fillText(`${Math.round(q * 100)}%`, left - 6, y);
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    const ticks = niceStep(end);
+    for (let s = 0; s <= end + 1e-9; s += ticks) {
+      ctx.fillText(isVideo ? `${+s.toFixed(2)}s` : `${+s.toFixed(0)}`, xOf(s), top + h + 6);
+    }
+    canvas.dataset.points = String(probs.filter((p) => p).length);
+  }
+
+  function niceStep(end) {
+    const raw = end / 8;
+    const mag = Math.pow(10, Math.floor(Math.log10(raw || 1)));
+    return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  }
+})();
