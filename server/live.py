@@ -70,14 +70,16 @@ class LiveSession:
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as e:  # aiortc raises ValueError, KeyError, ... on a malformed SDP
-            raise OfferError(f"malformed SDP offer ({e.__class__.__name__}: {e})") from None
+            detail = f": {e}" if str(e) else ""
+            raise OfferError(f"malformed SDP offer ({e.__class__.__name__}{detail})") from None
         if not any(t.kind == "video" for t in self.pc.getTransceivers()):
             raise OfferError("the offer has no video track: send the camera's video")
         try:
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as e:
-            raise OfferError(f"cannot answer this offer ({e.__class__.__name__}: {e})") from None
+            detail = f": {e}" if str(e) else ""
+            raise OfferError(f"cannot answer this SDP offer ({e.__class__.__name__}{detail})") from None
         return self.pc.localDescription.sdp
 
     def _spawn(self, coro, name: str) -> asyncio.Task:
@@ -167,6 +169,7 @@ class LiveSession:
                 self._spawn(self.close(), "live-close")
                 return
         await self._send_quietly({"type": "state", "state": "ended"})
+        self._spawn(self.close(), "live-close")  # the browser stopped sending: nothing more to do
 
     def _result(self, faces, width, height, seconds, arrival, stamp) -> dict:
         return {
@@ -180,7 +183,7 @@ class LiveSession:
                 }
                 for f in faces
             ],
-            "timestamp": None if stamp is None else round(float(stamp), 4),
+            "timestamp": None if stamp is None else round(float(stamp), 6),
             "width": width,
             "height": height,
             "processing_ms": round(seconds * 1000, 2),

@@ -1,0 +1,132 @@
+"""A Python client for the live protocol: streams frames to the server over WebRTC, collects results.
+
+Used by the tests and by bench/live_stream.py; it is what a browser does, in aiortc::
+
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect("http://localhost:8080/ws") as ws:
+            client = LiveClient(ws)
+            await client.start(FrameTrack([bgr_frame], fps=30))
+            results = await client.wait_results(10)
+            await client.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import time
+
+import numpy as np
+from aiohttp import WSMsgType
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import VideoStreamTrack
+from av import VideoFrame
+
+CLOCK_RATE = 90000  # RTP's video clock
+TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
+
+
+class FrameTrack(VideoStreamTrack):
+    """A camera made of BGR frames, played in a loop at ``fps`` (paced by the wall clock).
+
+    ``sent`` maps each frame's pts (90 kHz, starting at 0) to the wall-clock time it was
+    handed to the encoder: the server's ``timestamp`` (seconds since the stream began)
+    times 90000 is that pts, which gives the end-to-end latency of a result.
+    """
+
+    def __init__(self, frames, fps: float = 30.0):
+        super().__init__()
+        self.frames = [VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24") for f in frames]
+        self.fps = fps
+        self.sent: dict[int, float] = {}
+        self._index = 0
+        self._start = None
+
+    async def recv(self) -> VideoFrame:
+        if self._start is None:
+            self._start = time.time()
+        else:
+            wait = self._start + self._index / self.fps - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        pts = round(self._index * CLOCK_RATE / self.fps)
+        template = self.frames[self._index % len(self.frames)]
+        frame = VideoFrame.from_ndarray(template.to_ndarray(format="bgr24"), format="bgr24")
+        frame.pts, frame.time_base = pts, TIME_BASE
+        self.sent[pts] = time.time()
+        self._index += 1
+        return frame
+
+    def sent_at(self, timestamp: float | None) -> float | None:
+        """When the frame of a result's ``timestamp`` was sent (wall clock), None if unknown.
+
+        RTP's 90 kHz clock rounds a tick either way, so the nearest pts within 3 ticks counts.
+        """
+        if timestamp is None:
+            return None
+        ticks = round(timestamp * CLOCK_RATE)
+        for pts in (ticks, ticks + 1, ticks - 1, ticks + 2, ticks - 2, ticks + 3, ticks - 3):
+            if pts in self.sent:
+                return self.sent[pts]
+        return None
+
+
+class LiveClient:
+    """Speak the /ws protocol over an open aiohttp client WebSocket."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.pc: RTCPeerConnection | None = None
+        self.results: list[dict] = []
+        self.messages: list[dict] = []
+        self.arrivals: list[float] = []  # wall-clock arrival time of each result
+        self._answer: asyncio.Future | None = None
+        self._new_result = asyncio.Event()
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            data = json.loads(msg.data)
+            self.messages.append(data)
+            if data.get("type") == "result":
+                self.results.append(data)
+                self.arrivals.append(time.time())
+                self._new_result.set()
+            elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
+                self._answer.set_result(data)
+
+    async def start(self, track, timeout: float = 20.0) -> None:
+        """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply."""
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc.addTrack(track)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._answer = asyncio.get_running_loop().create_future()
+        await self.ws.send_str(json.dumps({"type": "offer", "sdp": self.pc.localDescription.sdp}))
+        reply = await asyncio.wait_for(self._answer, timeout)
+        if reply["type"] == "error":
+            raise RuntimeError(f"server refused the offer: {reply['message']}")
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+
+    async def wait_results(self, n: int, timeout: float = 30.0) -> list[dict]:
+        """Wait until at least ``n`` results have come; TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while len(self.results) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{len(self.results)} results in {timeout} s, expected {n}")
+            self._new_result.clear()
+            try:
+                await asyncio.wait_for(self._new_result.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        return self.results
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+        await self.ws.close()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)

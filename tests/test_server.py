@@ -1,0 +1,255 @@
+"""The web app's HTTP routes and its /ws protocol, bad input included (aiohttp's test client)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import pytest_asyncio
+from aiohttp import WSMsgType
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+import ml
+import server.app
+from server import create_app
+from server.client import FrameTrack
+from server.signaling import HARD_MESSAGE_LIMIT, MESSAGE_LIMIT
+
+
+class StubAnalyzer:
+    """Stands in for ml.FrameAnalyzer where the model does not matter: one fixed face."""
+
+    class classifier:
+        name = "stub"
+
+    def analyze(self, bgr):
+        probs = {c: 0.01 for c in ml.CLASSES}
+        probs["happy"] = 0.94
+        return [{"box": (10, 20, 30, 30), "label": "happy", "probs": probs}]
+
+
+@pytest_asyncio.fixture
+async def http(aiohttp_client):
+    return await aiohttp_client(create_app(analyzer=StubAnalyzer()))
+
+
+async def receive(ws, timeout=10):
+    msg = await ws.receive(timeout=timeout)
+    assert msg.type == WSMsgType.TEXT, msg
+    return json.loads(msg.data)
+
+
+async def open_ws(http):
+    ws = await http.ws_connect("/ws")
+    hello = await receive(ws)
+    assert hello["type"] == "hello"
+    return ws
+
+
+async def expect_error(ws, containing):
+    reply = await receive(ws)
+    assert reply["type"] == "error", reply
+    assert containing in reply["message"], reply["message"]
+    return reply["message"]
+
+
+async def still_usable(ws):
+    await ws.send_json({"type": "ping", "t": 42})
+    assert await receive(ws) == {"type": "pong", "t": 42}
+
+
+async def browser_like_offer(kind="video"):
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    if kind == "video":
+        pc.addTrack(FrameTrack([__import__("numpy").zeros((48, 64, 3), "uint8")]))
+    else:
+        pc.addTransceiver("audio", direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc
+
+
+# ---------- HTTP ----------
+
+
+@pytest.mark.asyncio
+async def test_page_has_camera_controls_overlay_chart_and_emoji(http):
+    resp = await http.get("/")
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    html = await resp.text()
+    for element in ('id="start"', 'id="stop"', 'id="video"', 'id="overlay"', 'id="chart"', 'id="current-label"',
+                    'id="conn-state"', 'id="fps"', 'id="latency"', 'id="download-csv"', 'id="download-json"',
+                    '<section id="upload-section"></section>'):
+        assert element in html, element
+    for cls in ml.CLASSES:
+        assert ml.EMOJI[cls] in html
+    config = json.loads(html.split('<script id="config" type="application/json">')[1].split("</script>")[0])
+    assert config["classes"] == list(ml.CLASSES) and config["emoji"] == ml.EMOJI
+    assert config["model"] == "stub"
+    assert "https://" not in html and "http://" not in html  # nothing loaded from outside
+
+
+@pytest.mark.asyncio
+async def test_upload_script_is_included_only_when_it_exists(aiohttp_client, tmp_path, monkeypatch):
+    monkeypatch.setattr(server.app, "STATIC_DIR", tmp_path)
+    http = await aiohttp_client(create_app(analyzer=StubAnalyzer()))
+    assert '<script src="/static/upload.js"' not in await (await http.get("/")).text()
+    (tmp_path / "upload.js").write_text("// upload feature")
+    assert '<script src="/static/upload.js"></script>' in await (await http.get("/")).text()
+
+
+@pytest.mark.asyncio
+async def test_assets_are_served_and_nothing_outside_static(http):
+    for name, kind in (("live.js", "javascript"), ("chart.js", "javascript"), ("style.css", "text/css")):
+        resp = await http.get(f"/static/{name}")
+        assert resp.status == 200, name
+        assert kind in resp.content_type
+    assert (await http.get("/static/../server/app.py")).status in (403, 404)
+    assert (await http.get("/static/%2e%2e/server/app.py")).status in (403, 404)
+    assert (await http.get("/no-such-page")).status == 404
+
+
+@pytest.mark.asyncio
+async def test_health_check_reports_model_and_streams(http):
+    resp = await http.get("/healthz")
+    assert resp.status == 200
+    assert await resp.json() == {"status": "ok", "model": "stub", "live_streams": 0, "max_streams": 8}
+
+
+# ---------- WebSocket protocol ----------
+
+
+@pytest.mark.asyncio
+async def test_hello_and_ping(http):
+    ws = await http.ws_connect("/ws")
+    hello = await receive(ws)
+    assert hello == {"type": "hello", "classes": list(ml.CLASSES), "emoji": ml.EMOJI, "model": "stub"}
+    await still_usable(ws)
+    await ws.send_json({"type": "stop"})
+    assert await receive(ws) == {"type": "stopped"}
+    await ws.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "text, containing",
+    [
+        ("{not json", "invalid JSON"),
+        ("", "invalid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('"offer"', "JSON object"),
+        ("{}", '"type"'),
+        ('{"type": 3}', '"type"'),
+        ('{"type": "hack"}', "unknown message type 'hack'"),
+        ('{"type": "offer"}', "SDP"),
+        ('{"type": "offer", "sdp": 12}', "SDP"),
+        ('{"type": "offer", "sdp": "   "}', "SDP"),
+        ('{"type": "offer", "sdp": "hello"}', "malformed SDP"),
+        ('{"type": "offer", "sdp": "v=0\\r\\nm=video notaport UDP/TLS/RTP/SAVPF 96\\r\\n"}', "malformed SDP"),
+        ('{"type": "offer", "sdp": "v=0\\r\\nm=video 9 UDP/TLS/RTP/SAVPF 96\\r\\na=rtpmap:96 VP8/90000\\r\\n"}',
+         "SDP"),
+        ('{"type": "offer", "sdp": "v=0\\r\\nthis is not sdp\\r\\n"}', "no video"),
+        ('{"type": "offer", "sdp": "v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n"}', "no video"),
+    ],
+)
+async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(http, text, containing):
+    ws = await open_ws(http)
+    await ws.send_str(text)
+    await expect_error(ws, containing)
+    await still_usable(ws)
+    assert not http.server.app["live_sessions"]  # nothing half-open left behind
+    await ws.close()
+
+
+@pytest.mark.asyncio
+async def test_binary_and_oversized_messages(http):
+    ws = await open_ws(http)
+    await ws.send_bytes(b"\x00\x01")
+    await expect_error(ws, "binary")
+    await ws.send_str(json.dumps({"type": "offer", "sdp": "v=0" + "x" * MESSAGE_LIMIT}))
+    await expect_error(ws, "too large")
+    await still_usable(ws)
+    # past the hard limit the server does not even read it: a clean close with 1009 (message too big)
+    await ws.send_str("x" * (HARD_MESSAGE_LIMIT + 10))
+    msg = await ws.receive(timeout=10)
+    assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    assert ws.close_code == 1009
+    # the server stays up for everyone else
+    assert (await http.get("/healthz")).status == 200
+    other = await open_ws(http)
+    await still_usable(other)
+    await other.close()
+    assert not http.server.app["connections"] or all(not c.ws.closed for c in http.server.app["connections"])
+
+
+@pytest.mark.asyncio
+async def test_offer_without_video_is_refused(http):
+    pc = await browser_like_offer(kind="audio")
+    ws = await open_ws(http)
+    await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
+    await expect_error(ws, "no video")
+    assert not http.server.app["live_sessions"]
+    await pc.close()
+    await ws.close()
+
+
+@pytest.mark.asyncio
+async def test_offer_gets_an_answer_then_stop_closes_the_session(http):
+    pc = await browser_like_offer()
+    ws = await open_ws(http)
+    await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
+    answer = await receive(ws)
+    assert answer["type"] == "answer" and answer["sdp"].startswith("v=0") and "m=video" in answer["sdp"]
+    sessions = http.server.app["live_sessions"]
+    assert len(sessions) == 1
+    session = next(iter(sessions))
+    await ws.send_json({"type": "stop"})
+    while (reply := await receive(ws))["type"] != "stopped":
+        assert reply["type"] == "state"
+    assert not sessions and session.pc.connectionState == "closed"
+    await pc.close()
+    await ws.close()
+
+
+@pytest.mark.asyncio
+async def test_streams_beyond_the_limit_are_refused(aiohttp_client):
+    http = await aiohttp_client(create_app(analyzer=StubAnalyzer(), max_streams=1))
+    first, second = await open_ws(http), await open_ws(http)
+    pcs = [await browser_like_offer(), await browser_like_offer()]
+    await first.send_json({"type": "offer", "sdp": pcs[0].localDescription.sdp})
+    assert (await receive(first))["type"] == "answer"
+    await second.send_json({"type": "offer", "sdp": pcs[1].localDescription.sdp})
+    await expect_error(second, "busy")
+    await first.close()
+    for pc in pcs:
+        await pc.close()
+    await second.close()
+
+
+@pytest.mark.asyncio
+async def test_closing_the_app_closes_every_socket_and_session(aiohttp_client):
+    http = await aiohttp_client(create_app(analyzer=StubAnalyzer()))
+    app = http.server.app
+    pc = await browser_like_offer()
+    ws = await open_ws(http)
+    await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
+    assert (await receive(ws))["type"] == "answer"
+    session = next(iter(app["live_sessions"]))
+    await http.server.close()
+    assert not app["live_sessions"] and not app["connections"]
+    assert session.pc.connectionState == "closed"
+    await pc.close()
+
+
+# ---------- command line ----------
+
+
+def test_cli_refuses_a_missing_model_and_half_tls_settings():
+    run = [sys.executable, "-m", "server", "--port", "0"]
+    res = subprocess.run(run + ["--model", "no-such-model"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "no model named 'no-such-model'" in res.stderr
+    res = subprocess.run(run + ["--cert", "cert.pem"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--cert and --key go together" in res.stderr
+    res = subprocess.run(run + ["--cert", "/nonexistent.pem", "--key", "/nonexistent.key"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "cannot load --cert/--key" in res.stderr

@@ -1,0 +1,166 @@
+"""A Python WebRTC client (aiortc) streams a real face to the server and reads the results back."""
+
+import asyncio
+
+import pytest
+import pytest_asyncio
+
+from server import create_app
+from server.client import FrameTrack, LiveClient
+
+# the astronaut's face in the 512x512 photo (x0, y0, x1, y1), mapped into face_frame_640:
+# the frame holds the photo's [0:400, 60:400] crop at (150, 40)
+FACE_IN_FRAME = (174 - 60 + 150, 64 + 40, 271 - 60 + 150, 161 + 40)
+
+
+def overlap(box, ref) -> float:
+    """Intersection over union of an (x, y, w, h) box and an (x0, y0, x1, y1) box."""
+    x, y, w, h = box
+    ix = max(0, min(x + w, ref[2]) - max(x, ref[0]))
+    iy = max(0, min(y + h, ref[3]) - max(y, ref[1]))
+    inter = ix * iy
+    return inter / (w * h + (ref[2] - ref[0]) * (ref[3] - ref[1]) - inter)
+
+
+@pytest_asyncio.fixture
+async def live_server(aiohttp_client, analyzer):
+    app = create_app(analyzer=analyzer)
+    client = await aiohttp_client(app)
+    yield client
+
+
+@pytest.mark.asyncio
+async def test_streamed_face_is_boxed_and_labelled_happy(live_server, face_frame_640):
+    ws = await live_server.ws_connect("/ws")
+    client = LiveClient(ws)
+    track = FrameTrack([face_frame_640], fps=15)
+    await client.start(track)
+    results = await client.wait_results(8, timeout=40)
+    app = live_server.server.app
+    assert len(app["live_sessions"]) == 1
+    await client.close()
+
+    with_faces = [r for r in results if r["faces"]]
+    assert len(with_faces) >= len(results) - 2, "the face must be found in (nearly) every frame"
+    last = with_faces[-1]
+    assert (last["width"], last["height"]) == (640, 480)
+    face = last["faces"][0]
+    assert overlap(face["box"], FACE_IN_FRAME) > 0.6, face["box"]
+    assert face["label"] == "happy"
+    assert max(face["probs"], key=face["probs"].get) == "happy"
+    assert abs(sum(face["probs"].values()) - 1) < 0.01
+    # one face, one stable id over the whole stream
+    assert {f["id"] for r in with_faces for f in r["faces"]} == {face["id"]}
+    # timestamps are the stream's own clock: increasing, and processing times are reported
+    stamps = [r["timestamp"] for r in results]
+    assert stamps == sorted(stamps) and stamps[-1] > stamps[0]
+    assert all(r["processing_ms"] > 0 and r["latency_ms"] >= r["processing_ms"] for r in results)
+    # a result's timestamp is the pts of a frame the client sent
+    sent = [track.sent_at(r["timestamp"]) for r in results]
+    assert None not in sent
+    assert all(0 < arrived - at < 5 for arrived, at in zip(client.arrivals, sent))
+
+    # the browser left: its peer connection is closed and its session is gone
+    for _ in range(50):
+        if not app["live_sessions"]:
+            break
+        await asyncio.sleep(0.1)
+    assert not app["live_sessions"]
+
+
+class SlowAnalyzer:
+    """The real analyser made slower than a 30 fps camera (150 ms a frame)."""
+
+    def __init__(self, analyzer, delay=0.15):
+        self.analyzer, self.delay = analyzer, delay
+        self.classifier = analyzer.classifier
+
+    def analyze(self, bgr):
+        import time
+
+        time.sleep(self.delay)
+        return self.analyzer.analyze(bgr)
+
+
+@pytest.mark.asyncio
+async def test_slow_processing_drops_stale_frames_and_latency_stays_flat(aiohttp_client, analyzer, face_frame_640):
+    http = await aiohttp_client(create_app(analyzer=SlowAnalyzer(analyzer)))
+    client = LiveClient(await http.ws_connect("/ws"))
+    track = FrameTrack([face_frame_640], fps=30)
+    await client.start(track)
+    results = await client.wait_results(24, timeout=60)
+    await client.close()
+    # end-to-end: from the client handing a frame to WebRTC until its result arrived
+    e2e = [arrived - track.sent_at(r["timestamp"]) for r, arrived in zip(results, client.arrivals)]
+    early, late = sorted(e2e[4:10])[3], sorted(e2e[-6:])[3]
+    assert late < early + 0.15, f"latency grew from {early:.3f} s to {late:.3f} s"
+    assert max(e2e[4:]) < 0.6
+    # ~30 frames a second came in, ~6 a second could be analysed: the others were dropped
+    last = results[-1]
+    assert last["frames_dropped"] > last["frames_processed"]
+    assert last["frames_received"] >= last["frames_processed"] + last["frames_dropped"] - 1
+    labels = [r["faces"][0]["label"] for r in results if r["faces"]]
+    assert len(labels) >= 0.7 * len(results) and labels[-5:] == ["happy"] * 5
+
+
+@pytest.mark.asyncio
+async def test_two_visitors_at_once_each_get_their_own_results(aiohttp_client, analyzer, face_frame_640):
+    http = await aiohttp_client(create_app(analyzer=analyzer))
+    blank = face_frame_640.copy()
+    blank[:] = 90  # a camera with nobody in front of it
+    a = LiveClient(await http.ws_connect("/ws"))
+    b = LiveClient(await http.ws_connect("/ws"))
+    await a.start(FrameTrack([face_frame_640], fps=15))
+    await b.start(FrameTrack([blank], fps=15))
+    assert len(http.server.app["live_sessions"]) == 2
+    await a.wait_results(5, timeout=40)
+    await b.wait_results(5, timeout=40)
+    seen = [r["faces"] for r in a.results if r["faces"]]
+    assert len(seen) >= 0.7 * len(a.results) and seen[-1][0]["label"] == "happy"
+    assert all(not r["faces"] for r in b.results)
+    await a.close()
+    # b keeps streaming after a left
+    n = len(b.results)
+    await b.wait_results(n + 3, timeout=20)
+    await b.close()
+
+
+@pytest.mark.asyncio
+async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, analyzer, face_frame_640):
+    http = await aiohttp_client(create_app(analyzer=analyzer))
+    app = http.server.app
+    # 1. the peer connection goes away but the WebSocket stays: the session ends, the socket lives on
+    client = LiveClient(await http.ws_connect("/ws"))
+    await client.start(FrameTrack([face_frame_640], fps=15))
+    await client.wait_results(2, timeout=40)
+    session = next(iter(app["live_sessions"]))
+    await client.pc.close()
+    for _ in range(100):
+        if not app["live_sessions"]:
+            break
+        await asyncio.sleep(0.1)
+    assert not app["live_sessions"]
+    assert session.pc.connectionState == "closed"
+    assert not session._tasks
+    await client.ws.send_json({"type": "ping", "t": 1})
+    for _ in range(50):
+        if any(m["type"] == "pong" for m in client.messages):
+            break
+        await asyncio.sleep(0.1)
+    assert any(m["type"] == "pong" for m in client.messages)
+    await client.close()
+
+    # 2. the WebSocket drops while streaming (the tab closed): the session is closed with it
+    client = LiveClient(await http.ws_connect("/ws"))
+    await client.start(FrameTrack([face_frame_640], fps=15))
+    await client.wait_results(2, timeout=40)
+    session = next(iter(app["live_sessions"]))
+    await client.ws.close()
+    for _ in range(100):
+        if not app["live_sessions"] and not app["connections"]:
+            break
+        await asyncio.sleep(0.1)
+    assert not app["live_sessions"] and not app["connections"]
+    assert session.pc.connectionState == "closed"
+    assert not session._tasks
+    await client.close()
