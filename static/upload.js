@@ -32,6 +32,7 @@
     #upload-error { padding: .6em 1em; border-radius: 6px; background: #5c1d17; border: 2px solid #ff6f60; }
     #upload-chart { width: 100%; max-width: 1200px; height: auto; border-radius: 6px; display: block; }
     #upload-shares { list-style: none; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(11em, 1fr)); gap: .2em 1.2em; }
+    #upload-shares li { white-space: nowrap; }
     #upload-shares .bar { display: inline-block; height: .6em; border-radius: 2px; margin-left: .4em; vertical-align: middle; }
     #upload-section .upload-links a { margin-right: 1.2em; color: #4fc3f7; font-weight: bold; }
     #upload-preview video, #upload-preview img { max-width: min(100%, 960px); border-radius: 6px; display: block; }
@@ -75,7 +76,12 @@
   function duration(s) {
     if (s == null) return '';
     s = Math.round(s);
-    return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+    if (s >= 3600) {
+      const m = Math.round((s % 3600) / 60);
+      return `${Math.floor(s / 3600)} h${m ? ` ${m} min` : ''}`;
+    }
+    if (s >= 600) return `${Math.round(s / 60)} min`;
+    return s >= 60 ? `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}` : `${s} s`;
   }
   function showError(msg) {
     errorBox.textContent = msg;
@@ -242,7 +248,7 @@
       li.textContent = `${EMOJI[c] || ''} ${c} ${pct}%`;
       const b = document.createElement('span');
       b.className = 'bar';
-      b.style.width = `${Math.max(0.1, 6 * s.shares[c])}em`;
+      b.style.width = `${Math.max(0.1, 4 * s.shares[c])}em`;
       b.style.background = COLORS[c];
       li.appendChild(b);
       shares.appendChild(li);
