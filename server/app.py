@@ -53,7 +53,7 @@ def create_app(
     app.on_shutdown.append(_close_connections)
     app.on_cleanup.append(_stop_analysis)
     if setup_uploads is not None:
-        setup_uploads(app)
+        setup_uploads(app, model=model)
     return app
 
 

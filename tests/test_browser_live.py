@@ -1,0 +1,189 @@
+"""End to end in a real browser: headless Chromium films a y4m of the astronaut as its camera,
+streams it over real WebRTC to the server on loopback, and the page shows what the model sees."""
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from aiohttp import web
+
+from server import create_app
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromedriver"
+)
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def write_y4m(path: Path, frames, fps: int = 30) -> Path:
+    """A YUV4MPEG2 file (4:2:0, what Chromium's fake camera plays) of BGR frames."""
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for bgr in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())  # Y plane, then U, then V
+    return path
+
+
+class ServerThread:
+    """The app on a free loopback port, in its own event loop and thread (selenium blocks the test's)."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.running = False
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.runner = web.AppRunner(self.app)
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> str:
+        self.thread.start()
+        assert self.ready.wait(60), "server did not start"
+        self.running = True
+        return f"http://127.0.0.1:{self.port}/"  # 127.0.0.1, like localhost, is a secure context: camera allowed
+
+    def call(self, fn):
+        """Run ``fn()`` on the server's loop and return its result."""
+
+        async def wrapper():
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(10)
+
+    def stop(self):
+        if self.running:
+            self.running = False
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+def chromium(tmp_path: Path, camera: Path | None, allow_camera: bool = True):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1280,1400", "--use-fake-device-for-media-stream",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    if allow_camera:
+        opts.add_argument("--use-fake-ui-for-media-stream")
+    else:
+        opts.add_argument("--deny-permission-prompts")
+    if camera is not None:
+        opts.add_argument(f"--use-file-for-fake-video-capture={camera}")
+    return webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+
+
+@pytest.fixture
+def camera_y4m(tmp_path, face_frame_640):
+    # a few frames with a little movement, as a real camera would give
+    frames = [np.roll(face_frame_640, shift, axis=1) for shift in (0, 2, 4, 6, 4, 2)]
+    return write_y4m(tmp_path / "astronaut.y4m", frames)
+
+
+@pytest.fixture
+def server(analyzer):
+    srv = ServerThread(create_app(analyzer=analyzer))
+    yield srv
+    srv.stop()
+
+
+def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, camera_y4m, server):
+    url = server.start()
+    driver = chromium(tmp_path, camera_y4m)
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        driver.get(url)
+        by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
+        wait.until(lambda d: by_id("conn-state").get_attribute("data-state") == "connected")
+        assert by_id("message").get_attribute("hidden") is not None  # no error shown
+        chart_before = driver.execute_script("return document.getElementById('chart').toDataURL()")
+
+        by_id("start").click()
+        # what the user sees: the label of the main face, in the readout and on the overlay
+        wait.until(lambda d: by_id("current-label").get_attribute("data-label") == "happy")
+        assert by_id("current-label").text == "happy"
+        assert "%" in by_id("current-confidence").text
+        assert by_id("current-emoji").text == "\U0001F604"
+        assert int(by_id("overlay").get_attribute("data-faces")) >= 1
+        faces = driver.execute_script("return [...document.querySelectorAll('#faces li')].map(li => li.textContent)")
+        assert faces and "happy" in faces[0], faces
+        overlay_drawn = driver.execute_script(
+            "const c = document.getElementById('overlay');"
+            "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;"
+        )
+        assert overlay_drawn > 500, "no box or label drawn on the overlay"
+        assert by_id("stream-state").get_attribute("data-state") == "connected"
+
+        # the rolling chart moves: more samples, other pixels
+        samples = int(by_id("chart").get_attribute("data-samples"))
+        chart_mid = driver.execute_script("return document.getElementById('chart').toDataURL()")
+        wait.until(lambda d: int(by_id("chart").get_attribute("data-samples")) >= samples + 5)
+        time.sleep(0.3)
+        chart_after = driver.execute_script("return document.getElementById('chart').toDataURL()")
+        assert chart_before != chart_mid != chart_after
+
+        # frames per second and latency are shown
+        wait.until(lambda d: by_id("fps").text.isdigit() and int(by_id("fps").text) >= 2)
+        assert by_id("latency").text.endswith(" ms")
+        assert by_id("download-csv").is_enabled() and by_id("download-json").is_enabled()
+        csv = driver.execute_script("return window.liveApp.timelineCsv()")
+        header, *rows = csv.strip().split("\n")
+        assert header.startswith("time_s,stream_time_s,face_id,x,y,w,h,label,angry,")
+        assert sum(",happy," in r for r in rows) >= 3
+
+        assert server.call(lambda: len(server.app["live_sessions"])) == 1
+        by_id("stop").click()
+        wait.until(lambda d: by_id("stream-state").get_attribute("data-state") == "idle")
+        assert by_id("start").is_enabled()
+        deadline = time.time() + 10
+        while server.call(lambda: len(server.app["live_sessions"])) and time.time() < deadline:
+            time.sleep(0.1)
+        assert server.call(lambda: len(server.app["live_sessions"])) == 0
+
+        # the server goes away: the page says so
+        server.stop()
+        wait.until(lambda d: by_id("message").is_displayed())
+        assert "server is gone" in by_id("message").text
+        assert by_id("conn-state").get_attribute("data-state") in ("disconnected", "connecting")
+    finally:
+        driver.quit()
+
+
+def test_refused_camera_gets_a_clear_message(tmp_path, server):
+    url = server.start()
+    driver = chromium(tmp_path, None, allow_camera=False)
+    try:
+        wait = WebDriverWait(driver, 30, poll_frequency=0.2)
+        driver.get(url)
+        wait.until(lambda d: d.find_element(By.ID, "conn-state").get_attribute("data-state") == "connected")
+        driver.find_element(By.ID, "start").click()
+        message = driver.find_element(By.ID, "message")
+        wait.until(lambda d: message.is_displayed())
+        assert "Camera access was refused" in message.text
+        assert driver.find_element(By.ID, "start").is_enabled()
+        assert server.call(lambda: len(server.app["live_sessions"])) == 0
+    finally:
+        driver.quit()
