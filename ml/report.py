@@ -68,15 +68,19 @@ class Summary:
     frame, so skipping frames (``--every``) does not change what they mean.
     """
 
-    def __init__(self, source: str = "", fps: float = 0.0, interval_s: float | None = None):
+    def __init__(
+        self, source: str = "", fps: float = 0.0, interval_s: float | None = None, min_frames: int = 3
+    ):
         self.source = source
+        # a face id seen in fewer analysed frames than this (in a video) is a brief detection,
+        # most often a false positive of the detector: listed apart, left out of the shares
+        self.min_frames = min_frames
         self.fps = fps
         self.interval_s = interval_s  # time one analysed frame stands for
         self.frames_total = 0
         self.frames_analysed = 0
         self.frames_with_faces = 0
         self.duration_s = 0.0
-        self.label_counts: Counter = Counter()
         self.face_frames: Counter = Counter()  # id -> analysed frames seen
         self.face_labels: dict = defaultdict(Counter)  # id -> label counts
         self.times: list[float] = []
@@ -91,7 +95,6 @@ class Summary:
         vectors = []
         for face in faces:
             fid = face.get("id", 0)
-            self.label_counts[face["label"]] += 1
             self.face_frames[fid] += 1
             self.face_labels[fid][face["label"]] += 1
             v = [face["probs"][c] for c in CLASSES]
@@ -104,9 +107,25 @@ class Summary:
         self.duration_s = duration_s
         return self
 
+    def _kept(self) -> list:
+        """Face ids that count: seen in at least min_frames analysed frames (or in most of them)."""
+        need = min(self.min_frames, max(1, self.frames_analysed // 2))
+        return [fid for fid, n in self.face_frames.most_common() if n >= need]
+
     @property
     def faces_found(self) -> int:
-        return len(self.face_frames)
+        return len(self._kept())
+
+    @property
+    def brief_detections(self) -> int:
+        return len(self.face_frames) - self.faces_found
+
+    @property
+    def label_totals(self) -> Counter:
+        total: Counter = Counter()
+        for fid in self._kept():
+            total.update(self.face_labels[fid])
+        return total
 
     @property
     def step_s(self) -> float:
@@ -119,16 +138,19 @@ class Summary:
 
     def shares(self) -> dict[str, float]:
         """Share of face-time of each expression (sums to 1 when any face was seen)."""
-        total = sum(self.label_counts.values())
-        return {c: (self.label_counts[c] / total if total else 0.0) for c in CLASSES}
+        counts = self.label_totals
+        total = sum(counts.values())
+        return {c: (counts[c] / total if total else 0.0) for c in CLASSES}
 
     def dominant(self) -> str | None:
-        return self.label_counts.most_common(1)[0][0] if self.label_counts else None
+        counts = self.label_totals
+        return counts.most_common(1)[0][0] if counts else None
 
     def faces(self) -> list[dict]:
         """Per face id: seconds seen and its most frequent expression, most seen first."""
         out = []
-        for fid, n in self.face_frames.most_common():
+        for fid in self._kept():
+            n = self.face_frames[fid]
             out.append(
                 {
                     "id": fid,
@@ -159,6 +181,7 @@ class Summary:
             "frames_with_faces": self.frames_with_faces,
             "duration_s": round(self.duration_s, 3),
             "faces_found": self.faces_found,
+            "brief_detections": self.brief_detections,
             "faces": self.faces(),
             "dominant": self.dominant(),
             "shares": {c: round(s, 4) for c, s in self.shares().items()},
@@ -179,7 +202,12 @@ class Summary:
                 else ""
             ),
         ]
-        if self.label_counts:
+        if self.brief_detections:
+            lines.append(
+                f"(and {self.brief_detections} brief detection(s) in under {self.min_frames} analysed frames, "
+                "left out: most likely not faces)"
+            )
+        if self.faces_found:
             lines.append("share of face time per expression:")
             shares = self.shares()
             for c in sorted(CLASSES, key=lambda c: -shares[c]):

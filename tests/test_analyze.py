@@ -207,3 +207,23 @@ def test_open_media_reports_size_and_frames(face_video):
     assert src.frame_count == N_FRAMES
     with pytest.raises(MediaError, match="folder"):
         open_media(face_video.parent / "nothing-here")
+
+
+def test_summary_leaves_out_brief_detections():
+    from ml.media import Frame
+    from ml.report import Summary
+
+    def face(fid, label):
+        probs = {c: (0.9 if c == label else 0.1 / 6) for c in ml.CLASSES}
+        return {"id": fid, "box": (10, 10, 50, 50), "label": label, "probs": probs}
+
+    s = Summary("clip.mp4", fps=10, interval_s=0.1)
+    for i in range(10):
+        faces = [face(1, "happy" if i < 7 else "sad")] + ([face(2, "angry")] if i == 4 else [])
+        s.add(Frame(i, i / 10, None, "clip.mp4"), faces)
+    s.finish(10, 1.0)
+    assert s.faces_found == 1 and s.brief_detections == 1
+    assert s.shares()["happy"] == pytest.approx(0.7) and s.shares()["angry"] == 0
+    assert s.dominant() == "happy"
+    text = s.text()
+    assert "faces found: 1" in text and "brief detection" in text and "70.0%" in text
