@@ -53,6 +53,7 @@ class RollingChart {
     for (let s = 0; s <= this.window; s += 5) {
       const x = left + w * (1 - s / this.window);
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
+      ctx.textAlign = s === 0 ? 'right' : s === this.window ? 'left' : 'center';
       ctx.fillText(s === 0 ? 'now' : `−${s}s`, x, top + h + 6);
     }
     const xOf = (t) => left + w * (1 - (now - t) / this.window);
