@@ -16,7 +16,9 @@ only when complete; on an error (or without ``commit``) the partial file is remo
 from __future__ import annotations
 
 import os
+import queue
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass
 from fractions import Fraction
@@ -178,6 +180,56 @@ class ImageSource(MediaSource):
             yield Frame(index, index * IMAGE_INTERVAL_S, image, file.name)
 
 
+_END = object()
+
+
+def prefetch(iterable, size: int = 8):
+    """Iterate ``iterable`` in a background thread, ``size`` items ahead (decoding overlaps analysis).
+
+    Exceptions of the producer are raised in the consumer; stopping early stops the producer.
+    """
+    q: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:  # a generator: release its file now, in this thread
+                close()
+
+    thread = threading.Thread(target=produce, name="media-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(0.05)
+
+
 def open_media(path: str | os.PathLike) -> MediaSource:
     """Open a video, an image or a folder of images; MediaError (naming the file) if it cannot be read."""
     path = Path(path)
@@ -333,22 +385,52 @@ class ImageWriter:
 
 
 class MediaOutput:
-    """Annotated output matching a source: a video for a video, images for images."""
+    """Annotated output matching a source: a video for a video, images for images.
 
-    def __init__(self, path: str | os.PathLike, source: MediaSource):
+    Frames are encoded on a background thread (encoding overlaps analysis); an encoding
+    error is raised by the next ``write`` or by ``close``.
+    """
+
+    def __init__(self, path: str | os.PathLike, source: MediaSource, queue_size: int = 16):
         self.source = source
         if source.kind == "video":
             self.writer = VideoWriter(path, source.fps, source.width, source.height)
         else:
             self.writer = ImageWriter(path, single=source.kind == "image")
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._encode, name="media-writer", daemon=True)
+        self._thread.start()
+
+    def _encode(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is not None:
+                continue  # drain
+            frame, bgr = item
+            try:
+                if self.source.kind == "video":
+                    self.writer.write(bgr)
+                else:
+                    self.writer.write(bgr, frame.name)
+            except BaseException as e:
+                self._error = e
 
     def write(self, frame: Frame, bgr: np.ndarray) -> None:
-        if self.source.kind == "video":
-            self.writer.write(bgr)
-        else:
-            self.writer.write(bgr, frame.name)
+        """Queue ``bgr`` (not to be modified afterwards) for writing."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((frame, bgr))
 
     def close(self, commit: bool = True) -> Path | None:
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
+        if self._error is not None:
+            self.writer.close(commit=False)
+            raise self._error
         return self.writer.close(commit)
 
     def __enter__(self):

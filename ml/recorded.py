@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .annotate import draw_faces
-from .media import AtomicFile, MediaError, MediaOutput, MediaSource, open_media
+from .media import AtomicFile, MediaError, MediaOutput, MediaSource, open_media, prefetch
 from .report import CsvWriter, Summary, csv_rows, plot_timeline
 
 BATCH = 8  # analysed frames per classifier batch
@@ -107,7 +107,7 @@ def analyze_media(
             if progress:
                 progress(done, max(total, done))
 
-        for frame in src.frames(every=decode_every):
+        for frame in prefetch(src.frames(every=decode_every), size=2 * batch):
             if frame.image is None and frame.index % every != 0:
                 done = frame.index + 1
                 if not pending and progress and done % 50 == 0:
