@@ -10,7 +10,9 @@
 
   let ws = null, reconnectDelay = 1000, pingTimer = null, rttMs = null;
   let pc = null, stream = null, streaming = false;
-  let latest = null, latestAt = 0;          // the newest result and when it arrived (performance.now())
+  let latest = null, latestAt = 0;          // the result on display and when it arrived (performance.now())
+  let withFaces = null, withFacesAt = 0;    // the last result that had faces
+  const HOLD_MS = 600;                      // a frame or two without a face does not blank the display
   let sessionStart = 0, sessionStartedAt = null;
   let timeline = [];                        // every result of the session, for the downloads
   const arrivals = [];                      // arrival times of the last results, for results/s
@@ -169,7 +171,7 @@
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     video.srcObject = null;
     streaming = false;
-    latest = null;
+    latest = withFaces = null;
     setState('stream-state', 'idle');
     $('fps').textContent = '–';
     $('latency').textContent = '–';
@@ -181,16 +183,18 @@
   function onResult(msg) {
     if (!streaming) return;
     const now = performance.now();
-    latest = msg;
+    if (msg.faces.length) { withFaces = msg; withFacesAt = now; }
+    const shown = msg.faces.length || !withFaces || now - withFacesAt > HOLD_MS ? msg : withFaces;
+    latest = shown;
     latestAt = now;
     arrivals.push(now);
     while (arrivals.length && arrivals[0] < now - 1000) arrivals.shift();
     const t = (now - sessionStart) / 1000;
     timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, faces: msg.faces });
     if (timeline.length === 1) setButtons();
-    const main = msg.faces[0];
+    const main = shown.faces[0];
     chart.push(t, main ? main.probs : null);
-    showReadout(msg.faces);
+    showReadout(shown.faces);
     $('fps').textContent = String(arrivals.length);
     const latency = msg.latency_ms + (rttMs === null ? 0 : rttMs / 2);
     $('latency').textContent = `${Math.round(latency)} ms`;

@@ -123,10 +123,15 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         by_id("start").click()
         # what the user sees: the label of the main face, in the readout and on the overlay
         wait.until(lambda d: by_id("current-label").get_attribute("data-label") == "happy")
-        assert by_id("current-label").text == "happy"
-        assert "%" in by_id("current-confidence").text
-        assert by_id("current-emoji").text == "\U0001F604"
-        assert int(by_id("overlay").get_attribute("data-faces")) >= 1
+        readout = driver.execute_script(
+            "const t = id => document.getElementById(id).textContent;"
+            "return [t('current-label'), t('current-confidence'), t('current-emoji'),"
+            "        document.getElementById('overlay').dataset.faces]"
+        )
+        label, confidence, emoji, overlay_faces = readout
+        assert label == "happy" and emoji == "\U0001F604", readout
+        assert confidence.endswith("%") and 0 < int(confidence[:-1]) <= 100, readout
+        assert int(overlay_faces) >= 1
         faces = driver.execute_script("return [...document.querySelectorAll('#faces li')].map(li => li.textContent)")
         assert faces and "happy" in faces[0], faces
         overlay_drawn = driver.execute_script(
