@@ -31,6 +31,19 @@ def default_plot_path(input_path: Path, csv: str | None, out: str | None) -> Pat
     return Path(f"{name or 'analysis'}.timeline.png")
 
 
+def check_output(out: str | None, kind: str) -> None:
+    """The annotated output's type must suit the input's (checked before the model loads)."""
+    from .media import IMAGE_EXTS, OUTPUT_VIDEO_EXTS, MediaError
+
+    if not out:
+        return
+    ext = Path(out).suffix.lower()
+    if kind == "video" and ext not in OUTPUT_VIDEO_EXTS:
+        raise MediaError(f"{out}: annotated video must be .mp4 (H.264) or .webm (VP9)")
+    if kind == "image" and ext not in IMAGE_EXTS:
+        raise MediaError(f"{out}: annotated image needs an image extension (png, jpg, ...)")
+
+
 def load_analyzer(model: str | None):
     """An ml.FrameAnalyzer, keeping TensorFlow's start-up chatter off the terminal."""
     import ml
@@ -84,6 +97,7 @@ def main(argv=None, analyzer=None) -> int:
         for given in (a.csv, a.out, plot):
             if given and not Path(given).resolve().parent.is_dir():
                 raise MediaError(f"{given}: the folder {Path(given).parent} does not exist")
+        check_output(a.out, source.kind)
         if analyzer is None:
             analyzer = load_analyzer(a.model)
         unit = "frame" if source.kind == "video" else "image"

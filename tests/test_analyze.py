@@ -227,3 +227,11 @@ def test_summary_leaves_out_brief_detections():
     assert s.dominant() == "happy"
     text = s.text()
     assert "faces found: 1" in text and "brief detection" in text and "70.0%" in text
+
+
+def test_wrong_output_type_is_refused_before_any_work(face_video, tmp_path, capsys):
+    assert main([str(face_video), "--out", str(tmp_path / "x.avi")], analyzer=object()) == 2
+    assert "x.avi" in capsys.readouterr().err
+    assert main([str(face_video), "--csv", str(tmp_path / "no" / "such" / "o.csv")], analyzer=object()) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
