@@ -235,3 +235,12 @@ def test_wrong_output_type_is_refused_before_any_work(face_video, tmp_path, caps
     assert main([str(face_video), "--csv", str(tmp_path / "no" / "such" / "o.csv")], analyzer=object()) == 2
     assert "does not exist" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, fourcc", [("clip.avi", "MJPG"), ("clip.mov", "mp4v"), ("clip.mkv", "mp4v")])
+def test_other_containers_are_read(tmp_path, face_frame_640, name, fourcc):
+    path = write_video(tmp_path / name, face_frames(face_frame_640, 6), fourcc=fourcc)
+    src = open_media(path)
+    frames = list(src.frames())
+    assert len(frames) == 6 and frames[0].image.shape == (480, 640, 3)
+    assert [f.time_s for f in frames] == pytest.approx([i / FPS for i in range(6)], abs=1e-3)
