@@ -186,8 +186,18 @@ class UploadManager:
                 self._analyzer = ml.FrameAnalyzer(self.config.model)
             return self._analyzer
 
+    @staticmethod
+    def _lower_priority() -> None:
+        """Best effort (Linux: niceness is per thread): recorded media yields to the live camera."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
+
     def run_job(self, job: Job) -> None:
         from ml.recorded import Cancelled, analyze_media
+
+        self._lower_priority()
 
         if job.cancel.is_set():
             job.status = "cancelled"
