@@ -177,7 +177,7 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         driver.quit()
 
 
-def test_refused_camera_gets_a_clear_message(tmp_path, server):
+def test_refused_camera_and_missing_webrtc_get_clear_messages(tmp_path, server):
     url = server.start()
     driver = chromium(tmp_path, None, allow_camera=False)
     try:
@@ -190,5 +190,13 @@ def test_refused_camera_gets_a_clear_message(tmp_path, server):
         assert "Camera access was refused" in message.text
         assert driver.find_element(By.ID, "start").is_enabled()
         assert server.call(lambda: len(server.app["live_sessions"])) == 0
+
+        # a browser without WebRTC
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                               {"source": "delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;"})
+        driver.get(url)
+        message = driver.find_element(By.ID, "message")
+        wait.until(lambda d: message.is_displayed())
+        assert "no WebRTC" in message.text
     finally:
         driver.quit()

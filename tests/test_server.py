@@ -253,3 +253,42 @@ def test_cli_refuses_a_missing_model_and_half_tls_settings():
     res = subprocess.run(run + ["--cert", "/nonexistent.pem", "--key", "/nonexistent.key"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "cannot load --cert/--key" in res.stderr
+
+
+def test_cli_serves_the_page_over_https(tmp_path):
+    """python -m server --cert --key: the page over TLS (browsers allow cameras only on https or localhost)."""
+    import shutil
+    import socket
+    import ssl
+    import time
+    import urllib.request
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--cert", str(cert), "--key", str(key)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"https://localhost:{port}/", context=context, timeout=5) as resp:
+                    html = resp.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.time() < deadline, "the HTTPS server did not come up"
+                time.sleep(0.5)
+        assert 'id="start"' in html and "wss" in (
+            urllib.request.urlopen(f"https://localhost:{port}/static/live.js", context=context).read().decode()
+        )
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"Serving on https://localhost:{port}/" in out
