@@ -215,5 +215,9 @@ class LiveSession:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._latest = None
         self.tracker.reset()
+        log.info(
+            "live stream closed: %d frames received, %d analysed, %d dropped",
+            self.frames_received, self.frames_processed, self.frames_dropped,
+        )
         if self.on_close is not None:
             self.on_close(self)

@@ -120,6 +120,13 @@ async def test_health_check_reports_model_and_streams(http):
 
 
 @pytest.mark.asyncio
+async def test_plain_http_on_the_websocket_route_is_a_bad_request(http):
+    resp = await http.get("/ws")
+    assert resp.status == 400
+    assert (await http.get("/healthz")).status == 200
+
+
+@pytest.mark.asyncio
 async def test_hello_and_ping(http):
     ws = await http.ws_connect("/ws")
     hello = await receive(ws)
