@@ -72,7 +72,9 @@ class LiveSession:
         except Exception as e:  # aiortc raises ValueError, KeyError, ... on a malformed SDP
             detail = f": {e}" if str(e) else ""
             raise OfferError(f"malformed SDP offer ({e.__class__.__name__}{detail})") from None
-        if not any(t.kind == "video" for t in self.pc.getTransceivers()):
+        receiving = ("recvonly", "sendrecv", None)  # the direction as seen from here (None: aiortc did not say)
+        transceivers = self.pc.getTransceivers()
+        if not any(t.kind == "video" and getattr(t, "_offerDirection", None) in receiving for t in transceivers):
             raise OfferError("the offer has no video track: send the camera's video")
         try:
             answer = await self.pc.createAnswer()

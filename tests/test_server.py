@@ -62,6 +62,8 @@ async def browser_like_offer(kind="video"):
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     if kind == "video":
         pc.addTrack(FrameTrack([__import__("numpy").zeros((48, 64, 3), "uint8")]))
+    elif kind == "recvonly":
+        pc.addTransceiver("video", direction="recvonly")
     else:
         pc.addTransceiver("audio", direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
@@ -190,8 +192,9 @@ async def test_binary_and_oversized_messages(http):
 
 
 @pytest.mark.asyncio
-async def test_offer_without_video_is_refused(http):
-    pc = await browser_like_offer(kind="audio")
+@pytest.mark.parametrize("kind", ["audio", "recvonly"])
+async def test_offer_without_video_is_refused(http, kind):
+    pc = await browser_like_offer(kind=kind)
     ws = await open_ws(http)
     await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
     await expect_error(ws, "no video")
