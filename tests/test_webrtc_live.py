@@ -2,6 +2,7 @@
 
 import asyncio
 
+import numpy as np
 import pytest
 import pytest_asyncio
 
@@ -164,3 +165,24 @@ async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, ana
     assert session.pc.connectionState == "closed"
     assert not session._tasks
     await client.close()
+
+
+@pytest.mark.asyncio
+async def test_two_faces_in_one_stream_get_two_boxes_and_two_stable_ids(aiohttp_client, analyzer, astronaut_bgr):
+    crop = astronaut_bgr[0:300, 80:380]  # the head, 300x300
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[90:390, 10:310] = crop  # face near x 104..201
+    frame[90:390, 330:630] = crop[:, ::-1]  # mirrored: face near x 429..526
+    http = await aiohttp_client(create_app(analyzer=analyzer))
+    client = LiveClient(await http.ws_connect("/ws"))
+    await client.start(FrameTrack([frame], fps=15))
+    results = await client.wait_results(8, timeout=40)
+    await client.close()
+    both = [r for r in results if len(r["faces"]) == 2]
+    assert len(both) >= len(results) // 2
+    last = both[-1]["faces"]
+    left, right = sorted(last, key=lambda f: f["box"][0])
+    assert 60 < left["box"][0] + left["box"][2] / 2 < 250 and 380 < right["box"][0] + right["box"][2] / 2 < 580
+    assert left["label"] == right["label"] == "happy"
+    ids = {f["id"] for r in both for f in r["faces"]}
+    assert ids == {left["id"], right["id"]}, "each face keeps its own id"
