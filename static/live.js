@@ -9,7 +9,7 @@
   const chart = new RollingChart(chartCanvas, CLASSES, 30);
 
   let ws = null, reconnectDelay = 1000, pingTimer = null, rttMs = null;
-  let pc = null, stream = null, streaming = false;
+  let pc = null, stream = null, streaming = false, answered = false;
   let latest = null, latestAt = 0;          // the result on display and when it arrived (performance.now())
   let withFaces = null, withFacesAt = 0;    // the last result that had faces
   const HOLD_MS = 600;                      // a frame or two without a face does not blank the display
@@ -73,6 +73,7 @@
   function handle(msg) {
     switch (msg.type) {
       case 'answer':
+        answered = true;
         if (pc) pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp })
           .catch((e) => { showMessage(`WebRTC: cannot use the server's answer (${e.message})`); stopStream(true); });
         break;
@@ -85,6 +86,7 @@
         break;
       case 'error':
         showMessage(`Server: ${msg.message}`);
+        if (streaming && !answered) stopStream(false);  // the offer was refused: nothing will come
         break;
       default: break;  // hello, stopped
     }
@@ -135,8 +137,16 @@
         stopStream(true);
       }
     };
-    for (const track of stream.getVideoTracks()) pc.addTrack(track, stream);
+    for (const track of stream.getVideoTracks()) {
+      track.addEventListener('ended', () => {
+        if (!streaming) return;
+        showMessage('The camera stopped (unplugged, or taken by another application). Press Start to try again.', 'camera');
+        stopStream(true);
+      });
+      pc.addTrack(track, stream);
+    }
     streaming = true;
+    answered = false;
     timeline = [];
     chart.clear();
     sessionStart = performance.now();

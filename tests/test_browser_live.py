@@ -200,3 +200,22 @@ def test_refused_camera_and_missing_webrtc_get_clear_messages(tmp_path, server):
         assert "no WebRTC" in message.text
     finally:
         driver.quit()
+
+
+def test_busy_server_refusal_is_shown_and_the_page_can_start_again(tmp_path, server):
+    url = server.start()
+    server.call(lambda: server.app.__setitem__("max_streams", 0))  # every slot taken
+    driver = chromium(tmp_path, None)  # Chromium's own fake camera pattern
+    try:
+        wait = WebDriverWait(driver, 30, poll_frequency=0.2)
+        driver.get(url)
+        by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
+        wait.until(lambda d: by_id("conn-state").get_attribute("data-state") == "connected")
+        by_id("start").click()
+        wait.until(lambda d: by_id("message").is_displayed())
+        assert "Server: the server is busy" in by_id("message").text
+        wait.until(lambda d: by_id("stream-state").get_attribute("data-state") == "idle")
+        assert by_id("start").is_enabled() and not by_id("stop").is_enabled()
+        assert driver.execute_script("return document.getElementById('video').srcObject") is None  # camera off
+    finally:
+        driver.quit()
