@@ -48,6 +48,7 @@ def parse_args(argv=None):
     p.add_argument("--erase", type=float, default=0.5, help="probability of random erasing")
     p.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     p.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency (rare disgust)")
+    p.add_argument("--init", default=None, help="start from the weights of this .keras model (fine-tuning)")
     p.add_argument("--soft-labels", default=None, help=".npy of teacher probabilities (N_train, 7) to distil from")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke tests)")
     p.add_argument("--seed", type=int, default=1)
@@ -170,7 +171,10 @@ def main(argv=None) -> int:
     x_val = x_val[..., None].astype("float32")
     val_targets = np.eye(n, dtype="float32")[y_val]
 
-    net = architectures.build(args.arch, **arch_args)
+    if args.init:
+        net = keras.saving.load_model(args.init, compile=False)
+    else:
+        net = architectures.build(args.arch, **arch_args)
     aug = augmenter(args.rotation, args.shift, args.zoom, args.erase, not args.no_flip, seed=args.seed)
     inputs = keras.Input(architectures.INPUT_SHAPE)
     model = keras.Model(inputs, net(aug(inputs)), name=f"train_{args.arch}")
@@ -181,7 +185,7 @@ def main(argv=None) -> int:
         metrics=["accuracy"],
     )
     print(
-        f"model: {args.arch} {arch_args}, {net.count_params():,} parameters, "
+        f"model: {net.name} {f'from {args.init}' if args.init else arch_args}, {net.count_params():,} parameters, "
         f"{architectures.count_macs(net) / 1e6:.1f} M MACs per face",
         flush=True,
     )

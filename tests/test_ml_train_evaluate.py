@@ -68,3 +68,12 @@ def test_evaluate_with_missing_model_says_so(tmp_path):
     r = run("ml.evaluate", "--model", "no_such_model", "--data", str(data))
     assert r.returncode == 2
     assert "no model named 'no_such_model'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fine_tuning_starts_from_a_trained_model(trained, tmp_path):
+    data, out, _ = trained
+    r = run("ml.train", "--init", str(out / "best.keras"), "--epochs", "1", "--batch-size", "8", "--lr", "1e-4",
+            "--data", str(data), "--out", str(tmp_path / "ft"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert f"model: shallow from {out / 'best.keras'}" in r.stdout  # not built anew
+    assert (tmp_path / "ft" / "best.keras").is_file()
