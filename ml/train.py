@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -189,7 +190,7 @@ def main(argv=None) -> int:
         f"{architectures.count_macs(net) / 1e6:.1f} M MACs per face",
         flush=True,
     )
-    (out / "config.json").write_text(json.dumps(vars(args) | {"command": " ".join(sys.argv)}, indent=2))
+    (out / "config.json").write_text(json.dumps(vars(args) | {"command": shlex.join(["python", "-m", "ml.train", *(argv or sys.argv[1:])])}, indent=2))
 
     history_csv = out / "history.csv"
     best_file = out / "best.keras"
