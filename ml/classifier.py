@@ -129,8 +129,7 @@ def _compiled_forward(model):
         fn = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)],
-            reduce_retracing=True,
-        )
+        ).get_concrete_function()  # one graph for every batch size; called directly, without dispatch
         return lambda x: fn(tf.constant(x)).numpy()
     if backend == "jax":
         import jax

@@ -55,13 +55,15 @@ class FaceDetector:
 
     Detection runs on a copy of the frame scaled so that its longer side is at most
     ``max_side`` pixels (fast enough for live video) and the boxes are mapped back to
-    the frame's own coordinates. With the defaults, the smallest face found in a
-    640x480 frame is about 64 pixels wide (the cascade's 24-pixel window at 240/640
-    scale); raise ``max_side`` for smaller, more distant faces, at the cost of speed
-    (bench/frame_speed.py measures it).
+    the frame's own coordinates. Faces smaller than ``min_face`` of the frame's shorter
+    side are not looked for: with the defaults, a face is found from 80 pixels wide in a
+    640x480 frame (a person up to about 1.5 m from a laptop camera). For smaller, more
+    distant faces (a class at the back of a room) use for example
+    ``FaceDetector(max_side=480, min_face=0.06)``, at about five times the cost
+    (``python bench/frame_speed.py`` measures it).
     """
 
-    def __init__(self, max_side: int = 240, min_face: float = 0.1, scale_factor: float = 1.15, min_neighbors: int = 5):
+    def __init__(self, max_side: int = 240, min_face: float = 1 / 6, scale_factor: float = 1.2, min_neighbors: int = 5):
         path = cascade_path()
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
