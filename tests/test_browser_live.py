@@ -1,25 +1,18 @@
 """End to end in a real browser: headless Chromium films a y4m of the astronaut as its camera,
 streams it over real WebRTC to the server on loopback, and the page shows what the model sees."""
 
-import asyncio
-import socket
-import threading
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from aiohttp import web
 
 from server import create_app
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromedriver"
-)
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from browser_support import ServerThread, chromium, needs_chromium
+
+pytestmark = needs_chromium
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -33,66 +26,6 @@ def write_y4m(path: Path, frames, fps: int = 30) -> Path:
             f.write(b"FRAME\n")
             f.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())  # Y plane, then U, then V
     return path
-
-
-class ServerThread:
-    """The app on a free loopback port, in its own event loop and thread (selenium blocks the test's)."""
-
-    def __init__(self, app: web.Application):
-        self.app = app
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.running = False
-
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        self.runner = web.AppRunner(self.app)
-        self.loop.run_until_complete(self.runner.setup())
-        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    def start(self) -> str:
-        self.thread.start()
-        assert self.ready.wait(60), "server did not start"
-        self.running = True
-        return f"http://127.0.0.1:{self.port}/"  # 127.0.0.1, like localhost, is a secure context: camera allowed
-
-    def call(self, fn):
-        """Run ``fn()`` on the server's loop and return its result."""
-
-        async def wrapper():
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(10)
-
-    def stop(self):
-        if self.running:
-            self.running = False
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-
-
-def chromium(tmp_path: Path, camera: Path | None, allow_camera: bool = True):
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1280,1400", "--use-fake-device-for-media-stream",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        opts.add_argument(arg)
-    if allow_camera:
-        opts.add_argument("--use-fake-ui-for-media-stream")
-    else:
-        opts.add_argument("--deny-permission-prompts")
-    if camera is not None:
-        opts.add_argument(f"--use-file-for-fake-video-capture={camera}")
-    return webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
 
 
 @pytest.fixture

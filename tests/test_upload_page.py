@@ -3,10 +3,6 @@
 Skipped when Chromium/chromedriver or the page's app (server/app.py) is not available.
 """
 
-import asyncio
-import shutil
-import socket
-import threading
 import time
 
 import cv2
@@ -15,55 +11,14 @@ import pytest
 from aiohttp import web
 
 selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from server.uploads import setup_uploads  # noqa: E402
+from browser_support import ServerThread, chromium, needs_chromium  # noqa: E402
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-pytestmark = pytest.mark.skipif(
-    not (_chromium() and shutil.which("chromedriver")), reason="needs chromium and chromedriver"
-)
-
-
-class ServerThread:
-    """An aiohttp app served from its own event loop in a thread (selenium blocks the test's)."""
-
-    def __init__(self, app: web.Application):
-        self.app = app
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        self.runner = web.AppRunner(self.app)
-        self.loop.run_until_complete(self.runner.setup())
-        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.ready.wait(60), "server did not start"
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+pytestmark = needs_chromium
 
 
 def page_app(analyzer, directory):
@@ -96,13 +51,8 @@ def page_app(analyzer, directory):
 
 
 @pytest.fixture
-def browser():
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = _chromium()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
-        opts.add_argument(arg)
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    driver = webdriver.Chrome(options=opts, service=service)
+def browser(tmp_path):
+    driver = chromium(tmp_path, height=1600)
     yield driver
     driver.quit()
 
@@ -117,7 +67,7 @@ def test_upload_a_video_in_the_page(browser, analyzer, face_frame_640, tmp_path)
     bad.write_text("not a video")
 
     with ServerThread(page_app(analyzer, tmp_path / "uploads")) as url:
-        browser.get(url + "/")
+        browser.get(url)
         wait = WebDriverWait(browser, 60)
         picker = wait.until(lambda d: d.find_element(By.ID, "upload-file"))
 

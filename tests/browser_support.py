@@ -1,0 +1,88 @@
+"""Shared by the browser tests: the app served from a thread, and headless Chromium."""
+
+import asyncio
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromium-driver"
+)
+
+
+class ServerThread:
+    """The app on a free loopback port, in its own event loop and thread (selenium blocks the test's).
+
+    ``start()`` returns the page's URL and ``stop()`` shuts the app down; or use it as a
+    context manager, which gives the URL.
+    """
+
+    def __init__(self, app: web.Application):
+        self.app = app
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.running = False
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.runner = web.AppRunner(self.app)
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> str:
+        self.thread.start()
+        assert self.ready.wait(60), "server did not start"
+        self.running = True
+        return f"http://127.0.0.1:{self.port}/"  # 127.0.0.1, like localhost, is a secure context: camera allowed
+
+    def call(self, fn):
+        """Run ``fn()`` on the server's loop and return its result."""
+
+        async def wrapper():
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(10)
+
+    def stop(self):
+        if self.running:
+            self.running = False
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = True, height: int = 1400):
+    """Headless Chromium with a fake camera (``camera``: a .y4m file, else Chromium's test pattern)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--window-size=1280,{height}", "--use-fake-device-for-media-stream",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    if allow_camera:
+        opts.add_argument("--use-fake-ui-for-media-stream")
+    else:
+        opts.add_argument("--deny-permission-prompts")
+    if camera is not None:
+        opts.add_argument(f"--use-file-for-fake-video-capture={camera}")
+    return webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
