@@ -21,6 +21,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--key", help="TLS private key (PEM) for --cert")
     p.add_argument("--ice-server", action="append", default=[], metavar="URL",
                    help="STUN/TURN server for both ends, e.g. stun:stun.example.org:3478 (repeatable)")
+    p.add_argument("--small-faces", action="store_true",
+                   help="also find small, distant faces (a classroom on one camera); about 5x the detection time")
     p.add_argument("--max-streams", type=int, default=8, help="most live streams at once (default 8)")
     a = p.parse_args(argv)
     if bool(a.cert) != bool(a.key):
@@ -52,7 +54,7 @@ def main(argv=None) -> int:
         except (OSError, ssl.SSLError) as e:
             print(f"error: cannot load --cert/--key: {e}", file=sys.stderr)
             return 2
-    app = create_app(model=a.model, ice_servers=a.ice_server, max_streams=a.max_streams)
+    app = create_app(model=a.model, ice_servers=a.ice_server, max_streams=a.max_streams, small_faces=a.small_faces)
     scheme = "https" if ssl_context else "http"
     shown = "localhost" if a.host in ("127.0.0.1", "0.0.0.0", "::") else a.host
     web.run_app(app, host=a.host, port=a.port, ssl_context=ssl_context,

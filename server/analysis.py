@@ -21,9 +21,10 @@ class AnalysisService:
     (an ``ml.FrameAnalyzer``); when ``None``, ``load()`` builds one from ``model``.
     """
 
-    def __init__(self, analyzer=None, model: str | None = None):
+    def __init__(self, analyzer=None, model: str | None = None, small_faces: bool = False):
         self.analyzer = analyzer
         self.model = model
+        self.small_faces = small_faces
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -36,7 +37,10 @@ class AnalysisService:
         if self.analyzer is None:
             import ml
 
-            self.analyzer = ml.FrameAnalyzer(classifier=self.model)
+            from ml.detector import DISTANT_FACES
+
+            detector = ml.FaceDetector(**DISTANT_FACES) if self.small_faces else None
+            self.analyzer = ml.FrameAnalyzer(classifier=self.model, detector=detector)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-analysis")
 

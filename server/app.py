@@ -33,13 +33,15 @@ def create_app(
     model: str | None = None,
     ice_servers=(),
     max_streams: int = DEFAULT_MAX_STREAMS,
+    small_faces: bool = False,
 ) -> web.Application:
     """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` to share (else one is loaded at
     startup from ``model``, a shipped model name or a .keras path; None: the default).
     ``ice_servers``: STUN/TURN URLs for both ends (none needed on a LAN or localhost).
+    ``small_faces``: look for small, distant faces too (``ml.detector.DISTANT_FACES``), slower.
     """
     app = web.Application()
-    app["analysis"] = AnalysisService(analyzer=analyzer, model=model)
+    app["analysis"] = AnalysisService(analyzer=analyzer, model=model, small_faces=small_faces)
     app["ice_servers"] = tuple(ice_servers)
     app["max_streams"] = max_streams
     app["connections"] = set()
