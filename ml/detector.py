@@ -51,7 +51,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 
 # Settings for small, distant faces (a class at the back of a room, seen by one camera):
-# faces from about 36 pixels wide in a 640x480 frame, at about five times the default's cost.
+# faces from about 32 pixels wide in a 640x480 frame, at about five times the default's cost.
 DISTANT_FACES = {"max_side": 480, "min_face": 0.06}
 
 
