@@ -6,6 +6,31 @@ const EXPRESSION_COLORS = {
   sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e',
 };
 
+/* Clear a chart canvas to its background; the plot area's geometry, shared by every chart. */
+function chartFrame(canvas) {
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width, H = canvas.height;
+  const left = 56, right = 12, top = 12, bottom = 34;
+  ctx.clearRect(0, 0, W, H);
+  ctx.fillStyle = '#111';
+  ctx.fillRect(0, 0, W, H);
+  return { ctx, left, top, w: W - left - right, h: H - top - bottom };
+}
+
+/* Horizontal grid lines with percentage labels every `step` (a fraction) of the plot's height. */
+function percentGrid(frame, step, font) {
+  const { ctx, left, top, w, h } = frame;
+  ctx.font = font;
+  ctx.fillStyle = '#bbb';
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (let p = 0; p <= 1.0001; p += step) {
+    const y = top + h * (1 - p);
+    ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + w, y); ctx.stroke();
+    ctx.fillText(`${Math.round(p * 100)}%`, left - 6, y);
+  }
+}
+
 class RollingChart {
   constructor(canvas, classes, windowSeconds = 30) {
     this.canvas = canvas;
@@ -30,24 +55,11 @@ class RollingChart {
   }
 
   draw(now) {
-    const c = this.canvas, ctx = c.getContext('2d');
-    const W = c.width, H = c.height;
-    const left = 56, right = 12, top = 12, bottom = 34;
-    const w = W - left - right, h = H - top - bottom;
-    ctx.clearRect(0, 0, W, H);
-    ctx.fillStyle = '#111';
-    ctx.fillRect(0, 0, W, H);
-    ctx.font = '18px system-ui, sans-serif';
+    const frame = chartFrame(this.canvas);
+    const { ctx, left, top, w, h } = frame;
     ctx.lineWidth = 1;
     ctx.strokeStyle = '#333';
-    ctx.fillStyle = '#bbb';
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    for (let p = 0; p <= 1.0001; p += 0.25) {
-      const y = top + h * (1 - p);
-      ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + w, y); ctx.stroke();
-      ctx.fillText(`${Math.round(p * 100)}%`, left - 6, y);
-    }
+    percentGrid(frame, 0.25, '18px system-ui, sans-serif');
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
     for (let s = 0; s <= this.window; s += 5) {
@@ -76,3 +88,5 @@ class RollingChart {
 
 window.RollingChart = RollingChart;
 window.EXPRESSION_COLORS = EXPRESSION_COLORS;
+window.chartFrame = chartFrame;
+window.percentGrid = percentGrid;

@@ -12,10 +12,7 @@
   })();
   const CLASSES = pageConfig.classes || ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
   const EMOJI = pageConfig.emoji || {};
-  const COLORS = (typeof EXPRESSION_COLORS !== 'undefined') ? EXPRESSION_COLORS : {
-    angry: '#e53935', disgust: '#43a047', fear: '#8e24aa', happy: '#fbc02d',
-    sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e',
-  };
+  const COLORS = EXPRESSION_COLORS;  // static/chart.js, loaded before this file
   const POLL_MS = 500;
   let limits = {
     max_bytes: 100 * 1024 * 1024, retention_s: 3600,
@@ -271,13 +268,8 @@
 
   /* Stacked areas of the mean probabilities over the faces of each analysed frame; gaps: no face. */
   function drawTimeline(canvas, timeline, total, isVideo) {
-    const ctx = canvas.getContext('2d');
-    const W = canvas.width, H = canvas.height;
-    const left = 56, right = 12, top = 12, bottom = 34;
-    const w = W - left - right, h = H - top - bottom;
-    ctx.clearRect(0, 0, W, H);
-    ctx.fillStyle = '#111';
-    ctx.fillRect(0, 0, W, H);
+    const frame = chartFrame(canvas);
+    const { ctx, left, top, w, h } = frame;
     const t = timeline.t, probs = timeline.probs, classes = timeline.classes || CLASSES;
     const step = t.length > 1 ? (t[t.length - 1] - t[0]) / (t.length - 1) : total;
     const end = Math.max(total, t.length ? t[t.length - 1] + step : 0) || 1;
@@ -294,16 +286,8 @@
         y -= hk;
       }
     }
-    ctx.font = '16px system-ui, sans-serif';
     ctx.strokeStyle = 'rgba(255,255,255,.25)';
-    ctx.fillStyle = '#bbb';
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    for (let q = 0; q <= 1.0001; q += 0.5) {
-      const y = top + h * (1 - q);
-      ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + w, y); ctx.stroke();
-      ctx.fillText(`${Math.round(q * 100)}%`, left - 6, y);
-    }
+    percentGrid(frame, 0.5, '16px system-ui, sans-serif');
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
     const ticks = niceStep(end);
