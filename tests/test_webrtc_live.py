@@ -126,6 +126,15 @@ async def test_two_visitors_at_once_each_get_their_own_results(aiohttp_client, a
     await b.close()
 
 
+async def eventually(condition, seconds: float = 10) -> bool:
+    """Poll ``condition()`` until it holds or ``seconds`` pass; its last value."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return True
+        await asyncio.sleep(0.1)
+    return bool(condition())
+
+
 @pytest.mark.asyncio
 async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, analyzer, face_frame_640):
     http = await aiohttp_client(create_app(analyzer=analyzer))
@@ -136,19 +145,11 @@ async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, ana
     await client.wait_results(2, timeout=40)
     session = next(iter(app["live_sessions"]))
     await client.pc.close()
-    for _ in range(100):
-        if not app["live_sessions"]:
-            break
-        await asyncio.sleep(0.1)
-    assert not app["live_sessions"]
+    assert await eventually(lambda: not app["live_sessions"])
     assert session.pc.connectionState == "closed"
     assert not session._tasks
     await client.ws.send_json({"type": "ping", "t": 1})
-    for _ in range(50):
-        if any(m["type"] == "pong" for m in client.messages):
-            break
-        await asyncio.sleep(0.1)
-    assert any(m["type"] == "pong" for m in client.messages)
+    assert await eventually(lambda: any(m["type"] == "pong" for m in client.messages), seconds=5)
     await client.close()
 
     # 2. the WebSocket drops while streaming (the tab closed): the session is closed with it
@@ -157,11 +158,7 @@ async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, ana
     await client.wait_results(2, timeout=40)
     session = next(iter(app["live_sessions"]))
     await client.ws.close()
-    for _ in range(100):
-        if not app["live_sessions"] and not app["connections"]:
-            break
-        await asyncio.sleep(0.1)
-    assert not app["live_sessions"] and not app["connections"]
+    assert await eventually(lambda: not app["live_sessions"] and not app["connections"])
     assert session.pc.connectionState == "closed"
     assert not session._tasks
     await client.close()
