@@ -42,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--schedule", default="cosine", choices=("cosine", "onecycle", "plateau", "constant"))
     p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up (cosine)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep an exponential moving average of the weights with this momentum (e.g. 0.999); "
+                        "PublicTest and the saved models then use the averaged weights")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--rotation", type=float, default=10.0, help="max rotation, degrees")
     p.add_argument("--shift", type=float, default=0.2, help="max shift, fraction of the size")
@@ -96,9 +99,10 @@ def make_optimizer(args, steps_per_epoch):
         lr = OneCycle(args.lr, total)
     else:
         lr = args.lr
+    ema = {"use_ema": True, "ema_momentum": args.ema} if args.ema else {}
     if args.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
-    return keras.optimizers.AdamW(lr, weight_decay=args.weight_decay)
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay, **ema)
+    return keras.optimizers.AdamW(lr, weight_decay=args.weight_decay, **ema)
 
 
 def plot_history(history_csv: Path, out_png: Path) -> None:
@@ -219,8 +223,10 @@ def main(argv=None) -> int:
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),  # resume, or extend
         keras.callbacks.CSVLogger(str(history_csv), append=True),
-        SaveNet(),
     ]
+    if args.ema:  # validate, and save, the averaged weights; the backup above keeps the raw ones
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(SaveNet())
     if args.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_accuracy", factor=0.5, patience=4, min_lr=1e-6))
     model.fit(
