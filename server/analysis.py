@@ -28,6 +28,11 @@ class AnalysisService:
         self._executor: ThreadPoolExecutor | None = None
 
     @property
+    def classifier(self):
+        """The loaded ``ml.EmotionClassifier`` (None before ``load()``, or for an analyser without one)."""
+        return getattr(self.analyzer, "classifier", None)
+
+    @property
     def model_name(self) -> str:
         clf = getattr(self.analyzer, "classifier", None)
         return getattr(clf, "name", None) or self.model or "default"

@@ -55,7 +55,8 @@ def create_app(
     app.on_shutdown.append(_close_connections)
     app.on_cleanup.append(_stop_analysis)
     if setup_uploads is not None:
-        setup_uploads(app, model=model)
+        analysis = app["analysis"]
+        setup_uploads(app, model=model, classifier=lambda: analysis.classifier, small_faces=small_faces)
     return app
 
 

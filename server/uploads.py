@@ -60,6 +60,7 @@ class UploadConfig:
     every: int = 1
     max_pending: int = MAX_PENDING
     model: str | None = None
+    small_faces: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> "UploadConfig":
@@ -168,10 +169,11 @@ def _error(status: int, message: str) -> web.Response:
 class UploadManager:
     """The uploads of one application: storage, background analysis, expiry."""
 
-    def __init__(self, config: UploadConfig, analyzer=None):
+    def __init__(self, config: UploadConfig, analyzer=None, classifier=None):
         self.config = config
         self.jobs: dict[str, Job] = {}
         self._analyzer = analyzer
+        self._shared_classifier = classifier
         self._analyzer_lock = threading.Lock()
         self.executor: ThreadPoolExecutor | None = None
         self._cleanup_task: asyncio.Task | None = None
@@ -182,8 +184,13 @@ class UploadManager:
         with self._analyzer_lock:
             if self._analyzer is None:
                 import ml
+                from ml.detector import DISTANT_FACES
 
-                self._analyzer = ml.FrameAnalyzer(self.config.model)
+                shared = self._shared_classifier() if self._shared_classifier else None
+                detector = ml.FaceDetector(**DISTANT_FACES) if self.config.small_faces else None
+                # the live analyser's classifier when there is one (one model in memory);
+                # a detector of its own: this runs in another thread
+                self._analyzer = ml.FrameAnalyzer(shared or self.config.model, detector=detector)
             return self._analyzer
 
     @staticmethod
@@ -449,10 +456,15 @@ def setup_uploads(
     every: int | None = None,
     model: str | None = None,
     analyzer=None,
+    classifier=None,
+    small_faces: bool = False,
 ) -> UploadManager:
     """Add the upload routes and the cleanup task to ``app``; returns the manager (also ``app[UPLOADS_KEY]``).
 
-    ``analyzer``: an ``ml.FrameAnalyzer`` to share; by default one is loaded on the first upload.
+    ``analyzer``: an ``ml.FrameAnalyzer`` to share; by default one is built on the first upload,
+    with the ``ml.EmotionClassifier`` that ``classifier()`` returns (the live one, so that the
+    model is in memory once) or else loaded from ``model``, and with a detector for small,
+    distant faces if ``small_faces``.
     """
     config = UploadConfig.from_env(
         directory=directory,
@@ -461,8 +473,9 @@ def setup_uploads(
         cleanup_interval_s=cleanup_interval_s,
         every=every,
         model=model or os.environ.get("FER_MODEL"),
+        small_faces=small_faces,
     )
-    manager = UploadManager(config, analyzer=analyzer)
+    manager = UploadManager(config, analyzer=analyzer, classifier=classifier)
     app[UPLOADS_KEY] = manager
     r = app.router
     r.add_get("/api/uploads/config", manager.handle_config)

@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from ml import samples
 from server.__main__ import parse_args
@@ -33,3 +34,49 @@ def test_small_faces_flag_finds_a_distant_face_the_default_misses():
     finally:
         default.close()
         small.close()
+
+
+def test_analyze_cli_small_faces_finds_the_distant_face(tmp_path):
+    from ml.analyze import main
+
+    image = tmp_path / "room.png"
+    cv2.imwrite(str(image), distant_face_frame())
+    rows = {}
+    for name, extra in (("default", []), ("small", ["--small-faces"])):
+        out = tmp_path / f"{name}.csv"
+        assert main([str(image), "--csv", str(out), "--plot", "", "--quiet", *extra]) == 0
+        rows[name] = out.read_text().strip().splitlines()[1:]  # after the header
+    assert rows["default"] == []
+    assert len(rows["small"]) == 1
+
+
+@pytest.mark.asyncio
+async def test_uploads_use_the_live_model_and_its_face_setting(aiohttp_client, monkeypatch, tmp_path):
+    """One model in memory for the live camera and the uploads; --small-faces applies to both."""
+    import asyncio
+    import io
+    import time
+
+    import aiohttp
+
+    from server.app import create_app
+    from server.uploads import UPLOADS_KEY
+
+    monkeypatch.setenv("FER_UPLOAD_DIR", str(tmp_path / "uploads"))
+    app = create_app(small_faces=True)
+    client = await aiohttp_client(app)  # startup loads the live analyser
+    ok, png = cv2.imencode(".png", distant_face_frame())
+    form = aiohttp.FormData()
+    form.add_field("file", io.BytesIO(png.tobytes()), filename="room.png", content_type="image/png")
+    resp = await client.post("/api/uploads", data=form)
+    assert resp.status == 202
+    job = (await resp.json())["id"]
+    deadline = time.monotonic() + 60
+    while True:
+        body = await (await client.get(f"/api/uploads/{job}")).json()
+        if body["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert body["status"] == "done", body
+    assert body["summary"]["faces_found"] == 1  # the 48-pixel face: found with the small-faces setting
+    assert app[UPLOADS_KEY].analyzer().classifier is app["analysis"].classifier
