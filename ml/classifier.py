@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,7 @@ from .labels import CLASSES, IMAGE_SIZE
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = "default"
 TEN_CROP = 42  # side of the ten-crop views, resized back to 48
+XLA_MAX_BATCH = 16  # batches up to this size run as XLA programs (TensorFlow backend)
 
 
 def available_models() -> list[str]:
@@ -126,11 +128,34 @@ def _compiled_forward(model):
     if backend == "tensorflow":
         import tensorflow as tf  # inference only: training and evaluation use keras alone
 
-        fn = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)],
-        ).get_concrete_function()  # one graph for every batch size; called directly, without dispatch
-        return lambda x: fn(tf.constant(x)).numpy()
+        forward = lambda x: model(x, training=False)  # noqa: E731
+        # Large batches: one graph for every batch size, called directly, without dispatch.
+        graph = tf.function(forward, input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)])
+        graph = graph.get_concrete_function()
+        # The few faces of a live frame: XLA fuses the layers into one program, which saves
+        # most of the per-op overhead (1.36 instead of 1.65 ms for one face on a 2-core CPU).
+        # XLA compiles one program per batch shape (about 0.3 s each), so batches are padded
+        # to a power of two: at most five programs, for 1, 2, 4, 8 and 16 faces.
+        xla = tf.function(forward, jit_compile=True)
+        programs, lock = {}, threading.Lock()
+
+        def program(size):
+            with lock:  # the live view and uploads share a classifier, from two threads
+                if size not in programs:
+                    spec = tf.TensorSpec([size, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)
+                    programs[size] = xla.get_concrete_function(spec)
+                return programs[size]
+
+        def run(x):
+            n = x.shape[0]
+            if n > XLA_MAX_BATCH:
+                return graph(tf.constant(x)).numpy()
+            size = 1 << max(0, (n - 1).bit_length())
+            if size != n:
+                x = np.concatenate([x, np.zeros((size - n,) + x.shape[1:], x.dtype)])
+            return program(size)(tf.constant(x)).numpy()[:n]
+
+        return run
     if backend == "jax":
         import jax
 

@@ -40,6 +40,16 @@ def test_predict_resizes_any_crop_size_and_batches_consistently(clf):
     assert np.allclose(one_by_one, clf.predict(faces), atol=1e-5)
 
 
+def test_every_batch_size_matches_keras(clf):
+    """Small batches run as padded XLA programs, large ones as a graph: both give Keras's answer."""
+    from ml.classifier import XLA_MAX_BATCH
+
+    faces = np.random.default_rng(2).integers(0, 256, (XLA_MAX_BATCH + 3, 48, 48), dtype=np.uint8)
+    expected = clf.model.predict(faces[..., None].astype(np.float32), verbose=0)
+    for n in (1, 2, 3, 5, XLA_MAX_BATCH, XLA_MAX_BATCH + 3):
+        np.testing.assert_allclose(clf.predict(faces[:n]), expected[:n], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
