@@ -95,6 +95,15 @@ class EmotionClassifier:
         self._forward = _compiled_forward(model)
         self._forward(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32))  # trace once, not on the hot path
 
+    def warm_up(self, max_faces: int = XLA_MAX_BATCH) -> None:
+        """Compile now, not on first use, the programs for batches of up to ``max_faces``
+        faces (about 0.3 s each, TensorFlow backend): a live view should not stall the
+        first time a second face appears."""
+        n = 1
+        while n < max_faces:
+            n *= 2
+            self.predict(np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+
     @classmethod
     def load(cls, name_or_path: str | os.PathLike | None = None) -> "EmotionClassifier":
         """Load a shipped model by name (``default``), or a ``.keras`` file by path."""
@@ -133,7 +142,8 @@ def _compiled_forward(model):
         graph = tf.function(forward, input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)])
         graph = graph.get_concrete_function()
         # The few faces of a live frame: XLA fuses the layers into one program, which saves
-        # most of the per-op overhead (1.36 instead of 1.65 ms for one face on a 2-core CPU).
+        # per-op overhead (one face, `python bench/frame_speed.py --rounds 15`, median of 6
+        # runs on a 2-core CPU: 1.56 ms, against 1.69 ms for the graph).
         # XLA compiles one program per batch shape (about 0.3 s each), so batches are padded
         # to a power of two: at most five programs, for 1, 2, 4, 8 and 16 faces.
         xla = tf.function(forward, jit_compile=True)

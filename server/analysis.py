@@ -46,6 +46,7 @@ class AnalysisService:
 
             detector = ml.FaceDetector(**DISTANT_FACES) if self.small_faces else None
             self.analyzer = ml.FrameAnalyzer(classifier=self.model, detector=detector)
+            self.analyzer.classifier.warm_up(self.analyzer.max_faces)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-analysis")
 
