@@ -38,6 +38,16 @@ def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def load_keras_model(path: Path):
+    """The Keras model in a ``.keras`` file; a ``ValueError`` naming the file if it is corrupt or foreign."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:  # corrupt or foreign file
+        raise ValueError(f"{path}: not a loadable Keras model ({e.__class__.__name__}: {e})") from None
+
+
 def check_faces(faces) -> np.ndarray:
     """Validate a batch of grayscale face crops: uint8 ``(N, H, W)`` with N >= 1."""
     if not isinstance(faces, np.ndarray):
@@ -107,14 +117,8 @@ class EmotionClassifier:
     @classmethod
     def load(cls, name_or_path: str | os.PathLike | None = None) -> "EmotionClassifier":
         """Load a shipped model by name (``default``), or a ``.keras`` file by path."""
-        import keras
-
         path = resolve_model(name_or_path)
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except Exception as e:  # corrupt or foreign file
-            raise ValueError(f"{path}: not a loadable Keras model ({e.__class__.__name__}: {e})") from None
-        return cls(model, name=path.stem)
+        return cls(load_keras_model(path), name=path.stem)
 
     def predict(self, faces: np.ndarray, tta: bool = False) -> np.ndarray:
         """Class probabilities for uint8 ``(N, H, W)`` grayscale face crops: float ``(N, 7)``, rows sum to 1."""
@@ -142,8 +146,8 @@ def _compiled_forward(model):
         graph = tf.function(forward, input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)])
         graph = graph.get_concrete_function()
         # The few faces of a live frame: XLA fuses the layers into one program, which saves
-        # per-op overhead (one face, `python bench/frame_speed.py --rounds 15`, median of 6
-        # runs on a 2-core CPU: 1.56 ms, against 1.69 ms for the graph).
+        # per-op overhead (one face, `python bench/frame_speed.py`, median of 6 runs on a
+        # 2-core CPU: 1.56 ms, against 1.69 ms for the graph).
         # XLA compiles one program per batch shape (about 0.3 s each), so batches are padded
         # to a power of two: at most five programs, for 1, 2, 4, 8 and 16 faces.
         xla = tf.function(forward, jit_compile=True)

@@ -82,13 +82,12 @@ def public_test_accuracy(model, x, y) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import keras
-
     from . import data
-    from .classifier import resolve_model
+    from .classifier import load_keras_model, resolve_model
 
     try:
         path = resolve_model(args.model)
+        model = load_keras_model(path)
         x, _ = data.load_split(args.data, "Training")
         val = data.load_split(args.data, "PublicTest") if args.check else None
     except (data.DatasetError, ValueError, FileNotFoundError) as e:
@@ -96,7 +95,6 @@ def main(argv=None) -> int:
         return 2
     if args.limit:
         x = x[: args.limit]
-    model = keras.saving.load_model(path, compile=False)
     if val is not None:
         print(f"PublicTest accuracy before: {public_test_accuracy(model, *val):.4f}", flush=True)
     t0 = time.time()

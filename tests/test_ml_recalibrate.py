@@ -66,3 +66,13 @@ def test_cli_writes_a_model_that_predicts(tmp_path):
     r = subprocess.run([sys.executable, "-m", "ml.recalibrate", "--model", str(model_path), "--data",
                         str(tmp_path / "missing"), "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "missing" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_corrupt_model_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a model")
+    r = subprocess.run([sys.executable, "-m", "ml.recalibrate", "--model", str(bad), "--data",
+                        str(make_folder(tmp_path / "fer2013")), "--out", str(tmp_path / "o.keras")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "bad.keras: not a loadable Keras model" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o.keras").exists()
