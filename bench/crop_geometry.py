@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml import data  # noqa: E402
+from ml.training import data  # noqa: E402
 from ml.detector import FaceDetector  # noqa: E402
 
 p = argparse.ArgumentParser()

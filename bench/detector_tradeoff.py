@@ -15,11 +15,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # samples.py: test scenes
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ml import samples  # noqa: E402
+import samples  # noqa: E402
 from ml.detector import FaceDetector  # noqa: E402
 
 SETTINGS = [

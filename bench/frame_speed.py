@@ -2,7 +2,7 @@
 
     python bench/frame_speed.py [--model default] [--rounds 5] [--calls 40]
 
-Both run on the same 640x480 frame with one real face (ml.samples.camera_frame),
+Both run on the same 640x480 frame with one real face (tests/samples.py: camera_frame),
 interleaved round by round so that both see the same machine load. Prints the
 median milliseconds per frame of each, their ratio, and the classifier's
 milliseconds per face (one face, and per face in a batch of 8).
@@ -17,12 +17,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # samples.py: test scenes
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import ml  # noqa: E402
-from ml import samples  # noqa: E402
+import samples  # noqa: E402
 
 
 def per_call_ms(fn, calls):

@@ -6,6 +6,14 @@
     probs = clf.predict(faces)                  # uint8 (N, H, W) crops -> float (N, 7)
     boxes = ml.FaceDetector().detect(bgr)       # uint8 (H, W, 3) -> [(x, y, w, h), ...]
     faces = ml.FrameAnalyzer().analyze(bgr)     # -> [{"box", "label", "probs"}, ...]
+    analyzer = ml.build_analyzer("default")     # the factory the server and the CLIs use
+    tracked = ml.FaceTracker().update(faces)    # + stable "id", smoothed probabilities
+
+Layout: this package's top holds inference (``labels``, ``registry``, ``classifier``,
+``detector``, ``analyzer``, ``tracking``, ``schema``); ``ml.training`` trains and evaluates
+the CNNs on FER-2013; ``ml.recorded`` analyses recorded videos and images. The command
+lines ``python -m ml.train``, ``ml.evaluate``, ``ml.recalibrate`` and ``ml.analyze`` are
+thin entry points into those subpackages.
 
 Keras (and its backend) is imported only when a classifier is used.
 """
@@ -21,12 +29,14 @@ __all__ = [
     "FaceTracker",
     "FrameAnalyzer",
     "available_models",
+    "build_analyzer",
     "crop_faces",
 ]
 
 _LAZY = {
     "EmotionClassifier": "classifier",
-    "available_models": "classifier",
+    "available_models": "registry",
+    "build_analyzer": "analyzer",
     "FaceDetector": "detector",
     "crop_faces": "detector",
     "FrameAnalyzer": "analyzer",

@@ -1,11 +1,20 @@
-"""FrameAnalyzer: faces and their expressions in a frame, every face of it in one batch."""
+"""FrameAnalyzer: faces and their expressions in a frame, every face of it in one batch.
+
+    analyzer = build_analyzer("default", small_faces=False)   # the one way to build one
+    analyzer.analyze(bgr)                                      # -> [{"box", "label", "probs"}, ...]
+    worker = analyzer.for_another_thread()                     # same model, a detector of its own
+
+``build_analyzer`` is the factory that the live server, the upload worker and
+``python -m ml.analyze`` all use: a model name (or path) and the detector settings in,
+a ready analyser out.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .classifier import EmotionClassifier
-from .detector import FaceDetector, crop_faces, to_gray
+from .detector import DISTANT_FACES, FaceDetector, crop_faces, to_gray
 from .labels import CLASSES
 
 
@@ -29,6 +38,11 @@ class FrameAnalyzer:
         self.detector = detector or FaceDetector()
         self.tta = tta
         self.max_faces = max_faces
+
+    def for_another_thread(self) -> "FrameAnalyzer":
+        """An analyser sharing this one's classifier (one model in memory) with a detector of
+        its own, for use on another thread (the classifier is thread-safe, the cascade is not)."""
+        return FrameAnalyzer(self.classifier, self.detector.clone(), tta=self.tta, max_faces=self.max_faces)
 
     def analyze(self, image: np.ndarray) -> list[dict]:
         """Faces in a uint8 BGR ``(H, W, 3)`` (or grayscale) frame, largest first."""
@@ -57,3 +71,22 @@ class FrameAnalyzer:
                 )
             results.append(faces)
         return results
+
+
+def detector_settings(small_faces: bool = False) -> dict:
+    """The ``FaceDetector`` keyword arguments for a use: the live defaults, or small, distant faces."""
+    return dict(DISTANT_FACES) if small_faces else {}
+
+
+def build_analyzer(
+    model: str | None = None, *, small_faces: bool = False, warm_up: bool = False, tta: bool = False
+) -> FrameAnalyzer:
+    """The analyser for a model name or ``.keras`` path (None: the shipped default) and detector
+    settings. ``warm_up``: compile the classifier for every batch size now (a live server
+    should not stall the first time a second face appears)."""
+    analyzer = FrameAnalyzer(
+        EmotionClassifier.load(model), FaceDetector(**detector_settings(small_faces)), tta=tta
+    )
+    if warm_up:
+        analyzer.classifier.warm_up(analyzer.max_faces)
+    return analyzer

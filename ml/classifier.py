@@ -4,48 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .labels import CLASSES, IMAGE_SIZE
+from .registry import load_keras_model, resolve_model
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = "default"
 TEN_CROP = 42  # side of the ten-crop views, resized back to 48
 XLA_MAX_BATCH = 16  # batches up to this size run as XLA programs (TensorFlow backend)
-
-
-def available_models() -> list[str]:
-    """Names of the models shipped in ``ml/models``."""
-    return sorted(p.stem for p in MODELS_DIR.glob("*.keras"))
-
-
-def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
-    """The file of a shipped model name (``default``) or of a path; a clear error if missing."""
-    if name_or_path is None:
-        name_or_path = os.environ.get("FER_MODEL", DEFAULT_MODEL)
-    candidate = Path(name_or_path)
-    if candidate.suffix == ".keras" or candidate.exists() or os.sep in str(name_or_path):
-        if not candidate.is_file():
-            raise FileNotFoundError(f"{candidate}: no such model file (expected a .keras file)")
-        return candidate
-    path = MODELS_DIR / f"{name_or_path}.keras"
-    if not path.is_file():
-        names = ", ".join(available_models()) or "none"
-        raise FileNotFoundError(f"no model named {name_or_path!r} in {MODELS_DIR} (shipped: {names})")
-    return path
-
-
-def load_keras_model(path: Path):
-    """The Keras model in a ``.keras`` file; a ``ValueError`` naming the file if it is corrupt or foreign."""
-    import keras
-
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as e:  # corrupt or foreign file
-        raise ValueError(f"{path}: not a loadable Keras model ({e.__class__.__name__}: {e})") from None
 
 
 def check_faces(faces) -> np.ndarray:

@@ -17,7 +17,6 @@ CASCADE_FILE = "haarcascade_frontalface_default.xml"
 # centre 0.006 of a side below the box's. FER-2013 faces are tight Haar-like crops, so a live face is cropped to its
 # Haar box (grown by CROP_MARGIN): the framing the classifier was trained on.
 CROP_MARGIN = 0.01
-CROP_SHIFT = 0.0
 
 
 def cascade_path() -> Path:
@@ -81,6 +80,21 @@ class FaceDetector:
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
 
+    @property
+    def settings(self) -> dict:
+        """The keyword arguments that build an identical detector."""
+        return {
+            "max_side": self.max_side,
+            "min_face": self.min_face,
+            "scale_factor": self.scale_factor,
+            "min_neighbors": self.min_neighbors,
+        }
+
+    def clone(self) -> "FaceDetector":
+        """A detector with the same settings and a cascade of its own (one per thread: OpenCV's
+        cascade must not be used by two threads at once)."""
+        return type(self)(**self.settings)
+
     def detect(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Faces in a uint8 BGR (or grayscale) frame, as ``(x, y, w, h)`` boxes, largest first."""
         return self.detect_gray(to_gray(image))
@@ -98,19 +112,17 @@ class FaceDetector:
         return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
-def crop_faces(
-    gray: np.ndarray, boxes, margin: float = CROP_MARGIN, shift: float = CROP_SHIFT, size: int = IMAGE_SIZE
-) -> np.ndarray:
+def crop_faces(gray: np.ndarray, boxes, margin: float = CROP_MARGIN, size: int = IMAGE_SIZE) -> np.ndarray:
     """Crop each box the way FER-2013 frames a face, as uint8 ``(N, size, size)``.
 
-    The box is grown by ``margin`` of its side on every side (and moved down by
-    ``shift``); parts outside the frame are filled by replicating the border.
+    The box is grown by ``margin`` of its side on every side; parts outside the frame
+    are filled by replicating the border.
     """
     out = np.empty((len(boxes), size, size), np.uint8)
     h, w = gray.shape[:2]
     for i, (x, y, bw, bh) in enumerate(boxes):
         side = max(bw, bh)
-        cx, cy = x + bw / 2, y + bh / 2 + shift * side
+        cx, cy = x + bw / 2, y + bh / 2
         half = side * (0.5 + margin)
         x0, y0, x1, y1 = (int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
         pad = max(0, -x0, -y0, x1 - w, y1 - h)

@@ -2,12 +2,22 @@
 
     python -m server [--host 127.0.0.1] [--port 8080] [--model default] [--cert C --key K]
 
-Modules: ``app`` (the aiohttp application and its page), ``signaling`` (the
-``/ws`` WebSocket protocol, see docs/protocol.md), ``live`` (one visitor's
-WebRTC connection and the processing of its video track), ``analysis`` (the
-shared expression analyser behind a single worker thread).
+Modules (docs/architecture.md draws the data paths):
+
+    __main__.py         the command line
+    settings.py         every flag and environment variable, read once (``Settings``)
+    app.py              the application factory: routes, resources, the page
+    keys.py             what ``app[...]`` holds (``web.AppKey``)
+    protocol.py         every ``/ws`` message: parsing incoming, building outgoing (docs/protocol.md)
+    signaling.py        the ``/ws`` WebSocket handler, one ``Connection`` per browser
+    live_session.py     one visitor's WebRTC peer connection
+    track_processor.py  a live video track analysed newest frame first
+    inference.py        the model owner: one analyser, the live and recorded-media threads
+    uploads/            recorded videos and images: jobs (worker, expiry) and routes
+    client.py           a WebRTC client for tests and benchmarks
 """
 
 from .app import create_app
+from .settings import Settings, UploadSettings
 
-__all__ = ["create_app"]
+__all__ = ["Settings", "UploadSettings", "create_app"]

@@ -1,4 +1,13 @@
-"""The aiohttp application: the page, its assets, the ``/ws`` WebSocket and a health check."""
+"""The aiohttp application factory: the page, its assets, ``/ws``, the upload API and a health check.
+
+    app = create_app(Settings(...))          # settings: server/settings.py
+    app = create_app(analyzer=my_analyzer)   # tests and benchmarks: an analyser instead of a model
+
+Where things are: ``signaling`` (the ``/ws`` handler) -> ``live_session`` (a WebRTC peer
+connection) -> ``track_processor`` (newest-frame analysis) -> ``inference`` (the model
+owner and its threads); ``protocol`` holds every ``/ws`` message shape; ``uploads/``
+the recorded-media jobs and their routes; ``keys`` what ``app[...]`` holds.
+"""
 
 from __future__ import annotations
 
@@ -11,63 +20,57 @@ import jinja2
 from aiohttp import WSCloseCode, web
 
 import ml
+from ml.schema import COLUMNS
 
-from .analysis import AnalysisService
+from . import keys
+from .inference import AnalysisService
+from .settings import Settings
 from .signaling import websocket_handler
-
-try:  # the recorded video/image upload feature (issue 4), when present
-    from .uploads import setup_uploads
-except ImportError:
-    setup_uploads = None
+from .uploads import UploadJobs, add_routes as add_upload_routes
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
-DEFAULT_MAX_STREAMS = 8
 
 
-def create_app(
-    analyzer=None,
-    model: str | None = None,
-    ice_servers=(),
-    max_streams: int = DEFAULT_MAX_STREAMS,
-    small_faces: bool = False,
-) -> web.Application:
-    """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` to share (else one is loaded at
-    startup from ``model``, a shipped model name or a .keras path; None: the default).
-    ``ice_servers``: STUN/TURN URLs for both ends (none needed on a LAN or localhost).
-    ``small_faces``: look for small, distant faces too (``ml.detector.DISTANT_FACES``), slower.
-    """
+def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Application:
+    """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` (or a stand-in) to use instead of
+    loading ``settings.model`` at start-up."""
+    settings = settings or Settings()
     app = web.Application()
-    app["analysis"] = AnalysisService(analyzer=analyzer, model=model, small_faces=small_faces)
-    app["ice_servers"] = tuple(ice_servers)
-    app["max_streams"] = max_streams
-    app["connections"] = set()
-    app["live_sessions"] = set()
+    service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer)
+    app[keys.SETTINGS] = settings
+    app[keys.ANALYSIS] = service
+    app[keys.CONNECTIONS] = set()
+    app[keys.LIVE_SESSIONS] = set()
+    app[keys.UPLOADS] = UploadJobs(settings.uploads, service)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
     app.router.add_get("/", index, name="index")
     app.router.add_get("/ws", websocket_handler, name="ws")
     app.router.add_get("/healthz", health, name="health")
     app.router.add_static("/static", STATIC_DIR, name="static")
-    app.on_startup.append(_load_analysis)
+    add_upload_routes(app)
+    # resources, opened in this order at start-up and closed in reverse at cleanup
+    app.cleanup_ctx.append(service.lifespan)
+    app.cleanup_ctx.append(_log_model)
+    app.cleanup_ctx.append(app[keys.UPLOADS].lifespan)
+    app.cleanup_ctx.append(_live_streams)
+    # a signal, not a resource: tell every browser before the server goes (code 1001)
     app.on_shutdown.append(_close_connections)
-    app.on_cleanup.append(_stop_analysis)
-    if setup_uploads is not None:
-        analysis = app["analysis"]
-        setup_uploads(app, model=model, classifier=lambda: analysis.classifier, small_faces=small_faces)
     return app
 
 
 @aiohttp_jinja2.template("index.html")
 async def index(request: web.Request) -> dict:
+    app = request.app
     return {
         "classes": list(ml.CLASSES),
         "emoji": dict(ml.EMOJI),
-        "model": request.app["analysis"].model_name,
-        "ice_servers": list(request.app["ice_servers"]),
-        "has_upload_js": (STATIC_DIR / "upload.js").is_file(),
+        "model": app[keys.ANALYSIS].model_name,
+        "ice_servers": list(app[keys.SETTINGS].ice_servers),
+        "columns": list(COLUMNS),
     }
 
 
@@ -76,27 +79,27 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "status": "ok",
-            "model": app["analysis"].model_name,
-            "live_streams": len(app["live_sessions"]),
-            "max_streams": app["max_streams"],
+            "model": app[keys.ANALYSIS].model_name,
+            "live_streams": len(app[keys.LIVE_SESSIONS]),
+            "max_streams": app[keys.SETTINGS].max_streams,
         }
     )
 
 
-async def _load_analysis(app: web.Application) -> None:
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, app["analysis"].load)
-    log.info("expression model %s loaded", app["analysis"].model_name)
+async def _log_model(app: web.Application):
+    log.info("expression model %s loaded", app[keys.ANALYSIS].model_name)
+    yield
+
+
+async def _live_streams(app: web.Application):
+    """Every live stream still open at cleanup is closed (its peer connection and tasks)."""
+    yield
+    await asyncio.gather(*(s.close() for s in list(app[keys.LIVE_SESSIONS])), return_exceptions=True)
 
 
 async def _close_connections(app: web.Application) -> None:
-    conns = list(app["connections"])
+    conns = list(app[keys.CONNECTIONS])
     await asyncio.gather(
         *(c.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for c in conns),
         return_exceptions=True,
     )
-    await asyncio.gather(*(s.close() for s in list(app["live_sessions"])), return_exceptions=True)
-
-
-async def _stop_analysis(app: web.Application) -> None:
-    app["analysis"].close()

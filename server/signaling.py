@@ -1,57 +1,22 @@
-"""The ``/ws`` WebSocket: WebRTC signalling and results, as JSON messages (docs/protocol.md).
+"""The ``/ws`` WebSocket handler: one ``Connection`` per browser, carrying WebRTC signalling and results.
 
-Browser -> server: ``offer`` (start streaming), ``stop``, ``ping``.
-Server -> browser: ``hello``, ``answer``, ``state``, ``result``, ``stopped``, ``pong``, ``error``.
-Anything the server cannot take gets an ``error`` message and the connection stays
-usable; a message over ``HARD_MESSAGE_LIMIT`` closes the WebSocket (code 1009).
-When the WebSocket closes, for whatever reason, its live session is closed too.
+Messages are parsed and built by ``protocol`` (docs/protocol.md). Anything the server
+cannot take gets an ``error`` message and the connection stays usable; a message over
+``protocol.HARD_MESSAGE_LIMIT`` closes the WebSocket (code 1009). When the WebSocket
+closes, for whatever reason, its live session is closed too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from aiohttp import WSMsgType, web
 
-import ml
-
-from .live import LiveSession, OfferError
+from . import keys, protocol
+from .live_session import LiveSession, OfferError
 
 log = logging.getLogger(__name__)
-
-MESSAGE_LIMIT = 64 * 1024  # larger text messages get an error (an SDP offer is a few kB)
-HARD_MESSAGE_LIMIT = 1024 * 1024  # larger frames close the WebSocket: aiohttp does not even read them
-MESSAGE_TYPES = ("offer", "stop", "ping")
-
-
-class ProtocolError(ValueError):
-    """A message the server cannot take; its text goes back to the browser."""
-
-
-def parse_message(text: str) -> dict:
-    """Check one text message: a JSON object with a known ``type``."""
-    if len(text) > MESSAGE_LIMIT:
-        raise ProtocolError(f"message too large ({len(text)} characters; the limit is {MESSAGE_LIMIT})")
-    try:
-        message = json.loads(text)
-    except ValueError as e:
-        raise ProtocolError(f"invalid JSON ({e})") from None
-    if not isinstance(message, dict):
-        raise ProtocolError('a message must be a JSON object with a "type", e.g. {"type": "offer", "sdp": "..."}')
-    kind = message.get("type")
-    if not isinstance(kind, str):
-        raise ProtocolError('a message must have a string "type" (offer, stop or ping)')
-    if kind not in MESSAGE_TYPES:
-        raise ProtocolError(f"unknown message type {kind[:40]!r} (expected offer, stop or ping)")
-    if kind == "offer":
-        sdp = message.get("sdp")
-        if not isinstance(sdp, str) or not sdp.strip():
-            raise ProtocolError('an offer needs its SDP as a non-empty string in "sdp"')
-        if not sdp.lstrip().startswith("v=0"):
-            raise ProtocolError('malformed SDP offer: an SDP starts with "v=0"')
-    return message
 
 
 class Connection:
@@ -67,37 +32,37 @@ class Connection:
         if self.ws.closed:
             raise ConnectionResetError("the WebSocket is closed")
         async with self._send_lock:
-            await self.ws.send_str(json.dumps(message))
+            await self.ws.send_str(protocol.encode(message))
 
     async def error(self, text: str) -> None:
-        await self.send({"type": "error", "message": text})
+        await self.send(protocol.error(text))
 
     async def handle(self, text: str) -> None:
         try:
-            message = parse_message(text)
-        except ProtocolError as e:
+            message = protocol.parse(text)
+        except protocol.ProtocolError as e:
             await self.error(str(e))
             return
         kind = message["type"]
         if kind == "ping":
-            await self.send({"type": "pong", "t": message.get("t")})
+            await self.send(protocol.pong(message.get("t")))
         elif kind == "stop":
             await self.stop()
-            await self.send({"type": "stopped"})
+            await self.send(protocol.stopped())
         elif kind == "offer":
             await self.offer(message["sdp"])
 
     async def offer(self, sdp: str) -> None:
         await self.stop()  # a new offer replaces the stream this browser had
-        sessions = self.app["live_sessions"]
-        limit = self.app["max_streams"]
+        sessions = self.app[keys.LIVE_SESSIONS]
+        limit = self.app[keys.SETTINGS].max_streams
         if len(sessions) >= limit:
             await self.error(f"the server is busy ({limit} live streams already); try again later")
             return
         session = LiveSession(
-            self.app["analysis"],
+            self.app[keys.ANALYSIS],
             self.send,
-            ice_servers=self.app["ice_servers"],
+            ice_servers=self.app[keys.SETTINGS].ice_servers,
             on_close=self._session_closed,
         )
         sessions.add(session)
@@ -110,10 +75,10 @@ class Connection:
             return
         if session.closed:  # stopped or replaced while the answer was made
             return
-        await self.send({"type": "answer", "sdp": answer})
+        await self.send(protocol.answer(answer))
 
     def _session_closed(self, session: LiveSession) -> None:
-        self.app["live_sessions"].discard(session)
+        self.app[keys.LIVE_SESSIONS].discard(session)
         if self.session is session:
             self.session = None
 
@@ -130,19 +95,12 @@ class Connection:
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_LIMIT, heartbeat=20.0)
+    ws = web.WebSocketResponse(max_msg_size=protocol.HARD_MESSAGE_LIMIT, heartbeat=20.0)
     await ws.prepare(request)
     conn = Connection(app, ws)
-    app["connections"].add(conn)
+    app[keys.CONNECTIONS].add(conn)
     try:
-        await conn.send(
-            {
-                "type": "hello",
-                "classes": list(ml.CLASSES),
-                "emoji": dict(ml.EMOJI),
-                "model": app["analysis"].model_name,
-            }
-        )
+        await conn.send(protocol.hello(app[keys.ANALYSIS].model_name))
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await conn.handle(msg.data)
@@ -154,6 +112,6 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     except ConnectionResetError:
         pass
     finally:
-        app["connections"].discard(conn)
+        app[keys.CONNECTIONS].discard(conn)
         await asyncio.shield(conn.close())
     return ws

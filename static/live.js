@@ -200,7 +200,7 @@
     arrivals.push(now);
     while (arrivals.length && arrivals[0] < now - 1000) arrivals.shift();
     const t = (now - sessionStart) / 1000;
-    timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, faces: msg.faces });
+    timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, frame: msg.frame, utc: msg.utc, faces: msg.faces });
     if (timeline.length === 1) setButtons();
     const main = shown.faces[0];
     chart.push(t, main ? main.probs : null);
@@ -297,13 +297,23 @@
   function stamp() {
     return (sessionStartedAt || new Date()).toISOString().replace(/[:.]/g, '-').slice(0, 19);
   }
+  // The app's one row schema (ml/schema.py), its columns given by the server: one row per face per
+  // analysed frame, and a row with only frame, time_s and utc for a frame without a face.
   function timelineCsv() {
-    const rows = [['time_s', 'stream_time_s', 'face_id', 'x', 'y', 'w', 'h', 'label', ...CLASSES].join(',')];
+    const columns = config.columns;
+    const rows = [columns.join(',')];
     for (const r of timeline) {
-      const ts = r.timestamp === null || r.timestamp === undefined ? '' : r.timestamp;
-      if (!r.faces.length) rows.push([r.t, ts, '', '', '', '', '', '', ...CLASSES.map(() => '')].join(','));
-      for (const f of r.faces) {
-        rows.push([r.t, ts, f.id, ...f.box, f.label, ...CLASSES.map((c) => f.probs[c])].join(','));
+      const time = r.timestamp === null || r.timestamp === undefined ? r.t : r.timestamp;
+      const base = { frame: r.frame ?? '', time_s: Number(time).toFixed(3), utc: r.utc || '' };
+      const faces = r.faces.length ? r.faces : [null];
+      for (const f of faces) {
+        const row = { ...base };
+        if (f) {
+          Object.assign(row, { face: f.id, x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3], label: f.label,
+            confidence: f.probs[f.label].toFixed(4) });
+          for (const c of CLASSES) row[c] = f.probs[c].toFixed(4);
+        }
+        rows.push(columns.map((c) => (row[c] === undefined ? '' : row[c])).join(','));
       }
     }
     return rows.join('\n') + '\n';

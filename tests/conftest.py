@@ -7,8 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-from ml import samples
-from ml.samples import ASTRONAUT_FACE  # noqa: F401  (re-exported for tests)
+import samples
+from samples import ASTRONAUT_FACE  # noqa: F401  (re-exported for tests)
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,7 @@ def face_frame_640() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def analyzer():
+    """The shipped model behind ml's one factory, compiled for every batch size as the server has it."""
     import ml
 
-    return ml.FrameAnalyzer()
+    return ml.build_analyzer(warm_up=True)

@@ -13,8 +13,9 @@ import pytest
 from skimage import data
 
 import ml
-from ml.analyze import main
-from ml.media import MediaError, open_media
+from ml.schema import COLUMNS
+from ml.recorded.cli import main
+from ml.recorded.media import MediaError, open_media
 from ml.recorded import Cancelled, analyze_media
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +82,7 @@ def test_cli_video_writes_csv_annotated_video_plot_and_summary(face_video, tmp_p
     assert "frame/s" in r.stderr  # tqdm's rate (and time left) on the progress bar
 
     columns, rows = read_csv(out_csv)
-    for col in ("frame", "time_s", "face", "x", "y", "w", "h", "label", *ml.CLASSES):
-        assert col in columns
+    assert columns == list(COLUMNS)  # the app's one schema (the live page's export has the same)
     frames_seen = [int(r["frame"]) for r in rows]
     assert len(rows) >= 0.8 * N_FRAMES  # the face in (nearly) every frame: Haar may miss one or two
     assert frames_seen == sorted(set(frames_seen)) and set(frames_seen) <= set(range(N_FRAMES))
@@ -210,8 +210,8 @@ def test_open_media_reports_size_and_frames(face_video):
 
 
 def test_summary_leaves_out_brief_detections():
-    from ml.media import Frame
-    from ml.report import Summary
+    from ml.recorded.media import Frame
+    from ml.recorded.report import Summary
 
     def face(fid, label):
         probs = {c: (0.9 if c == label else 0.1 / 6) for c in ml.CLASSES}

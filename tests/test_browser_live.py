@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from server import create_app
+from ml.schema import COLUMNS
+from server import create_app, keys
 
 from browser_support import ServerThread, chromium, needs_chromium
 
@@ -89,17 +90,20 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         assert by_id("download-csv").is_enabled() and by_id("download-json").is_enabled()
         csv = driver.execute_script("return window.liveApp.timelineCsv()")
         header, *rows = csv.strip().split("\n")
-        assert header.startswith("time_s,stream_time_s,face_id,x,y,w,h,label,angry,")
-        assert sum(",happy," in r for r in rows) >= 3
+        assert header.split(",") == list(COLUMNS)  # the app's one schema, the same as ml.analyze's CSV
+        happy = [dict(zip(COLUMNS, r.split(","))) for r in rows if ",happy," in r]
+        assert len(happy) >= 3
+        assert all(r["utc"].endswith("Z") and r["utc"][:2] == "20" and r["face"] == "1" for r in happy)
+        assert all(float(r["confidence"]) == float(r["happy"]) > 0.5 for r in happy)
 
-        assert server.call(lambda: len(server.app["live_sessions"])) == 1
+        assert server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) == 1
         by_id("stop").click()
         wait.until(lambda d: by_id("stream-state").get_attribute("data-state") == "idle")
         assert by_id("start").is_enabled()
         deadline = time.time() + 10
-        while server.call(lambda: len(server.app["live_sessions"])) and time.time() < deadline:
+        while server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) and time.time() < deadline:
             time.sleep(0.1)
-        assert server.call(lambda: len(server.app["live_sessions"])) == 0
+        assert server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) == 0
 
         # the server goes away: the page says so
         server.stop()
@@ -122,7 +126,7 @@ def test_refused_camera_and_missing_webrtc_get_clear_messages(tmp_path, server):
         wait.until(lambda d: message.is_displayed())
         assert "Camera access was refused" in message.text
         assert driver.find_element(By.ID, "start").is_enabled()
-        assert server.call(lambda: len(server.app["live_sessions"])) == 0
+        assert server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) == 0
 
         # a browser without WebRTC
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
@@ -137,7 +141,7 @@ def test_refused_camera_and_missing_webrtc_get_clear_messages(tmp_path, server):
 
 def test_busy_server_refusal_is_shown_and_the_page_can_start_again(tmp_path, server):
     url = server.start()
-    server.call(lambda: server.app.__setitem__("max_streams", 0))  # every slot taken
+    server.call(lambda: setattr(server.app[keys.SETTINGS], "max_streams", 0))  # every slot taken
     driver = chromium(tmp_path, None)  # Chromium's own fake camera pattern
     try:
         wait = WebDriverWait(driver, 30, poll_frequency=0.2)

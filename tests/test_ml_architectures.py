@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from ml import architectures
-from ml.augment import augmenter
+from ml.training import architectures
+from ml.training.augment import augmenter
 from ml.labels import CLASSES
 
 NAMES = ["fc", "shallow", "deep", "deeper", "vgg", "realtime"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ml import data
+from ml.training import data
 from ml.labels import CLASSES
 from fer_fixtures import SPLIT_COUNTS, make_csv, make_folder
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from ml import metrics
+from ml.training import metrics
 
 
 def test_report_on_a_known_case():

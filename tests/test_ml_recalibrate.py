@@ -12,8 +12,8 @@ from fer_fixtures import make_folder
 def test_batchnorm_statistics_become_the_mean_over_the_images():
     import keras
 
-    from ml import architectures
-    from ml.recalibrate import batchnorm_layers, recalibrate
+    from ml.training import architectures
+    from ml.training.recalibrate import batchnorm_layers, recalibrate
 
     keras.utils.set_random_seed(0)
     model = architectures.build("shallow")
@@ -39,8 +39,8 @@ def test_batchnorm_statistics_become_the_mean_over_the_images():
 
 
 def test_empty_input_is_a_clear_error():
-    from ml import architectures
-    from ml.recalibrate import recalibrate
+    from ml.training import architectures
+    from ml.training.recalibrate import recalibrate
 
     with pytest.raises(ValueError, match="no images"):
         recalibrate(architectures.build("shallow"), np.zeros((0, 48, 48), np.uint8))
@@ -49,7 +49,7 @@ def test_empty_input_is_a_clear_error():
 def test_cli_writes_a_model_that_predicts(tmp_path):
     import keras
 
-    from ml import architectures
+    from ml.training import architectures
 
     data = make_folder(tmp_path / "fer2013")
     model_path = tmp_path / "m.keras"

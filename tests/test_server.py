@@ -10,10 +10,10 @@ from aiohttp import WSMsgType
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 import ml
-import server.app
-from server import create_app
+from ml.schema import COLUMNS
+from server import Settings, create_app, keys
 from server.client import FrameTrack
-from server.signaling import HARD_MESSAGE_LIMIT, MESSAGE_LIMIT
+from server.protocol import HARD_MESSAGE_LIMIT, MESSAGE_LIMIT
 
 
 class StubAnalyzer:
@@ -92,12 +92,13 @@ async def test_page_has_camera_controls_overlay_chart_and_emoji(http):
 
 
 @pytest.mark.asyncio
-async def test_upload_script_is_included_only_when_it_exists(aiohttp_client, tmp_path, monkeypatch):
-    monkeypatch.setattr(server.app, "STATIC_DIR", tmp_path)
-    http = await aiohttp_client(create_app(analyzer=StubAnalyzer()))
-    assert '<script src="/static/upload.js"' not in await (await http.get("/")).text()
-    (tmp_path / "upload.js").write_text("// upload feature")
-    assert '<script src="/static/upload.js"></script>' in await (await http.get("/")).text()
+async def test_page_has_the_upload_section_and_the_one_csv_schema(http):
+    text = await (await http.get("/")).text()
+    assert '<script src="/static/upload.js"></script>' in text and 'id="upload-section"' in text
+    config = json.loads(text.split('<script id="config" type="application/json">')[1].split("</script>")[0])
+    assert config["columns"] == list(COLUMNS)  # the page's CSV export takes its columns from here
+    assert config["columns"][:3] == ["frame", "time_s", "utc"] and "confidence" in config["columns"]
+    assert (await http.get("/api/uploads/config")).status == 200
 
 
 @pytest.mark.asyncio
@@ -132,7 +133,9 @@ async def test_plain_http_on_the_websocket_route_is_a_bad_request(http):
 async def test_hello_and_ping(http):
     ws = await http.ws_connect("/ws")
     hello = await receive(ws)
-    assert hello == {"type": "hello", "classes": list(ml.CLASSES), "emoji": ml.EMOJI, "model": "stub"}
+    assert hello == {
+        "type": "hello", "classes": list(ml.CLASSES), "emoji": ml.EMOJI, "model": "stub", "columns": list(COLUMNS)
+    }
     await still_usable(ws)
     await ws.send_json({"type": "stop"})
     assert await receive(ws) == {"type": "stopped"}
@@ -166,7 +169,7 @@ async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(http, 
     await ws.send_str(text)
     await expect_error(ws, containing)
     await still_usable(ws)
-    assert not http.server.app["live_sessions"]  # nothing half-open left behind
+    assert not http.server.app[keys.LIVE_SESSIONS]  # nothing half-open left behind
     await ws.close()
 
 
@@ -188,7 +191,7 @@ async def test_binary_and_oversized_messages(http):
     other = await open_ws(http)
     await still_usable(other)
     await other.close()
-    assert not http.server.app["connections"] or all(not c.ws.closed for c in http.server.app["connections"])
+    assert not http.server.app[keys.CONNECTIONS] or all(not c.ws.closed for c in http.server.app[keys.CONNECTIONS])
 
 
 @pytest.mark.asyncio
@@ -198,7 +201,7 @@ async def test_offer_without_video_is_refused(http, kind):
     ws = await open_ws(http)
     await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
     await expect_error(ws, "no video")
-    assert not http.server.app["live_sessions"]
+    assert not http.server.app[keys.LIVE_SESSIONS]
     await pc.close()
     await ws.close()
 
@@ -210,7 +213,7 @@ async def test_offer_gets_an_answer_then_stop_closes_the_session(http):
     await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
     answer = await receive(ws)
     assert answer["type"] == "answer" and answer["sdp"].startswith("v=0") and "m=video" in answer["sdp"]
-    sessions = http.server.app["live_sessions"]
+    sessions = http.server.app[keys.LIVE_SESSIONS]
     assert len(sessions) == 1
     session = next(iter(sessions))
     await ws.send_json({"type": "stop"})
@@ -223,7 +226,7 @@ async def test_offer_gets_an_answer_then_stop_closes_the_session(http):
 
 @pytest.mark.asyncio
 async def test_streams_beyond_the_limit_are_refused(aiohttp_client):
-    http = await aiohttp_client(create_app(analyzer=StubAnalyzer(), max_streams=1))
+    http = await aiohttp_client(create_app(Settings(max_streams=1), analyzer=StubAnalyzer()))
     first, second = await open_ws(http), await open_ws(http)
     pcs = [await browser_like_offer(), await browser_like_offer()]
     await first.send_json({"type": "offer", "sdp": pcs[0].localDescription.sdp})
@@ -244,9 +247,9 @@ async def test_closing_the_app_closes_every_socket_and_session(aiohttp_client):
     ws = await open_ws(http)
     await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
     assert (await receive(ws))["type"] == "answer"
-    session = next(iter(app["live_sessions"]))
+    session = next(iter(app[keys.LIVE_SESSIONS]))
     await http.server.close()
-    assert not app["live_sessions"] and not app["connections"]
+    assert not app[keys.LIVE_SESSIONS] and not app[keys.CONNECTIONS]
     assert session.pc.connectionState == "closed"
     await pc.close()
 

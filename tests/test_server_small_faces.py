@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ml import samples
-from server.__main__ import parse_args
-from server.analysis import AnalysisService
+import samples
+from server.inference import AnalysisService
+from server.settings import Settings
 
 
 def distant_face_frame():
@@ -18,7 +18,7 @@ def distant_face_frame():
 
 
 def test_small_faces_flag_finds_a_distant_face_the_default_misses():
-    assert parse_args(["--small-faces"]).small_faces and not parse_args([]).small_faces
+    assert Settings.from_args(["--small-faces"], env={}).small_faces and not Settings.from_args([], env={}).small_faces
     frame = distant_face_frame()
     default = AnalysisService()
     default.load()
@@ -37,7 +37,7 @@ def test_small_faces_flag_finds_a_distant_face_the_default_misses():
 
 
 def test_analyze_cli_small_faces_finds_the_distant_face(tmp_path):
-    from ml.analyze import main
+    from ml.recorded.cli import main
 
     image = tmp_path / "room.png"
     cv2.imwrite(str(image), distant_face_frame())
@@ -59,11 +59,9 @@ async def test_uploads_use_the_live_model_and_its_face_setting(aiohttp_client, m
 
     import aiohttp
 
-    from server.app import create_app
-    from server.uploads import UPLOADS_KEY
+    from server import Settings, UploadSettings, create_app, keys
 
-    monkeypatch.setenv("FER_UPLOAD_DIR", str(tmp_path / "uploads"))
-    app = create_app(small_faces=True)
+    app = create_app(Settings(small_faces=True, uploads=UploadSettings(directory=tmp_path / "uploads")))
     client = await aiohttp_client(app)  # startup loads the live analyser
     ok, png = cv2.imencode(".png", distant_face_frame())
     form = aiohttp.FormData()
@@ -79,4 +77,6 @@ async def test_uploads_use_the_live_model_and_its_face_setting(aiohttp_client, m
         await asyncio.sleep(0.1)
     assert body["status"] == "done", body
     assert body["summary"]["faces_found"] == 1  # the 48-pixel face: found with the small-faces setting
-    assert app[UPLOADS_KEY].analyzer().classifier is app["analysis"].classifier
+    service = app[keys.ANALYSIS]
+    assert service.recorded_analyzer().classifier is service.classifier  # one model in memory
+    assert service.recorded_analyzer().detector is not service.analyzer.detector  # a cascade per thread

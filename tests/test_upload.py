@@ -1,4 +1,4 @@
-"""The upload routes (server/uploads.py) on a bare aiohttp app, through aiohttp's test client."""
+"""The upload API (server/uploads/) of the real app, through aiohttp's test client."""
 
 import asyncio
 import csv
@@ -10,10 +10,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from aiohttp import web
-
 import ml
-from server.uploads import UPLOADS_KEY, setup_uploads
+from server import Settings, UploadSettings, create_app, keys
 
 FPS, N_FRAMES = 10, 15
 
@@ -31,10 +29,10 @@ def smile_mp4(tmp_path_factory, face_frame_640) -> bytes:
 @pytest.fixture
 def make_client(aiohttp_client, analyzer, tmp_path):
     async def make(**options):
-        app = web.Application()
-        setup_uploads(app, directory=tmp_path / "uploads", analyzer=analyzer, **options)
+        settings = Settings(uploads=UploadSettings(directory=tmp_path / "uploads", **options))
+        app = create_app(settings, analyzer=analyzer)
         client = await aiohttp_client(app)
-        return client, app[UPLOADS_KEY]
+        return client, app[keys.UPLOADS]
 
     return make
 
@@ -101,7 +99,7 @@ async def test_upload_video_progress_summary_csv_and_annotated_video(make_client
     assert resp.status == 200 and (await resp.read())[:8] == b"\x89PNG\r\n\x1a\n"
 
     # privacy: the recording itself is gone once analysed; only the results remain
-    job_dir = manager.config.directory / f"u-{job['id']}"
+    job_dir = manager.settings.directory / f"u-{job['id']}"
     assert sorted(files_in(job_dir)) == ["annotated.mp4", "expressions.csv", "timeline.png"]
 
     resp = await client.delete(f"/api/uploads/{job['id']}")
@@ -140,14 +138,14 @@ async def test_unsupported_type_too_large_and_corrupt_uploads_are_refused(make_c
     assert resp.status == 400
     msg = (await resp.json())["error"]
     assert "broken.mp4" in msg and "corrupt" in msg
-    assert str(manager.config.directory) not in msg  # no server paths in messages
+    assert str(manager.settings.directory) not in msg  # no server paths in messages
 
     resp = await client.post("/api/uploads", data=form(b"", "empty.png"))
     assert resp.status == 400 and "empty" in (await resp.json())["error"]
 
     resp = await client.post("/api/uploads", data=aiohttp.FormData({"note": "no file"}))
     assert resp.status == 400
-    assert files_in(manager.config.directory) == []  # nothing kept from refused uploads
+    assert files_in(manager.settings.directory) == []  # nothing kept from refused uploads
 
     resp = await client.get("/api/uploads/config")
     cfg = await resp.json()
@@ -167,9 +165,9 @@ async def test_corrupt_frames_report_an_error_naming_the_file(make_client, smile
     body, _ = await wait_done(client, (await resp.json())["id"])
     assert body["status"] == "error"
     assert "damaged.mp4" in body["error"] and "corrupt" in body["error"]
-    assert str(manager.config.directory) not in body["error"]
+    assert str(manager.settings.directory) not in body["error"]
     assert (await client.get(f"/api/uploads/{body['id']}/csv")).status == 409
-    job_dir = manager.config.directory / f"u-{body['id']}"
+    job_dir = manager.settings.directory / f"u-{body['id']}"
     assert files_in(job_dir) == []  # nothing half-written, and the upload itself is gone
 
 
@@ -180,7 +178,7 @@ async def test_uploads_and_results_expire(make_client, smile_mp4):
     job_id = (await resp.json())["id"]
     body, _ = await wait_done(client, job_id)
     assert body["status"] == "done"
-    job_dir = manager.config.directory / f"u-{job_id}"
+    job_dir = manager.settings.directory / f"u-{job_id}"
     assert job_dir.exists()
     deadline = time.monotonic() + 10
     while job_dir.exists() and time.monotonic() < deadline:
@@ -188,13 +186,12 @@ async def test_uploads_and_results_expire(make_client, smile_mp4):
     assert not job_dir.exists()  # removed by the periodic cleanup, not by a request
     assert (await client.get(f"/api/uploads/{job_id}")).status == 404
     assert (await client.get(f"/api/uploads/{job_id}/csv")).status == 404
-    assert files_in(manager.config.directory) == []
+    assert files_in(manager.settings.directory) == []
 
 
 @pytest.mark.asyncio
 async def test_shutdown_deletes_everything(aiohttp_client, analyzer, tmp_path, smile_mp4):
-    app = web.Application()
-    setup_uploads(app, directory=tmp_path / "up", analyzer=analyzer)
+    app = create_app(Settings(uploads=UploadSettings(directory=tmp_path / "up")), analyzer=analyzer)
     client = await aiohttp_client(app)
     resp = await client.post("/api/uploads", data=form(smile_mp4, "smile.mp4"))
     assert resp.status == 202

@@ -1,6 +1,6 @@
 """The upload section of the page in headless Chromium: pick a video, see progress, chart and downloads.
 
-Skipped when Chromium/chromedriver or the page's app (server/app.py) is not available.
+Skipped when Chromium/chromedriver is not available.
 """
 
 import time
@@ -8,13 +8,12 @@ import time
 import cv2
 import numpy as np
 import pytest
-from aiohttp import web
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from server.uploads import setup_uploads  # noqa: E402
+from server import Settings, UploadSettings, create_app  # noqa: E402
 from browser_support import ServerThread, chromium, needs_chromium  # noqa: E402
 
 
@@ -22,32 +21,7 @@ pytestmark = needs_chromium
 
 
 def page_app(analyzer, directory):
-    """The real page when server/app.py is there (it calls setup_uploads itself), else a stub page."""
-    try:
-        from server.app import create_app
-    except ImportError:
-        create_app = None
-    if create_app is not None:
-        app = create_app(analyzer=analyzer)
-        from server.uploads import UPLOADS_KEY
-
-        app[UPLOADS_KEY].config.directory = directory
-        app[UPLOADS_KEY]._analyzer = analyzer
-        return app
-    app = web.Application()
-    setup_uploads(app, directory=directory, analyzer=analyzer)
-    root = __import__("pathlib").Path(__file__).resolve().parent.parent / "static"
-
-    async def index(request):
-        return web.Response(
-            text='<!doctype html><html><body><section id="upload-section"></section>'
-            '<script src="/static/upload.js"></script></body></html>',
-            content_type="text/html",
-        )
-
-    app.router.add_get("/", index)
-    app.router.add_static("/static", root)
-    return app
+    return create_app(Settings(uploads=UploadSettings(directory=directory)), analyzer=analyzer)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from server import create_app
+from server import create_app, keys
 from server.client import FrameTrack, LiveClient
 
 # the astronaut's face in the 512x512 photo (x0, y0, x1, y1), mapped into face_frame_640:
@@ -38,7 +38,7 @@ async def test_streamed_face_is_boxed_and_labelled_happy(live_server, face_frame
     await client.start(track)
     results = await client.wait_results(8, timeout=40)
     app = live_server.server.app
-    assert len(app["live_sessions"]) == 1
+    assert len(app[keys.LIVE_SESSIONS]) == 1
     await client.close()
 
     with_faces = [r for r in results if r["faces"]]
@@ -63,10 +63,10 @@ async def test_streamed_face_is_boxed_and_labelled_happy(live_server, face_frame
 
     # the browser left: its peer connection is closed and its session is gone
     for _ in range(50):
-        if not app["live_sessions"]:
+        if not app[keys.LIVE_SESSIONS]:
             break
         await asyncio.sleep(0.1)
-    assert not app["live_sessions"]
+    assert not app[keys.LIVE_SESSIONS]
 
 
 class SlowAnalyzer:
@@ -113,7 +113,7 @@ async def test_two_visitors_at_once_each_get_their_own_results(aiohttp_client, a
     b = LiveClient(await http.ws_connect("/ws"))
     await a.start(FrameTrack([face_frame_640], fps=15))
     await b.start(FrameTrack([blank], fps=15))
-    assert len(http.server.app["live_sessions"]) == 2
+    assert len(http.server.app[keys.LIVE_SESSIONS]) == 2
     await a.wait_results(5, timeout=40)
     await b.wait_results(5, timeout=40)
     seen = [r["faces"] for r in a.results if r["faces"]]
@@ -143,9 +143,9 @@ async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, ana
     client = LiveClient(await http.ws_connect("/ws"))
     await client.start(FrameTrack([face_frame_640], fps=15))
     await client.wait_results(2, timeout=40)
-    session = next(iter(app["live_sessions"]))
+    session = next(iter(app[keys.LIVE_SESSIONS]))
     await client.pc.close()
-    assert await eventually(lambda: not app["live_sessions"])
+    assert await eventually(lambda: not app[keys.LIVE_SESSIONS])
     assert session.pc.connectionState == "closed"
     assert not session._tasks
     await client.ws.send_json({"type": "ping", "t": 1})
@@ -156,9 +156,9 @@ async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, ana
     client = LiveClient(await http.ws_connect("/ws"))
     await client.start(FrameTrack([face_frame_640], fps=15))
     await client.wait_results(2, timeout=40)
-    session = next(iter(app["live_sessions"]))
+    session = next(iter(app[keys.LIVE_SESSIONS]))
     await client.ws.close()
-    assert await eventually(lambda: not app["live_sessions"] and not app["connections"])
+    assert await eventually(lambda: not app[keys.LIVE_SESSIONS] and not app[keys.CONNECTIONS])
     assert session.pc.connectionState == "closed"
     assert not session._tasks
     await client.close()

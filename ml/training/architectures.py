@@ -19,7 +19,7 @@ from typing import Callable
 import keras
 from keras import layers
 
-from .labels import CLASSES, IMAGE_SIZE
+from ..labels import CLASSES, IMAGE_SIZE
 
 ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {}
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)

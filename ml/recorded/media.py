@@ -6,7 +6,7 @@ clear errors naming the file, and annotated output written atomically.
     for frame in src.frames():            # Frame(index, time_s, image (BGR uint8), name)
         ...
 
-    with open_output("talk.annotated.mp4", src) as out:   # H.264 mp4 (or VP9 webm, images)
+    with MediaOutput("talk.annotated.mp4", src) as out:   # H.264 mp4 (or VP9 webm, images)
         out.write(frame, bgr)                             # nothing at that path until close()
 
 Outputs are written under a temporary name next to the target and renamed into place
@@ -98,6 +98,7 @@ class MediaSource:
     frame_count: int  # exact for images, an estimate for videos (0 if unknown)
     width: int
     height: int
+    start_utc: float | None = None  # when the recording began (seconds since the epoch), if the file says
 
     def frames(self, every: int = 1) -> Iterator[Frame]:
         raise NotImplementedError
@@ -133,6 +134,7 @@ class VideoSource(MediaSource):
                         seconds = container.duration / 1e6
                     count = int(round(seconds * self.fps)) if seconds else 0
                 self.frame_count = int(count)
+                self.start_utc = _creation_time(container.metadata or {})
         except MediaError:
             raise
         except (av.FFmpegError, OSError, ValueError) as e:
@@ -440,6 +442,17 @@ class MediaOutput:
         self.close(commit=exc_type is None)
 
 
-def open_output(path: str | os.PathLike, source: MediaSource) -> MediaOutput:
-    """The annotated output for ``source`` at ``path`` (written under a temporary name until closed)."""
-    return MediaOutput(path, source)
+def _creation_time(metadata: dict) -> float | None:
+    """A container's ``creation_time`` tag (ISO 8601, as cameras and phones write it) as epoch seconds."""
+    from datetime import datetime, timezone
+
+    text = metadata.get("creation_time")
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.timestamp()

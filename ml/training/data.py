@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .labels import CLASSES, IMAGE_SIZE
+from ..labels import CLASSES, IMAGE_SIZE
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fer2013"

@@ -1,6 +1,6 @@
 """What an analysis of recorded media reports: CSV rows, a summary and a timeline plot.
 
-    rows = csv_rows(frame, tracked_faces)      # one dict per face, CSV_COLUMNS keys
+    rows = csv_rows(frame, tracked_faces)      # one dict per face, ml.schema.COLUMNS keys
     summary = Summary(); summary.add(frame, tracked_faces); summary.finish(...)
     print(summary.text()); summary.to_dict()  # faces found, share of each expression
     plot_timeline(summary, "timeline.png")    # matplotlib, Agg backend
@@ -15,40 +15,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ..labels import CLASSES, EMOJI
+from ..schema import COLUMNS, face_row
 from .annotate import CLASS_COLORS_RGB
-from .labels import CLASSES, EMOJI
 
-CSV_COLUMNS = ["frame", "time_s", "face", "x", "y", "w", "h", "label", "confidence", *CLASSES, "file"]
+def csv_rows(frame, faces: list[dict], with_file: bool = False, start_utc: float | None = None) -> list[dict]:
+    """One row (``ml.schema.COLUMNS``) per tracked face of an analysed frame (``frame``: a media Frame).
 
-
-def csv_rows(frame, faces: list[dict], with_file: bool = False) -> list[dict]:
-    """One row per tracked face of an analysed frame (``frame``: ml.media.Frame)."""
-    rows = []
-    for face in faces:
-        x, y, w, h = face["box"]
-        row = {
-            "frame": frame.index,
-            "time_s": f"{frame.time_s:.3f}",
-            "face": face.get("id", ""),
-            "x": x,
-            "y": y,
-            "w": w,
-            "h": h,
-            "label": face["label"],
-            "confidence": f"{face['probs'][face['label']]:.4f}",
-            "file": frame.name if with_file else "",
-        }
-        row.update({c: f"{face['probs'][c]:.4f}" for c in CLASSES})
-        rows.append(row)
-    return rows
+    ``start_utc``: the recording's start as seconds since the epoch, when known, for the ``utc`` column.
+    """
+    utc = None if start_utc is None else start_utc + frame.time_s
+    file = frame.name if with_file else ""
+    return [face_row(frame.index, frame.time_s, face, utc=utc, file=file) for face in faces]
 
 
 class CsvWriter:
-    """CSV rows streamed to a file (opened by the caller, e.g. an ml.media.AtomicFile's tmp)."""
+    """CSV rows streamed to a file (opened by the caller, e.g. an ml.recorded.media.AtomicFile's tmp)."""
 
     def __init__(self, path: str | os.PathLike):
         self.fh = open(path, "w", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.fh, fieldnames=CSV_COLUMNS)
+        self.writer = csv.DictWriter(self.fh, fieldnames=COLUMNS)
         self.writer.writeheader()
         self.rows = 0
 

@@ -1,6 +1,6 @@
 """Draw faces on a frame: a box per face and a label with its id, expression and confidence.
 
-    from ml.annotate import draw_faces
+    from ml.recorded.annotate import draw_faces
     shown = draw_faces(bgr, tracker.update(analyzer.analyze(bgr)))
 
 Takes the dicts of ``ml.FrameAnalyzer`` / ``ml.FaceTracker`` (``box``, ``label``,

@@ -6,7 +6,7 @@
 
 Frames go through ``ml.FrameAnalyzer.analyze_batch`` several at a time and their faces
 through ``ml.FaceTracker`` (the live app's ids and smoothing). Used by the CLI
-(``python -m ml.analyze``) and the upload page (``server/uploads.py``). Every output
+(``python -m ml.analyze``) and the upload worker (``server/uploads/jobs.py``). Every output
 is written under a temporary name and renamed into place only when the whole input
 was analysed; on any error (or cancellation) nothing is left behind.
 """
@@ -14,7 +14,7 @@ was analysed; on any error (or cancellation) nothing is left behind.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +36,6 @@ class Result:
     out: Path | None = None
     plot: Path | None = None
     rows: int = 0
-    paths: list = field(default_factory=list)
 
 
 def analyze_media(
@@ -49,15 +48,14 @@ def analyze_media(
     every: int = 1,
     batch: int = BATCH,
     window: int = 5,
-    model: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Result:
     """Analyse every ``every``-th frame; write the CSV, annotated output and timeline PNG asked for.
 
-    ``analyzer``: an ``ml.FrameAnalyzer`` (built from ``model`` when None, after the
-    input and output paths were checked). ``progress(frames_done, frames_total)`` is
+    ``analyzer``: an ``ml.FrameAnalyzer`` (``ml.build_analyzer()``'s default when None,
+    built after the input and output paths were checked). ``progress(frames_done, frames_total)`` is
     called after each batch; raising :class:`Cancelled` from it stops the analysis.
-    Raises :class:`ml.media.MediaError` (message naming the file) for unreadable input.
+    Raises :class:`ml.recorded.media.MediaError` (message naming the file) for unreadable input.
     """
     if every < 1:
         raise ValueError("every must be at least 1")
@@ -75,10 +73,10 @@ def analyze_media(
         output = MediaOutput(out, src) if out else None
         csv_writer = CsvWriter(csv_file.tmp) if csv_file else None
         if analyzer is None:
-            from .analyzer import FrameAnalyzer
+            from ..analyzer import build_analyzer
 
-            analyzer = FrameAnalyzer(model)
-        from .tracking import FaceTracker
+            analyzer = build_analyzer()
+        from ..tracking import FaceTracker
 
         tracker = FaceTracker(window=window)
         total = src.frame_count
@@ -99,7 +97,7 @@ def analyze_media(
                     last_faces = tracker.update(next(results))
                     summary.add(f, last_faces)
                     if csv_writer:
-                        csv_writer.write(csv_rows(f, last_faces, with_file=not is_video))
+                        csv_writer.write(csv_rows(f, last_faces, with_file=not is_video, start_utc=src.start_utc))
                 if output is not None and (analysed or is_video):
                     output.write(f, draw_faces(f.image, last_faces, copy=False))
             done = pending[-1].index + 1

@@ -1,0 +1,51 @@
+"""The one row schema of the app's results: live exports, recorded-media CSVs and stored sessions.
+
+One row per face per analysed frame:
+
+    frame       index of the frame in its stream or file (every frame counts, analysed or not)
+    time_s      seconds from the start of the stream or video
+    utc         absolute time of the frame, ISO 8601 UTC with milliseconds ("2026-11-26T12:00:00.123Z");
+                empty where unknown (a recorded video without a creation time, images)
+    face        the face's stable id (``ml.FaceTracker``)
+    x, y, w, h  its box in the frame's pixels
+    label       the expression shown, ``confidence`` its probability
+    angry ... neutral   the seven probabilities (``ml.CLASSES`` order)
+    file        the image a row comes from, for a folder of images; empty otherwise
+
+The page takes ``COLUMNS`` from the server (the ``hello`` message), so both ends agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .labels import CLASSES
+
+COLUMNS = ("frame", "time_s", "utc", "face", "x", "y", "w", "h", "label", "confidence", *CLASSES, "file")
+
+
+def utc_iso(epoch_s: float | None) -> str:
+    """Seconds since the epoch -> ``2026-11-26T12:00:00.123Z`` ("" for None)."""
+    if epoch_s is None:
+        return ""
+    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def face_row(frame: int, time_s: float, face: dict, utc: float | None = None, file: str = "") -> dict:
+    """One row (``COLUMNS`` keys, values formatted for CSV) for a tracked face of an analysed frame."""
+    x, y, w, h = face["box"]
+    row = {
+        "frame": int(frame),
+        "time_s": f"{time_s:.3f}",
+        "utc": utc_iso(utc),
+        "face": face.get("id", ""),
+        "x": int(x),
+        "y": int(y),
+        "w": int(w),
+        "h": int(h),
+        "label": face["label"],
+        "confidence": f"{face['probs'][face['label']]:.4f}",
+        "file": file,
+    }
+    row.update({c: f"{face['probs'][c]:.4f}" for c in CLASSES})
+    return row

@@ -1,0 +1,15 @@
+"""The application's typed state keys (``web.AppKey``): what ``app[...]`` holds, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .inference import AnalysisService
+from .settings import Settings
+from .uploads.jobs import UploadJobs
+
+SETTINGS = web.AppKey("settings", Settings)
+ANALYSIS = web.AppKey("analysis", AnalysisService)
+CONNECTIONS = web.AppKey("connections", set)  # signaling.Connection: every open /ws
+LIVE_SESSIONS = web.AppKey("live_sessions", set)  # live_session.LiveSession: every live stream
+UPLOADS = web.AppKey("uploads", UploadJobs)  # recorded-media upload jobs

@@ -1,0 +1,126 @@
+"""The ``/ws`` protocol (docs/protocol.md, one to one): parsing of incoming messages and
+builders of every outgoing one. No other module knows these JSON shapes.
+
+Browser -> server: ``offer``, ``stop``, ``ping`` (``parse``).
+Server -> browser: ``hello``, ``answer``, ``state``, ``result``, ``stopped``, ``pong``, ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import ml
+from ml.schema import COLUMNS, utc_iso
+
+MESSAGE_LIMIT = 64 * 1024  # larger text messages get an error (an SDP offer is a few kB)
+HARD_MESSAGE_LIMIT = 1024 * 1024  # larger frames close the WebSocket: aiohttp does not even read them
+MESSAGE_TYPES = ("offer", "stop", "ping")
+
+
+class ProtocolError(ValueError):
+    """A message the server cannot take; its text goes back to the browser in an ``error``."""
+
+
+# -- browser -> server ---------------------------------------------------------------------------
+
+
+def parse(text: str) -> dict:
+    """Check one text message: a JSON object with a known ``type`` and that type's fields."""
+    if len(text) > MESSAGE_LIMIT:
+        raise ProtocolError(f"message too large ({len(text)} characters; the limit is {MESSAGE_LIMIT})")
+    try:
+        message = json.loads(text)
+    except ValueError as e:
+        raise ProtocolError(f"invalid JSON ({e})") from None
+    if not isinstance(message, dict):
+        raise ProtocolError('a message must be a JSON object with a "type", e.g. {"type": "offer", "sdp": "..."}')
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError('a message must have a string "type" (offer, stop or ping)')
+    if kind not in MESSAGE_TYPES:
+        raise ProtocolError(f"unknown message type {kind[:40]!r} (expected offer, stop or ping)")
+    if kind == "offer":
+        sdp = message.get("sdp")
+        if not isinstance(sdp, str) or not sdp.strip():
+            raise ProtocolError('an offer needs its SDP as a non-empty string in "sdp"')
+        if not sdp.lstrip().startswith("v=0"):
+            raise ProtocolError('malformed SDP offer: an SDP starts with "v=0"')
+    return message
+
+
+def encode(message: dict) -> str:
+    return json.dumps(message)
+
+
+# -- server -> browser ---------------------------------------------------------------------------
+
+
+def hello(model: str) -> dict:
+    return {
+        "type": "hello",
+        "classes": list(ml.CLASSES),
+        "emoji": dict(ml.EMOJI),
+        "model": model,
+        "columns": list(COLUMNS),
+    }
+
+
+def answer(sdp: str) -> dict:
+    return {"type": "answer", "sdp": sdp}
+
+
+def state(value: str) -> dict:
+    return {"type": "state", "state": value}
+
+
+def stopped() -> dict:
+    return {"type": "stopped"}
+
+
+def pong(t) -> dict:
+    return {"type": "pong", "t": t}
+
+
+def error(text: str) -> dict:
+    return {"type": "error", "message": text}
+
+
+def result(
+    faces: list[dict],
+    *,
+    frame: int,
+    timestamp: float | None,
+    received_utc: float,
+    width: int,
+    height: int,
+    processing_s: float,
+    latency_s: float,
+    frames_received: int,
+    frames_processed: int,
+    frames_dropped: int,
+    server_time: float,
+) -> dict:
+    """One analysed frame: its tracked faces (``ml.FaceTracker`` output) and the stream's counters."""
+    return {
+        "type": "result",
+        "faces": [
+            {
+                "id": int(f["id"]),
+                "box": [int(v) for v in f["box"]],
+                "label": f["label"],
+                "probs": {c: round(float(p), 4) for c, p in f["probs"].items()},
+            }
+            for f in faces
+        ],
+        "frame": int(frame),
+        "timestamp": None if timestamp is None else round(float(timestamp), 6),
+        "utc": utc_iso(received_utc),
+        "width": int(width),
+        "height": int(height),
+        "processing_ms": round(processing_s * 1000, 2),
+        "latency_ms": round(latency_s * 1000, 2),
+        "frames_received": frames_received,
+        "frames_processed": frames_processed,
+        "frames_dropped": frames_dropped,
+        "server_time": server_time,
+    }

@@ -1,0 +1,135 @@
+"""The track processor: analyse a live video track in real time, newest frame first.
+
+Latency never builds up: a reader task drains the track as fast as frames arrive and
+keeps only the newest one; the processing task analyses whichever frame is newest when
+the analyser is free and drops the others. Each face keeps a stable id and smoothed
+probabilities (``ml.FaceTracker``). Frames live only in memory, for the time of their
+analysis: nothing is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+from aiortc.mediastreams import MediaStreamError
+
+import ml
+
+from . import protocol
+from .inference import AnalysisService
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict], Awaitable[None]]
+
+
+class TrackProcessor:
+    """Reads one video track and sends a ``result`` message per analysed frame through ``send``.
+
+    ``start(track)`` spawns its two tasks; ``stop()`` cancels them. When the track ends
+    ``on_end()`` is called once (the caller closes the stream). If ``send`` fails (the
+    browser is gone) ``on_end()`` is called too.
+    """
+
+    def __init__(self, service: AnalysisService, send: Send, on_end: Callable[[], None], window: int = 5):
+        self.service = service
+        self.send = send
+        self.on_end = on_end
+        self.tracker = ml.FaceTracker(window=window)
+        self.frames_received = 0
+        self.frames_processed = 0
+        self.frames_dropped = 0
+        self._latest = None  # (frame, index, arrival time.monotonic(), arrival time.time()) not analysed yet
+        self._new_frame = asyncio.Event()
+        self._track_ended = False
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self, track) -> None:
+        self._tasks = [
+            asyncio.ensure_future(self._read(track)),
+            asyncio.ensure_future(self._process()),
+        ]
+
+    async def stop(self) -> None:
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._latest = None
+        self.tracker.reset()
+
+    async def _read(self, track) -> None:
+        """Take every frame off the track as it arrives; keep only the newest."""
+        try:
+            while True:
+                frame = await track.recv()
+                if self._latest is not None:
+                    self.frames_dropped += 1  # never analysed: a newer one came first
+                self._latest = (frame, self.frames_received, time.monotonic(), time.time())
+                self.frames_received += 1
+                self._new_frame.set()
+        except MediaStreamError:
+            pass
+        finally:
+            self._track_ended = True
+            self._new_frame.set()
+
+    async def _process(self) -> None:
+        """Analyse the newest frame whenever the analyser is free; send each result."""
+        reported = set()
+        while True:
+            await self._new_frame.wait()
+            self._new_frame.clear()
+            if self._latest is None:
+                if self._track_ended:
+                    break
+                continue
+            frame, index, arrival, arrival_utc = self._latest
+            self._latest = None
+            stamp = getattr(frame, "time", None)  # seconds since the stream began
+            try:
+                faces, (width, height), seconds = await self.service.analyze(frame)
+            except ValueError as e:  # a frame the analyser cannot take (e.g. too small): say so once
+                if str(e) not in reported:
+                    reported.add(str(e))
+                    await self._send_quietly(protocol.error(f"frame skipped: {e}"))
+                continue
+            except Exception:
+                log.exception("live stream: analysis failed")
+                await self._send_quietly(protocol.error("the server could not analyse a frame"))
+                continue
+            del frame
+            faces = self.tracker.update(faces)
+            self.frames_processed += 1
+            message = protocol.result(
+                faces,
+                frame=index,
+                timestamp=stamp,
+                received_utc=arrival_utc,
+                width=width,
+                height=height,
+                processing_s=seconds,
+                latency_s=time.monotonic() - arrival,
+                frames_received=self.frames_received,
+                frames_processed=self.frames_processed,
+                frames_dropped=self.frames_dropped,
+                server_time=time.time(),
+            )
+            try:
+                await self.send(message)
+            except Exception:  # the browser is gone: the stream ends
+                log.debug("live stream: cannot send results any more")
+                self.on_end()
+                return
+        await self._send_quietly(protocol.state("ended"))
+        self.on_end()  # the browser stopped sending: nothing more to do
+
+    async def _send_quietly(self, message: dict) -> None:
+        try:
+            await self.send(message)
+        except Exception:  # the browser is gone: nothing to tell it
+            pass
