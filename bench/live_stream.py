@@ -62,7 +62,7 @@ def serve_slow(port: int, slow_ms: float) -> None:
 
     class SlowAnalyzer:
         def __init__(self):
-            self.inner = ml.FrameAnalyzer()
+            self.inner = ml.build_analyzer(warm_up=True)
             self.classifier = self.inner.classifier
 
         def analyze(self, bgr):

@@ -1,6 +1,6 @@
 /* Analyse a recorded video or image: fills <section id="upload-section"> with a file picker,
  * live progress, a timeline chart of the expressions, and CSV / annotated-video downloads.
- * Talks to server/uploads.py (POST /api/uploads, GET /api/uploads/{id}, ...). */
+ * Talks to server/uploads/routes.py (POST /api/uploads, GET /api/uploads/{id}, ...). */
 'use strict';
 
 (function () {
