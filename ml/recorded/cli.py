@@ -47,17 +47,9 @@ def check_output(out: str | None, kind: str) -> None:
 def load_analyzer(model: str | None, small_faces: bool = False):
     """``ml.build_analyzer``'s analyser, keeping TensorFlow's start-up chatter off the terminal."""
     from ..analyzer import build_analyzer
+    from ..backend_quiet import import_keras_quietly
 
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(2)
-    sys.stderr.flush()
-    os.dup2(devnull, 2)
-    try:
-        import keras  # noqa: F401  (TensorFlow logs to fd 2 while it starts)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    import_keras_quietly()
     return build_analyzer(model, small_faces=small_faces)
 
 
