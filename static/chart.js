@@ -73,11 +73,12 @@ class RollingChart {
     percentGrid(frame, h < 120 ? 0.5 : 0.25);
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
+    const every = 1.6 * ctx.measureText('−30s').width + 8 > (w * 5) / this.window ? 10 : 5;  // labels that fit
     for (let s = 0; s <= this.window; s += 5) {
       const x = left + w * (1 - s / this.window);
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
       ctx.textAlign = s === 0 ? 'right' : s === this.window ? 'left' : 'center';
-      if (w > 300 || s % 10 === 0) ctx.fillText(s === 0 ? 'now' : `−${s}s`, x, top + h + 4);
+      if (s % every === 0) ctx.fillText(s === 0 ? 'now' : `−${s}s`, x, top + h + 4);
     }
     const xOf = (t) => left + w * (1 - (now - t) / this.window);
     ctx.lineWidth = Math.max(2, frame.fontPx / 6);

@@ -53,7 +53,8 @@
     $('classview-count').textContent = n === 1 ? '1 face' : `${n || 'no'} faces`;
     $('classview-count').dataset.faces = String(n);
     const shares = Object.fromEntries(CLASSES.map((c) => [c, n ? lastFaces.filter((f) => f.label === c).length / n : 0]));
-    renderShares($('classview-now'), shares, CLASSES, EMOJI);  // static/shares.js
+    if (n) renderShares($('classview-now'), shares, CLASSES, EMOJI);  // static/shares.js
+    else $('classview-now').replaceChildren();
     $('classview-strip').replaceChildren(...lastFaces.map((f) => {
       const li = document.createElement('li');
       li.dataset.faceId = String(f.id);
@@ -68,7 +69,7 @@
   function draw() {
     const frame = chartFrame(canvas);  // static/chart.js
     const { ctx, left, top, w, h } = frame;
-    const end = Math.max(now, WINDOW_S / 2);
+    const end = now;  // the right edge is the latest result
     const xOf = (t) => left + w * (1 - (end - t) / WINDOW_S);
     let run = [];
     const runs = [];

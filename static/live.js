@@ -281,8 +281,8 @@
     const box = $('session-summary');
     const span = seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s` : `${seconds.toFixed(0)} s`;
     $('session-text').textContent = faceSeconds
-      ? `${span}; faces seen for ${faceSeconds.toFixed(0)} s of face time. Share of face time per expression:`
-      : `${span}; no face was seen.`;
+      ? `${span}, faces in view for ${faceSeconds.toFixed(0)} s (face time). Share of face time per expression:`
+      : `${span}, no face in view.`;
     renderShares($('session-shares'), faceSeconds ? shares : {}, CLASSES, EMOJI);
     $('session-shares').hidden = !faceSeconds;
     box.hidden = false;

@@ -32,7 +32,7 @@
   function update() {
     const on = body.classList.contains('present');
     button.setAttribute('aria-pressed', String(on));
-    button.textContent = on ? '✕ Leave presentation' : '⛶ Present';
+    button.textContent = on ? '✕ Leave presentation' : 'Present';
     fullscreenButton.hidden = !on || isFullscreen() || !canFullscreen();
   }
 
