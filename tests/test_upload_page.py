@@ -3,7 +3,9 @@
 Skipped when Chromium/chromedriver is not available.
 """
 
+import os
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -89,4 +91,6 @@ def test_upload_a_video_in_the_page(browser, analyzer, face_frame_640, tmp_path)
             time.sleep(0.2)
         assert duration and duration > 1.0
         browser.execute_script("arguments[0].scrollIntoView()", section)
-        browser.save_screenshot(str(tmp_path / "page.png"))
+        shots = Path(os.environ.get("FER_SCREENSHOTS") or tmp_path)  # README's screenshots: see test_browser_page
+        shots.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(shots / "upload.png"))
