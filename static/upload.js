@@ -21,19 +21,6 @@
   let current = null;  // id of the upload shown
   let pollTimer = null;
 
-  const style = document.createElement('style');
-  style.textContent = `
-    #upload-section .upload-row { display: flex; flex-wrap: wrap; align-items: center; gap: .6em; margin: .8em 0; }
-    #upload-section input[type=file] { font: inherit; }
-    #upload-progress { width: min(40em, 100%); height: 1.2em; }
-    #upload-error { padding: .6em 1em; border-radius: 6px; background: #5c1d17; border: 2px solid #ff6f60; }
-    #upload-chart { width: 100%; max-width: 1200px; height: clamp(180px, 30vh, 300px); border-radius: 6px; display: block; }
-    #upload-section .upload-links a { margin-right: 1.2em; color: #4fc3f7; font-weight: bold; }
-    #upload-preview video, #upload-preview img { max-width: min(100%, 960px); border-radius: 6px; display: block; }
-    #upload-section .hint { opacity: .75; }
-  `;
-  document.head.appendChild(style);
-
   section.setAttribute('aria-labelledby', 'upload-title');
   section.innerHTML = `
     <h2 id="upload-title">Analyse a recording</h2>
