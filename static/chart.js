@@ -42,6 +42,25 @@ function percentGrid(frame, step) {
   }
 }
 
+/* Stacked areas of the seven classes: rows[j] (fractions, one per class) holds from xs[j] to
+ * xs[j + 1]; xs has one more entry than rows (the end of the last row). */
+function stackedArea(frame, xs, rows, classes) {
+  const { ctx, top, h } = frame;
+  const ys = (v) => top + h * (1 - Math.min(1, v));
+  const steps = rows.concat([rows[rows.length - 1]]);
+  const below = steps.map(() => 0);
+  classes.forEach((c, k) => {
+    const above = below.map((v, j) => v + steps[j][k]);
+    ctx.fillStyle = EXPRESSION_COLORS[c] || '#888';
+    ctx.beginPath();
+    xs.forEach((x, j) => ctx.lineTo(x, ys(above[j])));
+    for (let j = xs.length - 1; j >= 0; j--) ctx.lineTo(xs[j], ys(below[j]));
+    ctx.closePath();
+    ctx.fill();
+    above.forEach((v, j) => { below[j] = v; });
+  });
+}
+
 class RollingChart {
   constructor(canvas, classes, windowSeconds = 30) {
     this.canvas = canvas;
@@ -102,3 +121,4 @@ window.RollingChart = RollingChart;
 window.EXPRESSION_COLORS = EXPRESSION_COLORS;
 window.chartFrame = chartFrame;
 window.percentGrid = percentGrid;
+window.stackedArea = stackedArea;

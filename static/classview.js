@@ -81,19 +81,8 @@
     for (const r of runs) {
       const xs = r.map((bk) => xOf(bk.b * BUCKET_S));
       xs.push(xOf(Math.min(end, (r[r.length - 1].b + 1) * BUCKET_S)));
-      const rows = r.map((bk) => CLASSES.map((c) => bk.counts[c] / bk.faces));
-      rows.push(rows[rows.length - 1]);
-      const below = rows.map(() => 0);
-      CLASSES.forEach((c, k) => {
-        const above = below.map((v, j) => v + rows[j][k]);
-        ctx.fillStyle = EXPRESSION_COLORS[c];
-        ctx.beginPath();
-        xs.forEach((x, j) => ctx.lineTo(Math.max(left, x), top + h * (1 - above[j])));
-        for (let j = xs.length - 1; j >= 0; j--) ctx.lineTo(Math.max(left, xs[j]), top + h * (1 - below[j]));
-        ctx.closePath();
-        ctx.fill();
-        above.forEach((v, j) => { below[j] = v; });
-      });
+      stackedArea(frame, xs.map((x) => Math.max(left, x)), r.map((bk) => CLASSES.map((c) => bk.counts[c] / bk.faces)),
+        CLASSES);  // static/chart.js
     }
     ctx.strokeStyle = 'rgba(255,255,255,.25)';
     ctx.lineWidth = 1;

@@ -12,7 +12,6 @@
   })();
   const CLASSES = pageConfig.classes || ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
   const EMOJI = pageConfig.emoji || {};
-  const COLORS = EXPRESSION_COLORS;  // static/chart.js, loaded before this file
   const POLL_MS = 500;
   let limits = {
     max_bytes: 100 * 1024 * 1024, retention_s: 3600,
@@ -263,19 +262,7 @@
       // each analysed frame stands for the time until the next one
       const xs = r.map((i) => xOf(t[i]));
       xs.push(xOf(t[r[r.length - 1]] + step));
-      const rows = r.map((i) => probs[i]);
-      rows.push(rows[rows.length - 1]);
-      const below = rows.map(() => 0);
-      for (let k = 0; k < classes.length; k++) {
-        const above = below.map((b, j) => b + rows[j][k]);
-        ctx.fillStyle = COLORS[classes[k]] || '#888';
-        ctx.beginPath();
-        xs.forEach((x, j) => ctx.lineTo(x, top + h * (1 - Math.min(1, above[j]))));
-        for (let j = xs.length - 1; j >= 0; j--) ctx.lineTo(xs[j], top + h * (1 - Math.min(1, below[j])));
-        ctx.closePath();
-        ctx.fill();
-        above.forEach((a, j) => { below[j] = a; });
-      }
+      stackedArea(frame, xs, r.map((i) => probs[i]), classes);  // static/chart.js
     }
     ctx.strokeStyle = 'rgba(255,255,255,.25)';
     ctx.lineWidth = 1;
