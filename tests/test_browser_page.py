@@ -69,6 +69,21 @@ def assert_inside(driver, selector: str, width: int, height: int, what: str):
     return r
 
 
+def check_overlay_labels(driver, wait, name: str, min_height: float = 20):
+    """Every label drawn on the video (overlay's data-labels, CSS pixels) lies inside the stage."""
+    wait.until(lambda d: d.find_element(By.ID, "overlay").get_attribute("width")
+               == str(round(d.execute_script("const o = document.getElementById('overlay');"
+                                             "return o.clientWidth * devicePixelRatio"))))
+    wait.until(lambda d: json.loads(d.find_element(By.ID, "overlay").get_attribute("data-labels") or "[]"))
+    time.sleep(0.2)
+    ow, oh = driver.execute_script("const o = document.getElementById('overlay'); return [o.clientWidth, o.clientHeight]")
+    labels = json.loads(driver.find_element(By.ID, "overlay").get_attribute("data-labels"))
+    assert labels, f"no label on the video at {name}"
+    for x, y, w, h in labels:
+        assert x >= -0.5 and y >= -0.5 and x + w <= ow + 0.5 and y + h <= oh + 0.5, (name, (x, y, w, h), (ow, oh))
+        assert h >= min_height, f"overlay label too small at {name}: {h}px"
+
+
 def start_and_wait_for_happy(driver, url: str) -> WebDriverWait:
     wait = WebDriverWait(driver, 60, poll_frequency=0.2)
     driver.get(url)
@@ -89,6 +104,18 @@ def test_presentation_mode_fits_projector_full_hd_and_phone(page, tmp_path):
     need = 150 if os.environ.get("FER_SCREENSHOTS") else 30  # the README's screenshot: a few seconds of chart
     wait.until(lambda d: int(d.find_element(By.ID, "chart").get_attribute("data-samples")) >= need)
     screenshot(driver, tmp_path, "live")
+
+    # the ordinary page on a phone: the label on the video stays whole, the chart is readable
+    set_viewport(driver, 390, 844, 2.0, True)
+    wait.until(lambda d: d.execute_script("return innerWidth") == 390)
+    check_overlay_labels(driver, wait, "phone page")
+    chart = rect(driver, "#chart")
+    assert chart["height"] >= 150 and chart["width"] <= 390, chart
+    assert float(driver.execute_script("return parseFloat(getComputedStyle(document.getElementById('chart')).fontSize)")) >= 14
+    assert driver.execute_script("return document.scrollingElement.scrollWidth") <= 390  # no sideways scrolling
+    screenshot(driver, tmp_path, "live-phone")
+    set_viewport(driver, 1280, 720)
+    wait.until(lambda d: d.execute_script("return innerWidth") == 1280)
 
     # the Present button: fullscreen layout, controls hidden once the mouse rests
     driver.find_element(By.ID, "present").click()
@@ -113,10 +140,6 @@ def test_presentation_mode_fits_projector_full_hd_and_phone(page, tmp_path):
     for name, width, height, scale, mobile in SCREENS:
         set_viewport(driver, width, height, scale, mobile)
         wait.until(lambda d: d.execute_script("return [innerWidth, innerHeight]") == [width, height])
-        # the overlay is redrawn for the new size, with a label
-        wait.until(lambda d: d.find_element(By.ID, "overlay").get_attribute("width")
-                   == str(round(d.execute_script("return document.getElementById('overlay').clientWidth") * scale)))
-        wait.until(lambda d: json.loads(d.find_element(By.ID, "overlay").get_attribute("data-labels") or "[]"))
         time.sleep(0.3)  # the chart redraws every 100 ms
         stage = assert_inside(driver, "#stage", width, height, "video")
         assert stage["height"] >= 0.3 * height, (name, stage)
@@ -128,14 +151,7 @@ def test_presentation_mode_fits_projector_full_hd_and_phone(page, tmp_path):
         chart_font = float(driver.execute_script("return parseFloat(getComputedStyle(document.getElementById('chart')).fontSize)"))
         assert chart_font >= 14, (name, chart_font)
         assert_inside(driver, "#legend", width, height, "legend")
-        # every label drawn on the video stays inside the stage
-        overlay = driver.find_element(By.ID, "overlay")
-        ow, oh = driver.execute_script("const o = document.getElementById('overlay'); return [o.clientWidth, o.clientHeight]")
-        labels = json.loads(overlay.get_attribute("data-labels"))
-        assert labels, f"no label on the video at {name}"
-        for x, y, w, h in labels:
-            assert x >= -0.5 and y >= -0.5 and x + w <= ow + 0.5 and y + h <= oh + 0.5, (name, (x, y, w, h), (ow, oh))
-            assert h >= 30, f"overlay label too small at {name}: {h}px"
+        check_overlay_labels(driver, wait, name, min_height=30)
         # the page does not scroll: everything is on this one screen
         assert driver.execute_script("return document.scrollingElement.scrollHeight") <= height + 1, name
         wait.until(lambda d: not d.find_element(By.ID, "stop").is_displayed())
