@@ -226,25 +226,11 @@
   async function switchCamera() {
     const id = $('camera').value;
     if (id) store.set('camera', id);
-    if (!streaming || !pc) return;
-    // the same session goes on with the other camera: its track replaces the old one
-    let next;
-    try {
-      next = await openCamera(id);
-    } catch (e) {
-      showMessage(`That camera could not start (${e.name}: ${e.message}); the previous one stays on.`, 'camera');
-      return;
-    }
-    const track = next.getVideoTracks()[0];
-    const sender = pc && pc.getSenders().find((x) => x.track && x.track.kind === 'video');
-    if (!sender || !streaming) { next.getTracks().forEach((t) => t.stop()); return; }
-    await sender.replaceTrack(track);
-    const old = stream;
-    stream = next;
-    watchTrack(track);
-    video.srcObject = stream;
-    old.getTracks().forEach((t) => t.stop());
-    cameraStarted(stream);
+    if (!streaming) return;
+    // Another camera while streaming starts a new session with it: the server's WebRTC stack
+    // (aiortc) stops decoding when the browser replaces a track in place (aiortc/aiortc#228).
+    stopStream(true);
+    await startStream();
   }
   function setMirror(on) {
     mirrored = on;

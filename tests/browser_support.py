@@ -68,8 +68,9 @@ class ServerThread:
 
 
 def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = True, height: int = 1400,
-             width: int = 1280):
-    """Headless Chromium with a fake camera (``camera``: a .y4m file, else Chromium's test pattern)."""
+             width: int = 1280, cameras: int = 1):
+    """Headless Chromium with a fake camera (``camera``: a .y4m file, else Chromium's test pattern);
+    ``cameras``: how many fake cameras it lists."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -77,7 +78,7 @@ def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = Tr
     opts.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", f"--window-size={width},{height}", "--use-fake-device-for-media-stream",
+                "--disable-sync", f"--window-size={width},{height}", f"--use-fake-device-for-media-stream=device-count={cameras}",
                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(arg)
     if allow_camera:

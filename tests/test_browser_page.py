@@ -218,6 +218,49 @@ def test_camera_choice_mirror_idle_state_and_class_view(page, tmp_path):
     assert driver.execute_script("return getComputedStyle(document.getElementById('video')).transform") == "none"
 
 
+def test_switching_camera_while_streaming_keeps_the_session(tmp_path, analyzer):
+    """Another camera (Chromium's fake ones, its test pattern: no face): the other one is chosen while
+    streaming; a new session starts with it (one on the server), and results keep coming."""
+    from server import keys
+
+    server = ServerThread(create_app(analyzer=analyzer))
+    url = server.start()
+    driver = chromium(tmp_path, None, cameras=3)  # Chromium's second fake camera is a depth camera (Y16)
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        driver.get(url)
+        by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
+        wait.until(lambda d: by_id("conn-state").get_attribute("data-state") == "connected")
+        by_id("start").click()
+        wait.until(lambda d: int(by_id("chart").get_attribute("data-samples")) >= 5)
+        wait.until(lambda d: by_id("camera").get_attribute("data-cameras") == "3")
+        track_id = ("const s = document.getElementById('video').srcObject;"
+                    "return s && s.getVideoTracks()[0].getSettings().deviceId")
+        used = driver.execute_script(track_id)
+        options = driver.execute_script("return [...document.querySelectorAll('#camera option')].map(o => o.value)")
+        other = options[-1]  # the third: an ordinary colour camera (MJPEG)
+        assert other and other != used
+        samples = int(by_id("chart").get_attribute("data-samples"))
+        driver.execute_script("const s = document.getElementById('camera'); s.value = arguments[0];"
+                              "s.dispatchEvent(new Event('change'))", other)
+        wait.until(lambda d: d.execute_script(track_id) == other)
+        assert samples >= 5
+        wait.until(lambda d: int(by_id("chart").get_attribute("data-samples")) >= 10)  # the new session's
+        assert by_id("stream-state").get_attribute("data-state") == "connected"
+        assert by_id("message").get_attribute("hidden") is not None  # no error
+        assert driver.execute_script("return localStorage.getItem('fer.camera')") == other
+        deadline = time.time() + 10
+        while server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) != 1 and time.time() < deadline:
+            time.sleep(0.1)
+        assert server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) == 1  # the first one is closed
+        # the old camera is off: only one live track
+        assert driver.execute_script("return document.getElementById('video').srcObject.getTracks()"
+                                     ".filter(t => t.readyState === 'live').length") == 1
+    finally:
+        driver.quit()
+        server.stop()
+
+
 def test_every_class_emoji_renders_in_colour(page):
     """On a machine without a colour emoji font (this Debian has only DejaVu and Liberation), the
     page's own font (static/fonts) draws every class's emoji: a glyph of its own width, in colour,
