@@ -84,11 +84,17 @@ def check_overlay_labels(driver, wait, name: str, min_height: float = 20):
         assert h >= min_height, f"overlay label too small at {name}: {h}px"
 
 
-def start_and_wait_for_happy(driver, url: str) -> WebDriverWait:
+def open_and_start(driver, url: str) -> WebDriverWait:
+    """Open the page, wait for the server connection, press Start."""
     wait = WebDriverWait(driver, 60, poll_frequency=0.2)
     driver.get(url)
     wait.until(lambda d: d.find_element(By.ID, "conn-state").get_attribute("data-state") == "connected")
     driver.find_element(By.ID, "start").click()
+    return wait
+
+
+def start_and_wait_for_happy(driver, url: str) -> WebDriverWait:
+    wait = open_and_start(driver, url)
     wait.until(lambda d: d.find_element(By.ID, "current-label").get_attribute("data-label") == "happy")
     return wait
 
@@ -227,11 +233,8 @@ def test_switching_camera_while_streaming_keeps_the_session(tmp_path, analyzer):
     url = server.start()
     driver = chromium(tmp_path, None, cameras=3)  # Chromium's second fake camera is a depth camera (Y16)
     try:
-        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
-        driver.get(url)
+        wait = open_and_start(driver, url)
         by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
-        wait.until(lambda d: by_id("conn-state").get_attribute("data-state") == "connected")
-        by_id("start").click()
         wait.until(lambda d: int(by_id("chart").get_attribute("data-samples")) >= 5)
         wait.until(lambda d: by_id("camera").get_attribute("data-cameras") == "3")
         track_id = ("const s = document.getElementById('video').srcObject;"
