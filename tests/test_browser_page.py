@@ -163,6 +163,21 @@ def test_presentation_mode_fits_projector_full_hd_and_phone(page, tmp_path):
         wait.until(lambda d: not d.find_element(By.ID, "stop").is_displayed())
         screenshot(driver, tmp_path, f"present-{name}")
 
+    # the class view in presentation mode: below the video, everything still on the screen
+    set_viewport(driver, 1280, 720)
+    ActionChains(driver).move_by_offset(5, 5).perform()
+    wait.until(lambda d: d.find_element(By.ID, "classview-toggle").is_displayed())
+    driver.find_element(By.ID, "classview-toggle").click()
+    wait.until(lambda d: d.find_element(By.ID, "classview-count").get_attribute("data-faces") == "1")
+    wait.until(lambda d: int(d.find_element(By.ID, "classview-chart").get_attribute("data-buckets")) >= 1)
+    for selector, what in (("#stage", "video"), ("#current-label", "main label"), ("#classview-count", "face count"),
+                           ("#classview-chart", "class chart")):
+        assert_inside(driver, selector, 1280, 720, what)
+    assert rect(driver, "#classview-chart")["height"] >= 100
+    assert driver.execute_script("return document.scrollingElement.scrollHeight") <= 721
+    wait.until(lambda d: not d.find_element(By.ID, "stop").is_displayed())
+    screenshot(driver, tmp_path, "present-classview")
+
 
 def test_camera_choice_mirror_idle_state_and_class_view(page, tmp_path):
     driver, url = page
