@@ -17,6 +17,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from aiohttp import web
 
+    from ml.backend_quiet import import_keras_quietly
     from ml.registry import resolve_model
 
     from .app import create_app
@@ -34,6 +35,7 @@ def main(argv=None) -> int:
         except (OSError, ssl.SSLError) as e:
             print(f"error: cannot load --cert/--key: {e}", file=sys.stderr)
             return 2
+    import_keras_quietly()  # TensorFlow's oneDNN notice, twice, ignores TF_CPP_MIN_LOG_LEVEL
     app = create_app(settings)
     scheme = "https" if ssl_context else "http"
     shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host

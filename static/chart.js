@@ -6,21 +6,32 @@ const EXPRESSION_COLORS = {
   sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e',
 };
 
-/* Clear a chart canvas to its background; the plot area's geometry, shared by every chart. */
+/* Clear a chart canvas to its background; the plot area's geometry, shared by every chart.
+ * The canvas is drawn at its CSS size times the device pixel ratio (sharp on phones and
+ * projectors); coordinates are CSS pixels, and text is the canvas element's CSS font-size
+ * (style.css sizes it for each layout), never smaller than 12 px. */
 function chartFrame(canvas) {
   const ctx = canvas.getContext('2d');
-  const W = canvas.width, H = canvas.height;
-  const left = 56, right = 12, top = 12, bottom = 34;
-  ctx.clearRect(0, 0, W, H);
+  const dpr = window.devicePixelRatio || 1;
+  const cssW = canvas.clientWidth || canvas.width, cssH = canvas.clientHeight || canvas.height;
+  const bw = Math.round(cssW * dpr), bh = Math.round(cssH * dpr);
+  if (canvas.width !== bw || canvas.height !== bh) { canvas.width = bw; canvas.height = bh; }
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const fontPx = Math.max(12, parseFloat(getComputedStyle(canvas).fontSize) || 16);
+  const font = `${fontPx}px system-ui, sans-serif`;
+  ctx.font = font;
+  const left = Math.ceil(ctx.measureText('100%').width) + 10, right = Math.ceil(fontPx * 0.8);
+  const top = Math.ceil(fontPx * 0.7), bottom = Math.ceil(fontPx * 1.8);
+  ctx.clearRect(0, 0, cssW, cssH);
   ctx.fillStyle = '#111';
-  ctx.fillRect(0, 0, W, H);
-  return { ctx, left, top, w: W - left - right, h: H - top - bottom };
+  ctx.fillRect(0, 0, cssW, cssH);
+  return { ctx, left, top, w: Math.max(1, cssW - left - right), h: Math.max(1, cssH - top - bottom), font, fontPx };
 }
 
 /* Horizontal grid lines with percentage labels every `step` (a fraction) of the plot's height. */
-function percentGrid(frame, step, font) {
+function percentGrid(frame, step) {
   const { ctx, left, top, w, h } = frame;
-  ctx.font = font;
+  ctx.font = frame.font;
   ctx.fillStyle = '#bbb';
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
@@ -29,6 +40,25 @@ function percentGrid(frame, step, font) {
     ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + w, y); ctx.stroke();
     ctx.fillText(`${Math.round(p * 100)}%`, left - 6, y);
   }
+}
+
+/* Stacked areas of the seven classes: rows[j] (fractions, one per class) holds from xs[j] to
+ * xs[j + 1]; xs has one more entry than rows (the end of the last row). */
+function stackedArea(frame, xs, rows, classes) {
+  const { ctx, top, h } = frame;
+  const ys = (v) => top + h * (1 - Math.min(1, v));
+  const steps = rows.concat([rows[rows.length - 1]]);
+  const below = steps.map(() => 0);
+  classes.forEach((c, k) => {
+    const above = below.map((v, j) => v + steps[j][k]);
+    ctx.fillStyle = EXPRESSION_COLORS[c] || '#888';
+    ctx.beginPath();
+    xs.forEach((x, j) => ctx.lineTo(x, ys(above[j])));
+    for (let j = xs.length - 1; j >= 0; j--) ctx.lineTo(xs[j], ys(below[j]));
+    ctx.closePath();
+    ctx.fill();
+    above.forEach((v, j) => { below[j] = v; });
+  });
 }
 
 class RollingChart {
@@ -59,17 +89,18 @@ class RollingChart {
     const { ctx, left, top, w, h } = frame;
     ctx.lineWidth = 1;
     ctx.strokeStyle = '#333';
-    percentGrid(frame, 0.25, '18px system-ui, sans-serif');
+    percentGrid(frame, h < 120 ? 0.5 : 0.25);
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
+    const every = 1.6 * ctx.measureText('−30s').width + 8 > (w * 5) / this.window ? 10 : 5;  // labels that fit
     for (let s = 0; s <= this.window; s += 5) {
       const x = left + w * (1 - s / this.window);
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
       ctx.textAlign = s === 0 ? 'right' : s === this.window ? 'left' : 'center';
-      ctx.fillText(s === 0 ? 'now' : `−${s}s`, x, top + h + 6);
+      if (s % every === 0) ctx.fillText(s === 0 ? 'now' : `−${s}s`, x, top + h + 4);
     }
     const xOf = (t) => left + w * (1 - (now - t) / this.window);
-    ctx.lineWidth = 3;
+    ctx.lineWidth = Math.max(2, frame.fontPx / 6);
     ctx.lineJoin = 'round';
     for (const cls of this.classes) {
       ctx.strokeStyle = EXPRESSION_COLORS[cls] || '#fff';
@@ -90,3 +121,4 @@ window.RollingChart = RollingChart;
 window.EXPRESSION_COLORS = EXPRESSION_COLORS;
 window.chartFrame = chartFrame;
 window.percentGrid = percentGrid;
+window.stackedArea = stackedArea;

@@ -16,6 +16,13 @@
   let sessionStart = 0, sessionStartedAt = null;
   let timeline = [];                        // every result of the session, for the downloads
   const arrivals = [];                      // arrival times of the last results, for results/s
+  const store = {                           // the camera and mirror choices, remembered in this browser
+    get(key) { try { return localStorage.getItem(`fer.${key}`); } catch (e) { return null; } },
+    set(key, value) { try { localStorage.setItem(`fer.${key}`, value); } catch (e) { /* private mode */ } },
+  };
+  let mirrored = store.get('mirror') !== 'off';  // a mirror by default: what a person facing a camera expects
+  // other scripts (static/classview.js) follow the stream through these events on window
+  const emit = (name, detail) => window.dispatchEvent(new CustomEvent(`fer:${name}`, { detail }));
 
   // ---------- messages and status ----------
   function showMessage(text, kind = 'error') {
@@ -111,9 +118,7 @@
     }
     $('start').disabled = true;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({
-        video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } }, audio: false,
-      });
+      stream = await openCamera($('camera').value);
     } catch (e) {
       const why = {
         NotAllowedError: 'Camera access was refused. Allow the camera for this site (camera icon in the address bar) and press Start again.',
@@ -128,6 +133,7 @@
       return;
     }
     video.srcObject = stream;
+    cameraStarted(stream);
     pc = new RTCPeerConnection({ iceServers: (config.ice_servers || []).map((u) => ({ urls: u })) });
     pc.onconnectionstatechange = () => {
       if (!pc) return;
@@ -138,11 +144,7 @@
       }
     };
     for (const track of stream.getVideoTracks()) {
-      track.addEventListener('ended', () => {
-        if (!streaming) return;
-        showMessage('The camera stopped (unplugged, or taken by another application). Press Start to try again.', 'camera');
-        stopStream(true);
-      });
+      watchTrack(track);
       pc.addTrack(track, stream);
     }
     streaming = true;
@@ -152,6 +154,8 @@
     sessionStart = performance.now();
     sessionStartedAt = new Date();
     $('stage-hint').hidden = true;
+    $('session-summary').hidden = true;
+    emit('start', {});
     setButtons();
     setState('stream-state', 'negotiating');
     try {
@@ -175,7 +179,68 @@
     });
   }
 
+  // ---------- camera choice (remembered) and mirror ----------
+  function videoConstraints(deviceId) {
+    const v = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
+    if (deviceId) v.deviceId = { exact: deviceId };
+    return { video: v, audio: false };
+  }
+  async function openCamera(deviceId) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(videoConstraints(deviceId));
+    } catch (e) {
+      // the remembered camera is gone (unplugged, another computer): any camera will do
+      if (deviceId && (e.name === 'OverconstrainedError' || e.name === 'NotFoundError')) {
+        return navigator.mediaDevices.getUserMedia(videoConstraints(''));
+      }
+      throw e;
+    }
+  }
+  function watchTrack(track) {
+    track.addEventListener('ended', () => {
+      if (!streaming || !stream || !stream.getVideoTracks().includes(track)) return;
+      showMessage('The camera stopped (unplugged, or taken by another application). Press Start to try again.', 'camera');
+      stopStream(true);
+    });
+  }
+  function cameraStarted(s) {
+    const track = s.getVideoTracks()[0];
+    const id = track && track.getSettings ? track.getSettings().deviceId : '';
+    if (id) store.set('camera', id);
+    listCameras(id);  // names are known once the camera is allowed
+  }
+  async function listCameras(selected) {
+    const select = $('camera');
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) { select.disabled = true; return; }
+    let cams = [];
+    try {
+      cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+    } catch (e) { return; }
+    const want = selected || store.get('camera') || select.value;
+    const options = [new Option('Default camera', '')];
+    cams.forEach((d, i) => { if (d.deviceId) options.push(new Option(d.label || `Camera ${i + 1}`, d.deviceId)); });
+    select.replaceChildren(...options);
+    select.value = options.some((o) => o.value === want) ? want : '';
+    select.dataset.cameras = String(cams.length);
+  }
+  async function switchCamera() {
+    const id = $('camera').value;
+    if (id) store.set('camera', id);
+    if (!streaming) return;
+    // Another camera while streaming starts a new session with it: the server's WebRTC stack
+    // (aiortc) stops decoding when the browser replaces a track in place (aiortc/aiortc#228).
+    stopStream(true);
+    await startStream();
+  }
+  function setMirror(on) {
+    mirrored = on;
+    $('mirror').checked = on;
+    $('stage').classList.toggle('mirrored', on);
+    store.set('mirror', on ? 'on' : 'off');
+  }
+
   function stopStream(tellServer) {
+    const wasStreaming = streaming;
     if (tellServer) send({ type: 'stop' });
     if (pc) { pc.onconnectionstatechange = null; pc.close(); pc = null; }
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
@@ -186,7 +251,27 @@
     $('fps').textContent = '–';
     $('latency').textContent = '–';
     $('stage-hint').hidden = false;
+    showReadout(null);  // the camera is off: nothing is claimed about anyone
+    chart.points = [];  // the chart of a finished session is blank, its summary stays below
     setButtons();
+    if (wasStreaming) {
+      showSessionSummary();
+      emit('stop', {});
+    }
+  }
+
+  /* After Stop: how long the session was and the share of face time per expression. */
+  function showSessionSummary() {
+    if (!timeline.length) return;
+    const { shares, faceSeconds, seconds } = sessionShares(timeline, CLASSES);  // static/shares.js
+    const box = $('session-summary');
+    const span = seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s` : `${seconds.toFixed(0)} s`;
+    $('session-text').textContent = faceSeconds
+      ? `${span}, faces in view for ${faceSeconds.toFixed(0)} s (face time). Share of face time per expression:`
+      : `${span}, no face in view.`;
+    renderShares($('session-shares'), faceSeconds ? shares : {}, CLASSES, EMOJI);
+    $('session-shares').hidden = !faceSeconds;
+    box.hidden = false;
   }
 
   // ---------- results ----------
@@ -201,6 +286,7 @@
     while (arrivals.length && arrivals[0] < now - 1000) arrivals.shift();
     const t = (now - sessionStart) / 1000;
     timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, frame: msg.frame, utc: msg.utc, faces: msg.faces });
+    emit('result', { t, faces: msg.faces });
     if (timeline.length === 1) setButtons();
     const main = shown.faces[0];
     chart.push(t, main ? main.probs : null);
@@ -213,8 +299,13 @@
 
   function showReadout(faces) {
     const label = $('current-label');
-    const main = faces[0];
-    if (main) {
+    const main = faces && faces[0];
+    if (!faces) {  // idle: the camera is off
+      label.dataset.label = '';
+      label.textContent = 'camera off';
+      $('current-emoji').textContent = '';
+      $('current-confidence').textContent = '';
+    } else if (main) {
       label.dataset.label = main.label;
       label.textContent = main.label;
       $('current-emoji').textContent = EMOJI[main.label] || '';
@@ -226,7 +317,7 @@
       $('current-confidence').textContent = '';
     }
     const list = $('faces');
-    list.replaceChildren(...faces.map((f) => {
+    list.replaceChildren(...(faces || []).map((f) => {
       const li = document.createElement('li');
       li.dataset.faceId = String(f.id);
       li.dataset.label = f.label;
@@ -244,7 +335,10 @@
     ctx.clearRect(0, 0, cw, ch);
     const stale = performance.now() - latestAt > 1500;
     overlay.dataset.faces = latest && !stale ? String(latest.faces.length) : '0';
+    const labels = [];  // where each label was drawn, in CSS pixels (the browser tests check them)
+    overlay.dataset.labels = '[]';
     if (!latest || stale || !latest.width || !video.videoWidth) return;
+    const big = document.body.classList.contains('present');  // labels for the back of a classroom
     // where the video's picture sits inside the element (object-fit: contain), mirrored like a mirror
     const scale = Math.min(cw / video.videoWidth, ch / video.videoHeight);
     const pw = video.videoWidth * scale, ph = video.videoHeight * scale;
@@ -252,22 +346,32 @@
     const sx = pw / latest.width, sy = ph / latest.height;
     for (const f of latest.faces) {
       const [x, y, w, h] = f.box;
-      const bx = ox + pw - (x + w) * sx, by = oy + y * sy, bw = w * sx, bh = h * sy;
+      const bx = ox + (mirrored ? pw - (x + w) * sx : x * sx), by = oy + y * sy, bw = w * sx, bh = h * sy;
       const color = EXPRESSION_COLORS[f.label] || '#fff';
       ctx.lineWidth = Math.max(3, 4 * dpr);
       ctx.strokeStyle = color;
       ctx.strokeRect(bx, by, bw, bh);
-      const size = Math.max(22 * dpr, Math.min(48 * dpr, bw / 5));
-      ctx.font = `bold ${size}px system-ui, sans-serif`;
       const text = `${EMOJI[f.label] || ''} ${f.label} ${Math.round(f.probs[f.label] * 100)}%`;
-      const tw = ctx.measureText(text).width + size * 0.6;
-      const ty = by - size * 1.4 >= 0 ? by - size * 1.4 : by + bh;
+      // as large as the face allows (larger when presenting), never wider than the picture
+      let size = Math.max((big ? 30 : 22) * dpr, Math.min((big ? 72 : 48) * dpr, bw / (big ? 3.5 : 5)));
+      ctx.font = `bold ${size}px "FER Emoji", system-ui, sans-serif`;
+      let tw = ctx.measureText(text).width + size * 0.6;
+      if (tw > cw) {
+        size *= cw / tw;
+        ctx.font = `bold ${size}px "FER Emoji", system-ui, sans-serif`;
+        tw = ctx.measureText(text).width + size * 0.6;
+      }
+      const lh = size * 1.4;
+      const lx = Math.min(Math.max(0, bx - ctx.lineWidth / 2), cw - tw);
+      const ty = by - lh >= 0 ? by - lh : Math.min(by + bh, ch - lh);
       ctx.fillStyle = color;
-      ctx.fillRect(bx - ctx.lineWidth / 2, ty, tw, size * 1.4);
+      ctx.fillRect(lx, ty, tw, lh);
       ctx.fillStyle = '#000';
       ctx.textBaseline = 'middle';
-      ctx.fillText(text, bx + size * 0.3, ty + size * 0.72);
+      ctx.fillText(text, lx + size * 0.3, ty + size * 0.72);
+      labels.push([lx / dpr, ty / dpr, tw / dpr, lh / dpr].map((v) => Math.round(v * 10) / 10));
     }
+    overlay.dataset.labels = JSON.stringify(labels);
   }
 
   let lastChartDraw = 0;
@@ -324,6 +428,11 @@
       classes: CLASSES, results: timeline }, null, 1)));
 
   $('start').addEventListener('click', startStream);
+  $('camera').addEventListener('change', switchCamera);
+  $('mirror').addEventListener('change', () => setMirror($('mirror').checked));
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener('devicechange', () => listCameras($('camera').value));
+  }
   $('stop').addEventListener('click', () => stopStream(true));
   window.addEventListener('pagehide', () => { if (streaming) stopStream(true); });
   for (const li of document.querySelectorAll('#legend li')) {
@@ -333,6 +442,10 @@
     showMessage('This browser has no WebRTC (RTCPeerConnection is missing): live analysis needs a current Chrome, Edge, Firefox or Safari.');
   }
   setButtons();
+  setMirror(mirrored);
+  listCameras();
+  // the overlay draws the emoji on a canvas: load their font (static/fonts) before the first label
+  if (document.fonts) document.fonts.load('16px "FER Emoji"', Object.values(EMOJI).join('')).catch(() => {});
   chart.draw(0);
   connect();
   requestAnimationFrame(frame);

@@ -12,7 +12,6 @@
   })();
   const CLASSES = pageConfig.classes || ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
   const EMOJI = pageConfig.emoji || {};
-  const COLORS = EXPRESSION_COLORS;  // static/chart.js, loaded before this file
   const POLL_MS = 500;
   let limits = {
     max_bytes: 100 * 1024 * 1024, retention_s: 3600,
@@ -20,22 +19,6 @@
   };
   let current = null;  // id of the upload shown
   let pollTimer = null;
-
-  const style = document.createElement('style');
-  style.textContent = `
-    #upload-section .upload-row { display: flex; flex-wrap: wrap; align-items: center; gap: .6em; margin: .8em 0; }
-    #upload-section input[type=file] { font: inherit; }
-    #upload-progress { width: min(40em, 100%); height: 1.2em; }
-    #upload-error { padding: .6em 1em; border-radius: 6px; background: #5c1d17; border: 2px solid #ff6f60; }
-    #upload-chart { width: 100%; max-width: 1200px; height: auto; border-radius: 6px; display: block; }
-    #upload-shares { list-style: none; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(11em, 1fr)); gap: .2em 1.2em; }
-    #upload-shares li { white-space: nowrap; }
-    #upload-shares .bar { display: inline-block; height: .6em; border-radius: 2px; margin-left: .4em; vertical-align: middle; }
-    #upload-section .upload-links a { margin-right: 1.2em; color: #4fc3f7; font-weight: bold; }
-    #upload-preview video, #upload-preview img { max-width: min(100%, 960px); border-radius: 6px; display: block; }
-    #upload-section .hint { opacity: .75; }
-  `;
-  document.head.appendChild(style);
 
   section.setAttribute('aria-labelledby', 'upload-title');
   section.innerHTML = `
@@ -235,21 +218,7 @@
     $('upload-summary').textContent = s.faces_found
       ? `${what}: ${faces} found, mostly ${EMOJI[s.dominant] || ''} ${s.dominant}.`
       : `${what}: no faces found.`;
-    const shares = $('upload-shares');
-    shares.innerHTML = '';
-    [...CLASSES].sort((a, b) => s.shares[b] - s.shares[a]).forEach((c) => {
-      const li = document.createElement('li');
-      li.dataset.class = c;
-      li.dataset.share = String(s.shares[c]);
-      const pct = (100 * s.shares[c]).toFixed(1);
-      li.textContent = `${EMOJI[c] || ''} ${c} ${pct}%`;
-      const b = document.createElement('span');
-      b.className = 'bar';
-      b.style.width = `${Math.max(0.1, 4 * s.shares[c])}em`;
-      b.style.background = COLORS[c];
-      li.appendChild(b);
-      shares.appendChild(li);
-    });
+    renderShares($('upload-shares'), s.shares, CLASSES, EMOJI);  // static/shares.js
     drawTimeline($('upload-chart'), s.timeline, Math.max(s.duration_s, 0.001), job.kind === 'video');
     const links = job.links;
     $('upload-csv').href = links.csv;
@@ -266,39 +235,52 @@
     preview.appendChild(media);
   }
 
-  /* Stacked areas of the mean probabilities over the faces of each analysed frame; gaps: no face. */
+  /* Stacked areas of the mean probabilities over the faces of each analysed frame, drawn as
+   * continuous areas like the CLI's plot: a face missing for up to 2.5 analysed steps is
+   * bridged, a longer gap is left blank, and a run of fewer than 3 analysed frames (a one-frame
+   * detection, most often not a face) is left out. The points are the server's summary
+   * timeline (ml/recorded/report.py); which faces it counts is decided there. */
   function drawTimeline(canvas, timeline, total, isVideo) {
     const frame = chartFrame(canvas);
     const { ctx, left, top, w, h } = frame;
     const t = timeline.t, probs = timeline.probs, classes = timeline.classes || CLASSES;
-    const step = t.length > 1 ? (t[t.length - 1] - t[0]) / (t.length - 1) : total;
+    const dts = t.slice(1).map((x, i) => x - t[i]).sort((a, b) => a - b);
+    const step = dts.length ? dts[Math.floor(dts.length / 2)] || total : total;
     const end = Math.max(total, t.length ? t[t.length - 1] + step : 0) || 1;
-    const xOf = (s) => left + (w * s) / end;
+    const xOf = (s) => left + (w * Math.min(s, end)) / end;
+    const runs = [];
+    let run = [];
     for (let i = 0; i < t.length; i++) {
-      const p = probs[i];
-      if (!p) continue;
-      const x0 = xOf(t[i]), x1 = xOf(i + 1 < t.length ? t[i + 1] : t[i] + step);
-      let y = top + h;
-      for (let k = 0; k < classes.length; k++) {
-        const hk = h * p[k];
-        ctx.fillStyle = COLORS[classes[k]] || '#888';
-        ctx.fillRect(x0, y - hk, Math.max(1, x1 - x0 + 0.5), hk);
-        y -= hk;
-      }
+      if (!probs[i]) continue;
+      if (run.length && t[i] - t[run[run.length - 1]] > 2.5 * step) { runs.push(run); run = []; }
+      run.push(i);
+    }
+    if (run.length) runs.push(run);
+    const shortest = Math.min(3, Math.max(1, probs.filter((p) => p).length));
+    const kept = runs.filter((r) => r.length >= shortest);
+    for (const r of kept) {
+      // each analysed frame stands for the time until the next one
+      const xs = r.map((i) => xOf(t[i]));
+      xs.push(xOf(t[r[r.length - 1]] + step));
+      stackedArea(frame, xs, r.map((i) => probs[i]), classes);  // static/chart.js
     }
     ctx.strokeStyle = 'rgba(255,255,255,.25)';
-    percentGrid(frame, 0.5, '16px system-ui, sans-serif');
+    ctx.lineWidth = 1;
+    percentGrid(frame, 0.5);
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    const ticks = niceStep(end);
+    const ticks = niceStep(end, w / (frame.fontPx * 5));
     for (let s = 0; s <= end + 1e-9; s += ticks) {
-      ctx.fillText(isVideo ? `${+s.toFixed(2)}s` : `${+s.toFixed(0)}`, xOf(s), top + h + 6);
+      ctx.textAlign = s === 0 ? 'left' : xOf(s) > left + w - 2 * frame.fontPx ? 'right' : 'center';
+      ctx.fillText(isVideo ? `${+s.toFixed(2)}s` : `${+s.toFixed(0)}`, xOf(s), top + h + 4);
     }
-    canvas.dataset.points = String(probs.filter((p) => p).length);
+    canvas.dataset.points = String(kept.reduce((n, r) => n + r.length, 0));
+    canvas.dataset.runs = String(kept.length);
+    canvas.dataset.leftOut = String(runs.length - kept.length);
   }
 
-  function niceStep(end) {
-    const raw = end / 8;
+  function niceStep(end, most = 8) {
+    const raw = end / Math.max(2, Math.min(8, Math.floor(most)));
     const mag = Math.pow(10, Math.floor(Math.log10(raw || 1)));
     return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
   }

@@ -67,8 +67,10 @@ class ServerThread:
         self.stop()
 
 
-def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = True, height: int = 1400):
-    """Headless Chromium with a fake camera (``camera``: a .y4m file, else Chromium's test pattern)."""
+def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = True, height: int = 1400,
+             width: int = 1280, cameras: int = 1):
+    """Headless Chromium with a fake camera (``camera``: a .y4m file, else Chromium's test pattern);
+    ``cameras``: how many fake cameras it lists."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -76,7 +78,7 @@ def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = Tr
     opts.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", f"--window-size=1280,{height}", "--use-fake-device-for-media-stream",
+                "--disable-sync", f"--window-size={width},{height}", f"--use-fake-device-for-media-stream=device-count={cameras}",
                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(arg)
     if allow_camera:
@@ -86,3 +88,11 @@ def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = Tr
     if camera is not None:
         opts.add_argument(f"--use-file-for-fake-video-capture={camera}")
     return webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+
+
+def set_viewport(driver, width: int, height: int, scale: float = 1.0, mobile: bool = False) -> None:
+    """The page's viewport as a screen of ``width`` x ``height`` CSS pixels (a projector, a phone)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile},
+    )

@@ -244,3 +244,62 @@ def test_other_containers_are_read(tmp_path, face_frame_640, name, fourcc):
     frames = list(src.frames())
     assert len(frames) == 6 and frames[0].image.shape == (480, 640, 3)
     assert [f.time_s for f in frames] == pytest.approx([i / FPS for i in range(6)], abs=1e-3)
+
+
+def test_outputs_go_next_to_the_input_or_to_out_dir_never_into_the_current_folder(
+    face_video, tmp_path, monkeypatch, capsys, analyzer
+):
+    media = tmp_path / "media"
+    media.mkdir()
+    video = media / "lesson.mp4"
+    video.write_bytes(face_video.read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    assert main([str(video), "--quiet"], analyzer=analyzer) == 0
+    assert list(elsewhere.iterdir()) == []  # nothing in the current folder
+    assert sorted(p.name for p in media.iterdir()) == ["lesson.mp4", "lesson.timeline.png"]
+    out = capsys.readouterr().out
+    assert f"timeline: {media / 'lesson.timeline.png'}" in out
+
+    # --out-dir: the CSV, the annotated video and the plot, named after the input, in a new folder
+    results = tmp_path / "results"
+    assert main([str(video), "--out-dir", str(results), "--quiet"], analyzer=analyzer) == 0
+    assert sorted(p.name for p in results.iterdir()) == ["lesson.annotated.mp4", "lesson.csv", "lesson.timeline.png"]
+    _, rows = read_csv(results / "lesson.csv")
+    assert len(rows) == N_FRAMES and {r["label"] for r in rows} == {"happy"}
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_folder_of_images_is_counted_in_images_and_skips_its_own_outputs(
+    tmp_path, astronaut_bgr, face_frame_640, monkeypatch, capsys, analyzer
+):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), astronaut_bgr)
+    cv2.imwrite(str(folder / "b.jpg"), face_frame_640)
+    cv2.imwrite(str(folder / "c.png"), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))  # no face
+    monkeypatch.chdir(tmp_path)
+
+    # outputs written into the folder itself, then the folder analysed again
+    for _ in range(2):
+        assert main([str(folder), "--out-dir", str(folder), "--quiet"], analyzer=analyzer) == 0
+        out = capsys.readouterr().out
+        assert "photos: 3 images analysed, faces in 2" in out, out
+        assert " s)" not in out and "share of faces per expression" in out
+        assert "#1 in 1 image mostly happy" in out, out  # two photos, two different faces
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "a.png", "b.jpg", "c.png", "photos.annotated", "photos.csv", "photos.timeline.png"]
+    _, rows = read_csv(folder / "photos.csv")
+    assert [r["file"] for r in rows] == ["a.png", "b.jpg"]
+
+    # without --out-dir the plot goes beside the folder, not into it
+    assert main([str(folder), "--quiet"], analyzer=analyzer) == 0
+    assert (tmp_path / "photos.timeline.png").is_file()
+    # a folder with nothing but earlier outputs says so
+    only_outputs = tmp_path / "only"
+    only_outputs.mkdir()
+    (only_outputs / "x.timeline.png").write_bytes((folder / "photos.timeline.png").read_bytes())
+    assert main([str(only_outputs), "--quiet"], analyzer=analyzer) == 2
+    assert "earlier outputs of ml.analyze skipped" in capsys.readouterr().err

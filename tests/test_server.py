@@ -103,10 +103,15 @@ async def test_page_has_the_upload_section_and_the_one_csv_schema(http):
 
 @pytest.mark.asyncio
 async def test_assets_are_served_and_nothing_outside_static(http):
-    for name, kind in (("live.js", "javascript"), ("chart.js", "javascript"), ("style.css", "text/css")):
+    page = await (await http.get("/")).text()
+    scripts = ("live.js", "chart.js", "shares.js", "present.js", "classview.js", "upload.js")
+    for name, kind in [(s, "javascript") for s in scripts] + [("style.css", "text/css")]:
         resp = await http.get(f"/static/{name}")
         assert resp.status == 200, name
         assert kind in resp.content_type
+        assert f'src="/static/{name}"' in page or kind == "text/css", name  # and the page loads it
+    font = await http.get("/static/fonts/fer-emoji.ttf")  # the class emoji in colour (static/fonts/README.md)
+    assert font.status == 200 and (await font.read())[:4] == b"\x00\x01\x00\x00"  # a TrueType font
     assert (await http.get("/static/../server/app.py")).status in (403, 404)
     assert (await http.get("/static/%2e%2e/server/app.py")).status in (403, 404)
     assert (await http.get("/no-such-page")).status == 404

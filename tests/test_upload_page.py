@@ -3,7 +3,9 @@
 Skipped when Chromium/chromedriver is not available.
 """
 
+import os
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -64,8 +66,15 @@ def test_upload_a_video_in_the_page(browser, analyzer, face_frame_640, tmp_path)
         assert "lesson.mp4: done" in browser.find_element(By.ID, "upload-status").text
         chart = browser.find_element(By.ID, "upload-chart")
         assert int(chart.get_attribute("data-points")) >= 10
+        assert chart.get_attribute("data-runs") == "1"  # one continuous area, no barcode
         happy = browser.find_element(By.CSS_SELECTOR, '#upload-shares li[data-class="happy"]')
         assert float(happy.get_attribute("data-share")) > 0.8
+        # the shares of zero are one line, not one line each
+        lines = browser.find_elements(By.CSS_SELECTOR, "#upload-shares li")
+        zero = [li for li in lines if "share-zero" in (li.get_attribute("class") or "")]
+        assert len(zero) == 1 and zero[0].text.startswith("0%:"), [li.text for li in lines]
+        assert not any(li.text.endswith(" 0.0%") for li in lines)
+        assert len(lines) == 1 + sum(1 for li in lines if li.get_attribute("data-share"))
         csv_link = browser.find_element(By.ID, "upload-csv").get_attribute("href")
         video_link = browser.find_element(By.ID, "upload-video").get_attribute("href")
         assert "/csv" in csv_link and "/video" in video_link
@@ -82,4 +91,6 @@ def test_upload_a_video_in_the_page(browser, analyzer, face_frame_640, tmp_path)
             time.sleep(0.2)
         assert duration and duration > 1.0
         browser.execute_script("arguments[0].scrollIntoView()", section)
-        browser.save_screenshot(str(tmp_path / "page.png"))
+        shots = Path(os.environ.get("FER_SCREENSHOTS") or tmp_path)  # README's screenshots: see test_browser_page
+        shots.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(shots / "upload.png"))

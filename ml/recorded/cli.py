@@ -1,13 +1,16 @@
 """Analyse a recorded video, an image or a folder of images from the command line.
 
-    python -m ml.analyze INPUT [--csv OUT.csv] [--out ANNOTATED] [--plot TIMELINE.png]
+    python -m ml.analyze INPUT [--csv OUT.csv] [--out ANNOTATED] [--plot TIMELINE.png] [--out-dir DIR]
                                [--every N] [--model NAME] [--small-faces] [--batch N] [--window N]
 
 INPUT: a video (mp4, webm, avi, mov, mkv, m4v), an image (jpg, png, bmp, webp, tif) or a
-folder of images. --csv: one row per face per analysed frame. --out: the annotated
+folder of images (the tool's own outputs in it, ``*.timeline.png`` and ``*.annotated.*``,
+are skipped). --csv: one row per face per analysed frame. --out: the annotated
 video (.mp4 H.264 or .webm VP9, both play in browsers), image, or folder of images.
 --plot: the timeline PNG (default: next to the CSV or the annotated output, else
-INPUT's name + ".timeline.png" in the current folder; --plot "" for none).
+next to INPUT as NAME.timeline.png; --plot "" for none). --out-dir DIR: all three
+(NAME.csv, NAME.annotated.mp4/.png or folder, NAME.timeline.png) in DIR, unless named.
+Nothing is written into the current folder unless asked for.
 Prints a summary at the end. Exit status 0 on success, 2 for an unreadable input or
 unusable output path (with a message naming the file), 130 when interrupted.
 """
@@ -22,13 +25,30 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def default_plot_path(input_path: Path, csv: str | None, out: str | None) -> Path:
+def input_name(input_path: Path) -> str:
+    """NAME of the default outputs: the file's name without its extension, or the folder's name."""
+    input_path = input_path.resolve()
+    return (input_path.name if input_path.is_dir() else input_path.stem) or "analysis"
+
+
+def default_plot_path(input_path: Path, csv: str | None, out: str | None, out_dir: str | None = None) -> Path:
+    """The timeline PNG: in --out-dir, else next to the CSV or the annotated output, else next to
+    the input (beside a folder, not in it) -- never in the current folder by surprise."""
+    if out_dir:
+        return Path(out_dir) / f"{input_name(input_path)}.timeline.png"
     for given in (csv, out):
         if given:
             p = Path(given)
             return p.with_name(f"{p.stem if p.suffix else p.name}.timeline.png")
-    name = input_path.name if input_path.is_dir() else input_path.stem
-    return Path(f"{name or 'analysis'}.timeline.png")
+    return input_path.resolve().parent / f"{input_name(input_path)}.timeline.png"
+
+
+def default_outputs(input_path: Path, kind: str, out_dir: str) -> tuple[Path, Path]:
+    """--out-dir's CSV and annotated output: NAME.csv and NAME.annotated.mp4 (a video), the
+    image's own extension (an image), or the folder NAME.annotated (a folder of images)."""
+    name = input_name(input_path)
+    ext = {"video": ".mp4", "image": input_path.suffix.lower(), "folder": ""}[kind]
+    return Path(out_dir) / f"{name}.csv", Path(out_dir) / f"{name}.annotated{ext}"
 
 
 def check_output(out: str | None, kind: str) -> None:
@@ -47,17 +67,9 @@ def check_output(out: str | None, kind: str) -> None:
 def load_analyzer(model: str | None, small_faces: bool = False):
     """``ml.build_analyzer``'s analyser, keeping TensorFlow's start-up chatter off the terminal."""
     from ..analyzer import build_analyzer
+    from ..backend_quiet import import_keras_quietly
 
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(2)
-    sys.stderr.flush()
-    os.dup2(devnull, 2)
-    try:
-        import keras  # noqa: F401  (TensorFlow logs to fd 2 while it starts)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    import_keras_quietly()
     return build_analyzer(model, small_faces=small_faces)
 
 
@@ -69,7 +81,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("input", help="video (mp4, webm, avi, mov, mkv), image, or folder of images")
     p.add_argument("--csv", metavar="OUT.csv", help="one row per face per analysed frame")
     p.add_argument("--out", metavar="ANNOTATED", help="annotated video (.mp4/.webm), image, or folder")
-    p.add_argument("--plot", metavar="PNG", help='timeline plot (default: next to --csv/--out; "" for none)')
+    p.add_argument("--plot", metavar="PNG",
+                   help='timeline plot (default: next to --csv/--out, else next to INPUT; "" for none)')
+    p.add_argument("--out-dir", metavar="DIR",
+                   help="write the CSV, the annotated output and the plot there, named after INPUT "
+                   "(created if missing; --csv/--out/--plot still win)")
     p.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame (default 1)")
     p.add_argument("--model", default=None, metavar="NAME", help="shipped model name or .keras path")
     p.add_argument("--small-faces", action="store_true",
@@ -92,10 +108,15 @@ def main(argv=None, analyzer=None) -> int:
     from .pipeline import analyze_media
 
     input_path = Path(a.input)
-    plot = default_plot_path(input_path, a.csv, a.out) if a.plot is None else (a.plot or None)
+    plot = default_plot_path(input_path, a.csv, a.out, a.out_dir) if a.plot is None else (a.plot or None)
     bar = None
     try:
         source = open_media(input_path)  # before the model loads: bad input fails fast
+        if a.out_dir:
+            csv_default, out_default = default_outputs(input_path, source.kind, a.out_dir)
+            a.csv = a.csv or str(csv_default)
+            a.out = a.out or str(out_default)
+            Path(a.out_dir).mkdir(parents=True, exist_ok=True)
         for given in (a.csv, a.out, plot):
             if given and not Path(given).resolve().parent.is_dir():
                 raise MediaError(f"{given}: the folder {Path(given).parent} does not exist")

@@ -35,6 +35,13 @@ OUTPUT_VIDEO_EXTS = (".mp4", ".webm")
 IMAGE_INTERVAL_S = 1.0
 
 
+def is_own_output(path: str | os.PathLike) -> bool:
+    """A file ``python -m ml.analyze`` writes by default (``NAME.timeline.png``, ``NAME.annotated.EXT``):
+    a folder analysed again does not read its own earlier outputs as input images."""
+    name = Path(path).name.lower()
+    return name.endswith(".timeline.png") or ".annotated." in name
+
+
 class MediaError(Exception):
     """A file that cannot be read or written; the message names the file."""
 
@@ -242,9 +249,13 @@ def open_media(path: str | os.PathLike) -> MediaSource:
         return VideoSource(path)
     if kind == "image":
         return ImageSource(path, [path], "image")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    files = [p for p in images if not is_own_output(p)]
     if not files:
-        raise MediaError(f"{path}: the folder has no images ({', '.join(e.lstrip('.') for e in IMAGE_EXTS)})")
+        skipped = f" ({len(images)} earlier outputs of ml.analyze skipped)" if images else ""
+        raise MediaError(
+            f"{path}: the folder has no images ({', '.join(e.lstrip('.') for e in IMAGE_EXTS)}){skipped}"
+        )
     return ImageSource(path, files, "folder")
 
 

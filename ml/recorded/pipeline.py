@@ -63,7 +63,9 @@ def analyze_media(
         raise ValueError("batch must be at least 1")
     src = source if isinstance(source, MediaSource) else open_media(source)
     is_video = src.kind == "video"
-    summary = Summary(src.path.name, src.fps, interval_s=every / src.fps, min_frames=3 if is_video else 1)
+    summary = Summary(
+        src.path.name, src.fps, interval_s=every / src.fps, min_frames=3 if is_video else 1, kind=src.kind
+    )
     csv_file = AtomicFile(csv) if csv else None
     plot_file = AtomicFile(plot) if plot else None
     output = None

@@ -55,9 +55,11 @@ class Summary:
     """
 
     def __init__(
-        self, source: str = "", fps: float = 0.0, interval_s: float | None = None, min_frames: int = 3
+        self, source: str = "", fps: float = 0.0, interval_s: float | None = None, min_frames: int = 3,
+        kind: str = "video",
     ):
         self.source = source
+        self.kind = kind  # "video", or "image"/"folder": counted in images, not seconds
         # a face id seen in fewer analysed frames than this (in a video) is a brief detection,
         # most often a false positive of the detector: listed apart, left out of the shares
         self.min_frames = min_frames
@@ -162,6 +164,7 @@ class Summary:
     def to_dict(self) -> dict:
         return {
             "source": self.source,
+            "kind": self.kind,
             "frames_total": self.frames_total,
             "frames_analysed": self.frames_analysed,
             "frames_with_faces": self.frames_with_faces,
@@ -176,12 +179,24 @@ class Summary:
 
     def text(self) -> str:
         """The summary printed at the end of the CLI."""
+        video = self.kind == "video"
+        images = lambda n: f"{n} image" + ("" if n == 1 else "s")  # noqa: E731
+
+        def seen(face: dict) -> str:
+            return f"{face['seconds']:.1f} s" if video else f"in {images(face['frames'])}"
+
+        if video:
+            first = (
+                f"{self.source}: {self.frames_analysed} of {self.frames_total} frames analysed"
+                f" ({self.duration_s:.1f} s), faces in {self.frames_with_faces}"
+            )
+        else:
+            first = f"{self.source}: {images(self.frames_analysed)} analysed, faces in {self.frames_with_faces}"
         lines = [
-            f"{self.source}: {self.frames_analysed} of {self.frames_total} frames analysed"
-            f" ({self.duration_s:.1f} s), faces in {self.frames_with_faces}",
+            first,
             f"faces found: {self.faces_found}"
             + (
-                " (" + ", ".join(f"#{f['id']} {f['seconds']:.1f} s mostly {f['label']}" for f in self.faces()[:8])
+                " (" + ", ".join(f"#{f['id']} {seen(f)} mostly {f['label']}" for f in self.faces()[:8])
                 + (", ..." if self.faces_found > 8 else "")
                 + ")"
                 if self.faces_found
@@ -194,11 +209,16 @@ class Summary:
                 "left out: most likely not faces)"
             )
         if self.faces_found:
-            lines.append("share of face time per expression:")
+            lines.append("share of face time per expression:" if video else "share of faces per expression:")
             shares = self.shares()
-            for c in sorted(CLASSES, key=lambda c: -shares[c]):
-                bar = "#" * int(round(shares[c] * 40))
-                lines.append(f"  {c:<9}{EMOJI[c]} {shares[c] * 100:5.1f}%  {bar}")
+            ranked = sorted(CLASSES, key=lambda c: -shares[c])
+            for c in ranked:
+                if shares[c] >= 0.0005:
+                    bar = "#" * int(round(shares[c] * 40))
+                    lines.append(f"  {c:<9}{EMOJI[c]} {shares[c] * 100:5.1f}%  {bar}")
+            zero = [c for c in ranked if shares[c] < 0.0005]
+            if zero:  # one line for the expressions never seen
+                lines.append(f"  0%: {', '.join(zero)}")
         else:
             lines.append("no faces were found")
         return "\n".join(lines)
@@ -240,7 +260,7 @@ def plot_timeline(summary: Summary, path: str | os.PathLike, max_faces: int = 4)
         ax.set_ylabel(f"face #{fid}")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
     fig.legend(handles, CLASSES, loc="outside right upper", frameon=False)
-    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 0].set_xlabel("time (s)" if summary.kind == "video" else "image")
     fig.suptitle(f"{summary.source}: expression probabilities over time", fontsize=10)
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
