@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 NOISY = ("aioice", "aiortc")  # their INFO is every candidate pair and address: DEBUG only
+QUIET = ("PIL", "matplotlib")  # their DEBUG is chunk by chunk: never
 _ID_IN_PATH = re.compile(r"(/api/uploads/)(?!config\b)[^/?\s]+")
 
 
@@ -28,6 +29,8 @@ def configure(level: str = "info") -> None:
     logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.INFO)
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
         server_log.addFilter(MalformedRequestFilter())

@@ -185,8 +185,13 @@ class UploadJobs:
         job.status = "queued"
         job.future = self.service.submit_recorded(lambda analyzer: self.run_job(job, analyzer))
 
+    async def remove(self, job: Job) -> None:
+        """Forget a job that was never started (a refused upload) and remove its folder."""
+        self.jobs.pop(job.id, None)
+        await self.io(shutil.rmtree, job.dir, True)
+
     def discard(self, job: Job) -> None:
-        """Forget a job that was never started (a refused upload) and remove its folder (in the background)."""
+        """``remove``, from where nothing can be awaited (a cancelled request): the folder goes in the background."""
         self.jobs.pop(job.id, None)
         if self._io is not None:
             self._io.submit(shutil.rmtree, job.dir, True)

@@ -104,7 +104,7 @@ async def handle_upload(request: web.Request) -> web.Response:
         except MediaError as e:
             raise _Refused(400, str(e).replace(str(job.input), job.filename)) from None
     except _Refused as e:
-        jobs.discard(job)
+        await jobs.remove(job)
         return _refuse(e.status, e.message)
     except BaseException:  # the client went away mid-upload, or a bug: nothing is kept
         jobs.discard(job)
