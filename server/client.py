@@ -98,10 +98,18 @@ class LiveClient:
             elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
                 self._answer.set_result(data)
 
-    async def start(self, track, timeout: float = 20.0) -> None:
-        """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply."""
+    async def start(self, track, timeout: float = 20.0, codec: str | None = None) -> None:
+        """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply.
+
+        ``codec`` (e.g. "video/H264"): offer only that codec (a track of pre-encoded packets needs its own)."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTrack(track)
+        sender = self.pc.addTrack(track)
+        if codec is not None:
+            from aiortc import RTCRtpSender
+
+            wanted = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == codec.lower()]
+            transceiver = next(t for t in self.pc.getTransceivers() if t.sender is sender)
+            transceiver.setCodecPreferences(wanted)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
         await self.ws.send_str(json.dumps({"type": "offer", "sdp": self.pc.localDescription.sdp}))
