@@ -32,14 +32,13 @@ from pathlib import Path
 import aiohttp
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamTrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from live_stream import face_frame_640, free_port, pct, wait_up  # noqa: E402
 
-from server.client import CLOCK_RATE, TIME_BASE, FrameTrack, LiveClient  # noqa: E402
+from server.client import TIME_BASE, FrameTrack, LiveClient  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -67,33 +66,19 @@ def encoded_loop(fps: int, seconds: float = 2.0) -> list[bytes]:
     return packets
 
 
-class EncodedTrack(MediaStreamTrack):
-    """A camera of pre-encoded H.264 packets, looped at ``fps``; ``sent``/``sent_at`` as ``FrameTrack``."""
-
-    kind = "video"
-    sent_at = FrameTrack.sent_at
+class EncodedTrack(FrameTrack):
+    """A camera of pre-encoded H.264 packets, looped at ``fps`` (sent as they are: no encoding)."""
 
     def __init__(self, packets: list[bytes], fps: float):
-        super().__init__()
-        self.packets, self.fps = packets, fps
-        self.sent: dict[int, float] = {}
-        self._index, self._start = 0, None
+        super().__init__([], fps)
+        self.packets = packets
 
     async def recv(self) -> av.Packet:
-        if self._start is None:
-            self._start = time.time()
-        else:
-            wait = self._start + self._index / self.fps - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
         packet = av.Packet(self.packets[self._index % len(self.packets)])
-        packet.pts = round(self._index * CLOCK_RATE / self.fps)
-        packet.time_base = TIME_BASE
-        self.sent[packet.pts] = time.time()
-        if len(self.sent) > 2000:  # keep the last minute or so
+        packet.pts, packet.time_base = await self.next_pts(), TIME_BASE
+        if len(self.sent) > 2000:  # a soak runs for minutes: keep the last minute or so
             for pts in list(self.sent)[:1000]:
                 del self.sent[pts]
-        self._index += 1
         return packet
 
 

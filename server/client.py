@@ -44,6 +44,14 @@ class FrameTrack(VideoStreamTrack):
         self._start = None
 
     async def recv(self) -> VideoFrame:
+        template = self.frames[self._index % len(self.frames)]
+        pts = await self.next_pts()
+        frame = VideoFrame.from_ndarray(template.to_ndarray(format="bgr24"), format="bgr24")
+        frame.pts, frame.time_base = pts, TIME_BASE
+        return frame
+
+    async def next_pts(self) -> int:
+        """Wait for the next frame's time (paced by the wall clock), note when it was sent; its pts."""
         if self._start is None:
             self._start = time.time()
         else:
@@ -51,12 +59,9 @@ class FrameTrack(VideoStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
         pts = round(self._index * CLOCK_RATE / self.fps)
-        template = self.frames[self._index % len(self.frames)]
-        frame = VideoFrame.from_ndarray(template.to_ndarray(format="bgr24"), format="bgr24")
-        frame.pts, frame.time_base = pts, TIME_BASE
         self.sent[pts] = time.time()
         self._index += 1
-        return frame
+        return pts
 
     def sent_at(self, timestamp: float | None) -> float | None:
         """When the frame of a result's ``timestamp`` was sent (wall clock), None if unknown.

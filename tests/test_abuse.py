@@ -10,26 +10,14 @@ import re
 import socket
 
 import aiohttp
+import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-import ml
 from server import Settings, create_app, keys
 from server.client import FrameTrack, LiveClient
 
-import numpy as np
-
-
-class StubAnalyzer:
-    """One fixed face: the model does not matter for these tests."""
-
-    class classifier:
-        name = "stub"
-
-    def analyze(self, bgr):
-        probs = {c: 0.01 for c in ml.CLASSES}
-        probs["happy"] = 0.94
-        return [{"box": (10, 20, 30, 30), "label": "happy", "probs": probs}]
+from test_server import StubAnalyzer  # one fixed face: the model does not matter here
 
 
 async def app_client(aiohttp_client, **settings):
