@@ -177,7 +177,7 @@ async def test_corrupt_frames_report_an_error_naming_the_file(make_client, smile
 
 @pytest.mark.asyncio
 async def test_uploads_and_results_expire(make_client, smile_mp4):
-    client, manager = await make_client(retention_s=1.5, cleanup_interval_s=0.1)
+    client, manager = await make_client(retention_s=5, cleanup_interval_s=0.1)  # longer than an analysis on a busy machine
     resp = await client.post("/api/uploads", data=form(smile_mp4, "smile.mp4"))
     job_id = (await resp.json())["id"]
     body, _ = await wait_done(client, job_id)
