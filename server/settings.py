@@ -147,6 +147,8 @@ class Settings:
             p.error("--cert and --key go together")
         if a.max_streams < 1:
             p.error("--max-streams must be at least 1")
+        if a.log_level not in LOG_LEVELS:
+            p.error(f"FER_LOG_LEVEL {a.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         try:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:

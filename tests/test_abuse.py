@@ -18,6 +18,7 @@ from server import Settings, create_app, keys
 from server.client import FrameTrack, LiveClient
 
 from test_server import StubAnalyzer  # one fixed face: the model does not matter here
+from test_webrtc_live import eventually
 
 
 async def app_client(aiohttp_client, **settings):
@@ -34,14 +35,6 @@ async def open_ws(http, **kw):
     ws = await http.ws_connect("/ws", **kw)
     assert (await receive(ws))["type"] == "hello"
     return ws
-
-
-async def eventually(condition, seconds: float = 10) -> bool:
-    for _ in range(int(seconds * 20)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(condition())
 
 
 async def next_of(ws, *types, timeout=10):

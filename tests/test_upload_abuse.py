@@ -292,3 +292,12 @@ async def test_upload_ids_stay_out_of_the_apps_logs(make_client, astronaut_bgr, 
     text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("server"))
     assert "upload analysed (image, done)" in text
     assert job["id"] not in text and job["delete_token"] not in text and "secret-name" not in text
+
+
+def test_the_debug_access_log_blanks_upload_ids():
+    from server.logs import redact_path
+
+    assert redact_path("/api/uploads/AbC-123_x/csv") == "/api/uploads/…/csv"
+    assert redact_path("/api/uploads/AbC-123_x") == "/api/uploads/…"
+    assert redact_path("/api/uploads/config") == "/api/uploads/config"
+    assert redact_path("/static/live.js") == "/static/live.js"
