@@ -10,7 +10,12 @@ Modules (docs/architecture.md draws the data paths):
     keys.py             what ``app[...]`` holds (``web.AppKey``)
     protocol.py         every ``/ws`` message: parsing incoming, building outgoing (docs/protocol.md)
     signaling.py        the ``/ws`` WebSocket handler, one ``Connection`` per browser
-    live_session.py     one visitor's WebRTC peer connection
+    live_session.py     one visitor's WebRTC peer connection (connect deadline)
+    offer_policy.py     what an SDP offer may ask: ICE candidates, DTLS fingerprint
+    client_limits.py    counts per client address (WebSockets), with caps
+    origin.py           the Origin allow-list for /ws and POST/DELETE
+    headers.py          security headers (CSP, nosniff, frame-ancestors, ...) on every response
+    logs.py             log levels, quiet libraries, an access log without addresses or ids
     track_processor.py  a live video track analysed newest frame first
     inference.py        the model owner: one analyser, the live and recorded-media threads
     uploads/            recorded videos and images: jobs (worker, expiry) and routes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 import sys
@@ -14,7 +13,9 @@ def main(argv=None) -> int:
     from .settings import Settings
 
     settings = Settings.from_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from . import logs
+
+    logs.configure(settings.log_level)
     from aiohttp import web
 
     from ml.backend_quiet import import_keras_quietly
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     scheme = "https" if ssl_context else "http"
     shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
+                access_log_class=logs.AccessLogger,
                 print=lambda _: print(f"Serving on {scheme}://{shown}:{settings.port}/ (Ctrl+C to stop)", flush=True))
     return 0
 

@@ -23,7 +23,10 @@ import ml
 from ml.schema import COLUMNS
 
 from . import keys
+from .client_limits import ClientCounter
+from .headers import add_security_headers
 from .inference import AnalysisService
+from .origin import check_origin
 from .settings import Settings
 from .signaling import websocket_handler
 from .uploads import UploadJobs, add_routes as add_upload_routes
@@ -39,12 +42,16 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` (or a stand-in) to use instead of
     loading ``settings.model`` at start-up."""
     settings = settings or Settings()
-    app = web.Application()
+    app = web.Application(middlewares=[check_origin])
+    app.on_response_prepare.append(add_security_headers)
     service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer)
     app[keys.SETTINGS] = settings
     app[keys.ANALYSIS] = service
     app[keys.CONNECTIONS] = set()
     app[keys.LIVE_SESSIONS] = set()
+    app[keys.WEBSOCKETS] = ClientCounter(
+        settings.max_websockets_per_client, settings.max_websockets, what="WebSocket connections"
+    )
     app[keys.UPLOADS] = UploadJobs(settings.uploads, service)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
     app.router.add_get("/", index, name="index")

@@ -44,6 +44,14 @@ class FrameTrack(VideoStreamTrack):
         self._start = None
 
     async def recv(self) -> VideoFrame:
+        template = self.frames[self._index % len(self.frames)]
+        pts = await self.next_pts()
+        frame = VideoFrame.from_ndarray(template.to_ndarray(format="bgr24"), format="bgr24")
+        frame.pts, frame.time_base = pts, TIME_BASE
+        return frame
+
+    async def next_pts(self) -> int:
+        """Wait for the next frame's time (paced by the wall clock), note when it was sent; its pts."""
         if self._start is None:
             self._start = time.time()
         else:
@@ -51,12 +59,9 @@ class FrameTrack(VideoStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
         pts = round(self._index * CLOCK_RATE / self.fps)
-        template = self.frames[self._index % len(self.frames)]
-        frame = VideoFrame.from_ndarray(template.to_ndarray(format="bgr24"), format="bgr24")
-        frame.pts, frame.time_base = pts, TIME_BASE
         self.sent[pts] = time.time()
         self._index += 1
-        return frame
+        return pts
 
     def sent_at(self, timestamp: float | None) -> float | None:
         """When the frame of a result's ``timestamp`` was sent (wall clock), None if unknown.
@@ -98,10 +103,18 @@ class LiveClient:
             elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
                 self._answer.set_result(data)
 
-    async def start(self, track, timeout: float = 20.0) -> None:
-        """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply."""
+    async def start(self, track, timeout: float = 20.0, codec: str | None = None) -> None:
+        """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply.
+
+        ``codec`` (e.g. "video/H264"): offer only that codec (a track of pre-encoded packets needs its own)."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTrack(track)
+        sender = self.pc.addTrack(track)
+        if codec is not None:
+            from aiortc import RTCRtpSender
+
+            wanted = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == codec.lower()]
+            transceiver = next(t for t in self.pc.getTransceivers() if t.sender is sender)
+            transceiver.setCodecPreferences(wanted)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
         await self.ws.send_str(json.dumps({"type": "offer", "sdp": self.pc.localDescription.sdp}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .client_limits import ClientCounter
 from .inference import AnalysisService
 from .settings import Settings
 from .uploads.jobs import UploadJobs
@@ -13,3 +14,4 @@ ANALYSIS = web.AppKey("analysis", AnalysisService)
 CONNECTIONS = web.AppKey("connections", set)  # signaling.Connection: every open /ws
 LIVE_SESSIONS = web.AppKey("live_sessions", set)  # live_session.LiveSession: every live stream
 UPLOADS = web.AppKey("uploads", UploadJobs)  # recorded-media upload jobs
+WEBSOCKETS = web.AppKey("websockets", ClientCounter)  # open /ws per client address, and overall

@@ -1,46 +1,49 @@
 """One visitor's live stream: a WebRTC peer connection whose video track goes to a track processor.
 
-    session = LiveSession(service, send, ice_servers=(), on_close=...)
-    answer_sdp = await session.accept_offer(offer_sdp)    # OfferError if the offer cannot be taken
+    session = LiveSession(service, send, ice_servers=(), on_close=..., connect_timeout_s=15)
+    answer_sdp = await session.accept_offer(offer_sdp, policy)   # OfferError if the offer cannot be taken
     await session.close()
 
 The session answers the browser's offer, hands the first video track to a
 ``TrackProcessor`` (newest frame first, results sent as they come), drains any other
-track, and closes itself when the connection fails or the track ends.
+track, and closes itself when the connection fails, when the track ends, or when it has
+not reached "connected" ``connect_timeout_s`` after the offer (its slot is freed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Callable
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import SessionDescription
 
-from . import protocol
+from . import offer_policy, protocol
 from .inference import AnalysisService
+from .offer_policy import OfferError, OfferPolicy
 from .track_processor import Send, TrackProcessor
 
 log = logging.getLogger(__name__)
 
 BROWSER_SENDS = ("sendrecv", "sendonly", None)  # an offer's video directions that bring frames here
 
-
-class OfferError(ValueError):
-    """The browser's offer cannot be taken (malformed SDP, no video track)."""
+__all__ = ["LiveSession", "OfferError", "check_offer"]
 
 
-def check_offer(sdp: str) -> SessionDescription:
-    """Parse an SDP offer; ``OfferError`` unless it sends a video track to the server."""
+def check_offer(sdp: str, policy: OfferPolicy | None = None) -> SessionDescription:
+    """Parse an SDP offer; ``OfferError`` unless it sends a video track to the server and keeps
+    to ``policy`` (ICE candidates, DTLS fingerprint: ``offer_policy``)."""
     try:
         description = SessionDescription.parse(sdp)
     except Exception as e:  # aiortc raises ValueError, KeyError, ... on a malformed SDP
         detail = f": {e}" if str(e) else ""
-        raise OfferError(f"malformed SDP offer ({e.__class__.__name__}{detail})") from None
+        raise OfferError(f"malformed SDP offer ({e.__class__.__name__}{detail})"[:300]) from None
     if not any(m.kind == "video" and m.direction in BROWSER_SENDS for m in description.media):
         raise OfferError("the offer has no video track: send the camera's video")
+    offer_policy.check(description, policy or OfferPolicy())
     return description
 
 
@@ -58,9 +61,16 @@ class LiveSession:
         ice_servers=(),
         window: int = 5,
         on_close: Callable[["LiveSession"], None] | None = None,
+        connect_timeout_s: float = 15.0,
+        client: str = "",
     ):
         self.send = send
         self.on_close = on_close
+        self.connect_timeout_s = connect_timeout_s
+        self.client = client  # the client's address: per-address limits only, never logged
+        self.connected = False  # reached "connected" once
+        self.close_reason = "closed by the server"
+        self.started = time.monotonic()
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers])
         self.pc = RTCPeerConnection(configuration=config)
         self.processor = TrackProcessor(service, send, on_end=self._end, window=window)
@@ -75,9 +85,12 @@ class LiveSession:
     frames_processed = property(lambda self: self.processor.frames_processed)
     frames_dropped = property(lambda self: self.processor.frames_dropped)
 
-    async def accept_offer(self, sdp: str) -> str:
-        """Take the browser's offer and return the answer's SDP; ``OfferError`` if it cannot be taken."""
-        check_offer(sdp)
+    async def accept_offer(self, sdp: str, policy: OfferPolicy | None = None) -> str:
+        """Take the browser's offer and return the answer's SDP; ``OfferError`` if it cannot be taken.
+
+        From now on the stream has ``connect_timeout_s`` to reach "connected"."""
+        check_offer(sdp, policy)
+        self._spawn(self._connect_deadline())
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as e:
@@ -106,18 +119,32 @@ class LiveSession:
         else:  # audio, or a second video track: drained and ignored, so that nothing piles up
             self._spawn(_drain(track))
 
-    def _end(self) -> None:
+    def _end(self, reason: str = "the video track ended") -> None:
+        if not self.closed:
+            self.close_reason = reason
         self._spawn(self.close())
+
+    async def _connect_deadline(self) -> None:
+        await asyncio.sleep(self.connect_timeout_s)
+        if self.closed or self.connected:
+            return
+        await self._send_quietly(protocol.error(
+            f"the WebRTC connection did not come up within {self.connect_timeout_s:g} s "
+            "(a firewall or NAT between the browser and the server?); the stream was closed"
+        ))
+        self._end(f"not connected within {self.connect_timeout_s:g} s")
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState
         if self.closed:
             return
+        if state == "connected":
+            self.connected = True
         await self._send_quietly(protocol.state(state))
         if state in ("failed", "closed"):
             if state == "failed":
                 await self._send_quietly(protocol.error("the WebRTC connection failed"))
-            self._end()
+            self._end(f"connection {state}")
 
     async def _send_quietly(self, message: dict) -> None:
         try:
@@ -125,27 +152,32 @@ class LiveSession:
         except Exception:  # the browser is gone: nothing to tell it
             pass
 
-    async def close(self) -> None:
+    async def close(self, reason: str | None = None) -> None:
         """Stop the processor and close the peer connection; safe to call more than once."""
         if self.closed:
             return
         self.closed = True
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
-        for t in tasks:
-            t.cancel()
-        await self.processor.stop()
+        if reason:
+            self.close_reason = reason
         try:
-            await self.pc.close()
-        except Exception:  # a half-set-up connection: closed as far as it goes, the slot is freed anyway
-            log.debug("live stream: closing the peer connection failed", exc_info=True)
-        await asyncio.gather(*tasks, return_exceptions=True)
-        log.info(
-            "live stream closed: %d frames received, %d analysed, %d dropped",
-            self.frames_received, self.frames_processed, self.frames_dropped,
-        )
-        if self.on_close is not None:
-            self.on_close(self)
+            current = asyncio.current_task()
+            tasks = [t for t in self._tasks if t is not current]
+            for t in tasks:
+                t.cancel()
+            await self.processor.stop()
+            try:
+                await self.pc.close()
+            except Exception:  # a half-set-up connection: closed as far as it goes, the slot is freed anyway
+                log.debug("live stream: closing the peer connection failed", exc_info=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info(
+                "live stream closed (%s) after %.1f s: %d frames received, %d analysed, %d dropped",
+                self.close_reason, time.monotonic() - self.started,
+                self.frames_received, self.frames_processed, self.frames_dropped,
+            )
+        finally:  # whatever failed above, the slot is freed
+            if self.on_close is not None:
+                self.on_close(self)
 
 
 async def _drain(track) -> None:

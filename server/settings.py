@@ -8,10 +8,19 @@ Environment variables (a flag, where there is one, wins):
 
     PORT                     --port (platforms such as Heroku set it)
     FER_MODEL                --model
-    FER_UPLOAD_DIR           folder of the uploads being analysed and their results
+    FER_LOG_LEVEL            --log-level
+    FER_ALLOWED_ORIGINS      --allowed-origin, comma-separated
+    FER_UPLOAD_DIR           folder of the uploads being analysed and their results (default: a private
+                             folder of this user: $XDG_RUNTIME_DIR/fer-uploads or ~/.cache/fer-uploads)
     FER_UPLOAD_MAX_MB        largest upload (default 100)
     FER_UPLOAD_RETENTION_S   results are deleted this long after the upload (default 3600)
     FER_UPLOAD_EVERY         analyse every N-th frame of an uploaded video (default 1)
+    FER_UPLOAD_MAX_MPX       largest picture of an upload, in megapixels (default 40)
+    FER_UPLOAD_MAX_SIDE      longest side of an upload's picture, in pixels (default 4096)
+    FER_UPLOAD_MAX_MINUTES   longest uploaded video (default 30)
+
+Limits that keep one client from locking the others out (docs/deploy-limits.md) are
+fields of ``Settings``; the ones an operator is likely to change have flags.
 
 No other module reads flags or the environment.
 """
@@ -19,26 +28,52 @@ No other module reads flags or the environment.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_STREAMS = 8
+LOG_LEVELS = ("debug", "info", "warning", "error")
+ICE_ADDRESS_KINDS = ("public", "private", "loopback")  # --ice-allow keywords (else a network, e.g. 10.0.0.0/8)
+
+
+def default_upload_dir() -> Path:
+    """A folder of this user's, not a shared one: $XDG_RUNTIME_DIR (a per-user tmpfs) or ~/.cache."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return Path(runtime) / "fer-uploads"
+    return Path.home() / ".cache" / "fer-uploads"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass
 class UploadSettings:
     """Recorded videos and images uploaded from the page."""
 
-    directory: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "fer-uploads")
+    directory: Path = field(default_factory=default_upload_dir)
     max_bytes: int = 100 * 1024 * 1024
     retention_s: float = 3600.0
     cleanup_interval_s: float | None = None  # None: a quarter of retention_s, between 0.05 and 60 s
     every: int = 1
-    max_pending: int = 4  # uploads queued or running at once
+    max_pending: int = 4  # uploads being received, queued or running at once
+    max_pending_per_client: int = 2  # of those, from one client address
+    # checked from the file's header, before anything is decoded
+    max_pixels: int = 40_000_000  # width x height of an image or a video frame
+    max_side: int = 4096  # longest side of an image or a video frame
+    max_duration_s: float = 1800.0  # of a video
+    frame_side: int = 1920  # frames are decoded (and annotated) at most this large on their longest side
+    io_threads: int = 2  # file writes, header checks and deletions run on this many threads
 
     def __post_init__(self):
         self.directory = Path(self.directory)
@@ -57,6 +92,12 @@ class UploadSettings:
             kwargs["retention_s"] = float(env["FER_UPLOAD_RETENTION_S"])
         if env.get("FER_UPLOAD_EVERY"):
             kwargs["every"] = int(env["FER_UPLOAD_EVERY"])
+        if env.get("FER_UPLOAD_MAX_MPX"):
+            kwargs["max_pixels"] = int(float(env["FER_UPLOAD_MAX_MPX"]) * 1_000_000)
+        if env.get("FER_UPLOAD_MAX_SIDE"):
+            kwargs["max_side"] = int(env["FER_UPLOAD_MAX_SIDE"])
+        if env.get("FER_UPLOAD_MAX_MINUTES"):
+            kwargs["max_duration_s"] = float(env["FER_UPLOAD_MAX_MINUTES"]) * 60
         return cls(**kwargs)
 
 
@@ -71,9 +112,28 @@ class Settings:
     ice_servers: tuple[str, ...] = ()
     max_streams: int = DEFAULT_MAX_STREAMS
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    log_level: str = "info"
+    # Origins (scheme://host[:port]) allowed to open /ws and to POST/DELETE, besides the server's own
+    allowed_origins: tuple[str, ...] = ()
+    # a live stream that is not "connected" this long after its offer is closed and its slot freed
+    connect_timeout_s: float = 15.0
+    max_pending_offers_per_client: int = 2  # streams of one client address still connecting
+    max_websockets: int = 256  # open /ws connections, all clients together
+    max_websockets_per_client: int = 32  # from one client address (a classroom behind one NAT shares one)
+    max_ice_candidates: int = 16  # UDP candidates in one offer
+    # where the server may send ICE checks: "public", "private", "loopback" or networks (CIDR);
+    # None: public and private addresses, and loopback too when the server listens on loopback
+    ice_allow: tuple[str, ...] | None = None
 
     def __post_init__(self):
         self.ice_servers = tuple(self.ice_servers)
+        self.allowed_origins = tuple(o.rstrip("/").lower() for o in self.allowed_origins)
+        if self.ice_allow is None:
+            self.ice_allow = ("public", "private") + (("loopback",) if is_loopback_host(self.host) else ())
+        self.ice_allow = tuple(self.ice_allow)
+        for item in self.ice_allow:
+            if item not in ICE_ADDRESS_KINDS:
+                ipaddress.ip_network(item, strict=False)  # ValueError for a typo
 
     @classmethod
     def from_args(cls, argv=None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -87,10 +147,24 @@ class Settings:
             p.error("--cert and --key go together")
         if a.max_streams < 1:
             p.error("--max-streams must be at least 1")
+        if a.log_level not in LOG_LEVELS:
+            p.error(f"FER_LOG_LEVEL {a.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         try:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
             p.error(f"bad FER_UPLOAD_* environment variable: {e}")
+        origins = list(a.allowed_origin)
+        if env.get("FER_ALLOWED_ORIGINS"):
+            origins += [o.strip() for o in env["FER_ALLOWED_ORIGINS"].split(",") if o.strip()]
+        for origin in origins:
+            if not origin_ok(origin):
+                p.error(f"--allowed-origin {origin!r}: expected scheme://host[:port], e.g. https://fer.example.org")
+        for item in a.ice_allow or ():
+            if item not in ICE_ADDRESS_KINDS:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    p.error(f"--ice-allow {item!r}: expected public, private, loopback or a network such as 10.0.0.0/8")
         return cls(
             host=a.host,
             port=a.port,
@@ -101,7 +175,23 @@ class Settings:
             ice_servers=tuple(a.ice_server),
             max_streams=a.max_streams,
             uploads=uploads,
+            log_level=a.log_level,
+            allowed_origins=tuple(origins),
+            connect_timeout_s=a.connect_timeout,
+            ice_allow=tuple(a.ice_allow) if a.ice_allow else None,
         )
+
+
+def origin_ok(origin: str) -> bool:
+    """``scheme://host[:port]`` with http(s) and nothing after it."""
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(origin)
+        u.port  # noqa: B018  (ValueError for a bad port)
+    except ValueError:
+        return False
+    return u.scheme in ("http", "https") and bool(u.hostname) and u.path in ("", "/") and not u.query
 
 
 def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -120,4 +210,17 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="also find small, distant faces (a classroom on one camera); about 5x the detection time")
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
                    help=f"most live streams at once (default {DEFAULT_MAX_STREAMS})")
+    p.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
+                   help="close a live stream not connected this many seconds after its offer (default 15)")
+    p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
+                   help="another origin (scheme://host[:port]) whose pages may use this server's /ws and "
+                   "uploads, e.g. behind a TLS proxy (repeatable; default: only the server's own origin; "
+                   "also $FER_ALLOWED_ORIGINS, comma-separated)")
+    p.add_argument("--ice-allow", action="append", metavar="KIND_OR_NETWORK",
+                   help="addresses an offer's ICE candidates may name: public, private, loopback or a network "
+                   "such as 10.0.0.0/8 (repeatable; default: public and private, plus loopback when --host "
+                   "is a loopback address); on a public server, --ice-allow public")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default=(env.get("FER_LOG_LEVEL") or "info").lower(),
+                   help="info (default): one line per stream and per upload, no client addresses or ids; "
+                   "debug: every request and the WebRTC libraries' own logs (also $FER_LOG_LEVEL)")
     return p

@@ -4,6 +4,11 @@ Messages are parsed and built by ``protocol`` (docs/protocol.md). Anything the s
 cannot take gets an ``error`` message and the connection stays usable; a message over
 ``protocol.HARD_MESSAGE_LIMIT`` closes the WebSocket (code 1009). When the WebSocket
 closes, for whatever reason, its live session is closed too.
+
+Limits (``Settings``): open WebSockets overall and per client address (refused with 503
+or 429 before the upgrade), streams still connecting per client address, live streams
+overall; a stream not connected within ``connect_timeout_s`` frees its slot
+(``LiveSession``). What an offer may contain: ``offer_policy``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import logging
 from aiohttp import WSMsgType, web
 
 from . import keys, protocol
+from .client_limits import client_address
 from .live_session import LiveSession, OfferError
+from .offer_policy import OfferPolicy
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +29,10 @@ log = logging.getLogger(__name__)
 class Connection:
     """One browser's WebSocket and its (at most one) live session."""
 
-    def __init__(self, app: web.Application, ws: web.WebSocketResponse):
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse, client: str = ""):
         self.app = app
         self.ws = ws
+        self.client = client  # the client's address: per-address limits only, never logged
         self.session: LiveSession | None = None
         self._send_lock = asyncio.Lock()
 
@@ -47,30 +55,42 @@ class Connection:
         if kind == "ping":
             await self.send(protocol.pong(message.get("t")))
         elif kind == "stop":
-            await self.stop()
+            await self.stop("stopped by the browser")
             await self.send(protocol.stopped())
         elif kind == "offer":
             await self.offer(message["sdp"])
 
     async def offer(self, sdp: str) -> None:
-        await self.stop()  # a new offer replaces the stream this browser had
+        await self.stop("replaced by a new offer")  # a new offer replaces the stream this browser had
+        settings = self.app[keys.SETTINGS]
         sessions = self.app[keys.LIVE_SESSIONS]
-        limit = self.app[keys.SETTINGS].max_streams
-        if len(sessions) >= limit:
-            await self.error(f"the server is busy ({limit} live streams already); try again later")
+        # checked and counted with no await in between: parallel offers cannot slip past the limits
+        if len(sessions) >= settings.max_streams:
+            log.info("offer refused: all %d live streams are taken", settings.max_streams)
+            await self.error(f"the server is busy ({settings.max_streams} live streams already); try again later")
+            return
+        connecting = sum(1 for s in sessions if s.client == self.client and not s.connected)
+        if connecting >= settings.max_pending_offers_per_client:
+            log.info("offer refused: too many streams still connecting from one address")
+            await self.error(
+                f"too many streams from your address are still connecting ({connecting}); "
+                "wait for them to connect or to time out"
+            )
             return
         session = LiveSession(
             self.app[keys.ANALYSIS],
             self.send,
-            ice_servers=self.app[keys.SETTINGS].ice_servers,
+            ice_servers=settings.ice_servers,
             on_close=self._session_closed,
+            connect_timeout_s=settings.connect_timeout_s,
+            client=self.client,
         )
         sessions.add(session)
         self.session = session
         try:
-            answer = await session.accept_offer(sdp)
+            answer = await session.accept_offer(sdp, OfferPolicy.from_settings(settings))
         except OfferError as e:
-            await self.stop()
+            await self.stop(f"offer refused: {e}")
             await self.error(str(e))
             return
         if session.closed:  # stopped or replaced while the answer was made
@@ -82,36 +102,45 @@ class Connection:
         if self.session is session:
             self.session = None
 
-    async def stop(self) -> None:
+    async def stop(self, reason: str | None = None) -> None:
         session, self.session = self.session, None
         if session is not None:
-            await session.close()
+            await session.close(reason)
 
     async def close(self, code: int = 1000, message: bytes = b"") -> None:
-        await self.stop()
+        await self.stop("the page's WebSocket closed")
         if not self.ws.closed:
             await self.ws.close(code=code, message=message)
 
 
-async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
     app = request.app
-    ws = web.WebSocketResponse(max_msg_size=protocol.HARD_MESSAGE_LIMIT, heartbeat=20.0)
-    await ws.prepare(request)
-    conn = Connection(app, ws)
-    app[keys.CONNECTIONS].add(conn)
+    client = client_address(request)
+    sockets = app[keys.WEBSOCKETS]
+    refusal = sockets.acquire(client)
+    if refusal is not None:
+        log.info("websocket refused (%s): %s", refusal.status, "overall limit" if refusal.status == 503 else "per-address limit")
+        return web.json_response({"error": refusal.text}, status=refusal.status)
     try:
-        await conn.send(protocol.hello(app[keys.ANALYSIS].model_name))
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await conn.handle(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await conn.error("binary messages are not part of the protocol: send JSON text")
-            elif msg.type == WSMsgType.ERROR:
-                log.info("websocket closed with an error: %s", ws.exception())
-                break
-    except ConnectionResetError:
-        pass
+        ws = web.WebSocketResponse(max_msg_size=protocol.HARD_MESSAGE_LIMIT, heartbeat=20.0)
+        await ws.prepare(request)
+        conn = Connection(app, ws, client)
+        app[keys.CONNECTIONS].add(conn)
+        try:
+            await conn.send(protocol.hello(app[keys.ANALYSIS].model_name))
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await conn.handle(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await conn.error("binary messages are not part of the protocol: send JSON text")
+                elif msg.type == WSMsgType.ERROR:
+                    log.debug("websocket closed with an error: %s", ws.exception())
+                    break
+        except ConnectionResetError:
+            pass
+        finally:
+            app[keys.CONNECTIONS].discard(conn)
+            await asyncio.shield(conn.close())
+        return ws
     finally:
-        app[keys.CONNECTIONS].discard(conn)
-        await asyncio.shield(conn.close())
-    return ws
+        sockets.release(client)

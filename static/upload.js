@@ -18,6 +18,7 @@
     extensions: ['.mp4', '.webm', '.avi', '.mov', '.mkv', '.m4v', '.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'],
   };
   let current = null;  // id of the upload shown
+  let deleteToken = null;  // its delete token: only the uploader gets one (POST's answer)
   let pollTimer = null;
 
   section.setAttribute('aria-labelledby', 'upload-title');
@@ -113,8 +114,9 @@
   deleteBtn.addEventListener('click', async () => {
     if (!current) return;
     stopPolling();
-    await fetch(`/api/uploads/${current}`, { method: 'DELETE' }).catch(() => {});
-    current = null;
+    await fetch(`/api/uploads/${current}`, { method: 'DELETE', headers: { 'X-Delete-Token': deleteToken || '' } })
+      .catch(() => {});
+    current = deleteToken = null;
     reset();
     statusText.textContent = '';
     working.hidden = true;
@@ -158,6 +160,7 @@
         return;
       }
       current = body.id;
+      deleteToken = body.delete_token;
       deleteBtn.hidden = false;
       bar.value = 0;
       render(body);

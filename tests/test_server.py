@@ -164,7 +164,7 @@ async def test_hello_and_ping(http):
         ('{"type": "offer", "sdp": "hello"}', "malformed SDP"),
         ('{"type": "offer", "sdp": "v=0\\r\\nm=video notaport UDP/TLS/RTP/SAVPF 96\\r\\n"}', "malformed SDP"),
         ('{"type": "offer", "sdp": "v=0\\r\\nm=video 9 UDP/TLS/RTP/SAVPF 96\\r\\na=rtpmap:96 VP8/90000\\r\\n"}',
-         "SDP"),
+         "no DTLS fingerprint"),
         ('{"type": "offer", "sdp": "v=0\\r\\nthis is not sdp\\r\\n"}', "no video"),
         ('{"type": "offer", "sdp": "v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\ns=-\\r\\nt=0 0\\r\\n"}', "no video"),
     ],

@@ -102,7 +102,11 @@ async def test_upload_video_progress_summary_csv_and_annotated_video(make_client
     job_dir = manager.settings.directory / f"u-{job['id']}"
     assert sorted(files_in(job_dir)) == ["annotated.mp4", "expressions.csv", "timeline.png"]
 
-    resp = await client.delete(f"/api/uploads/{job['id']}")
+    # deleting needs the delete token the uploader got, not just the id
+    assert (await client.delete(f"/api/uploads/{job['id']}")).status == 403
+    assert (await client.delete(f"/api/uploads/{job['id']}", headers={"X-Delete-Token": "guess"})).status == 403
+    assert job_dir.exists() and "delete_token" not in body
+    resp = await client.delete(f"/api/uploads/{job['id']}", headers={"X-Delete-Token": job["delete_token"]})
     assert resp.status == 200
     assert not job_dir.exists()
     assert (await client.get(f"/api/uploads/{job['id']}")).status == 404
@@ -173,7 +177,7 @@ async def test_corrupt_frames_report_an_error_naming_the_file(make_client, smile
 
 @pytest.mark.asyncio
 async def test_uploads_and_results_expire(make_client, smile_mp4):
-    client, manager = await make_client(retention_s=1.5, cleanup_interval_s=0.1)
+    client, manager = await make_client(retention_s=5, cleanup_interval_s=0.1)  # longer than an analysis on a busy machine
     resp = await client.post("/api/uploads", data=form(smile_mp4, "smile.mp4"))
     job_id = (await resp.json())["id"]
     body, _ = await wait_done(client, job_id)

@@ -3,6 +3,9 @@ clear errors naming the file, and annotated output written atomically.
 
     src = open_media("talk.mp4")          # MediaError if missing, empty, corrupt or unsupported
     src.kind, src.fps, src.frame_count    # "video" | "image" | "folder"
+    src = open_media("upload.png", MediaLimits(max_pixels=40_000_000, frame_side=1920))
+                                          # MediaError if the header says it is too large;
+                                          # frames come scaled down to 1920 on their longest side
     for frame in src.frames():            # Frame(index, time_s, image (BGR uint8), name)
         ...
 
@@ -46,6 +49,65 @@ class MediaError(Exception):
     """A file that cannot be read or written; the message names the file."""
 
 
+@dataclass(frozen=True)
+class MediaLimits:
+    """Limits checked from a file's header before anything is decoded (a small file can hold a huge
+    picture: a 700 kB PNG of 16000x16000 decodes to 768 MB), and the size frames are decoded to.
+
+    ``None`` is no limit. A video whose frames turn out larger than its header said, or longer
+    than ``max_duration_s``, fails with ``MediaError`` while decoding.
+    """
+
+    max_pixels: int | None = None  # width x height of an image or a video frame
+    max_side: int | None = None  # longest side of an image or a video frame
+    max_duration_s: float | None = None  # of a video
+    frame_side: int | None = None  # decoded frames are scaled down to at most this on their longest side
+
+    def check_size(self, path, width: int, height: int) -> None:
+        if self.max_side is not None and max(width, height) > self.max_side:
+            raise MediaError(
+                f"{path}: {width}x{height} pixels is too large (at most {self.max_side} pixels a side)"
+            )
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise MediaError(
+                f"{path}: {width}x{height} pixels is too large (at most {self.max_pixels / 1e6:g} megapixels)"
+            )
+
+    def check_duration(self, path, seconds: float) -> None:
+        if self.max_duration_s is not None and seconds > self.max_duration_s:
+            raise MediaError(
+                f"{path}: the video is {_minutes(seconds)} long; at most {_minutes(self.max_duration_s)} is analysed"
+            )
+
+    def scaled(self, width: int, height: int) -> tuple[int, int]:
+        """The size frames of ``width`` x ``height`` are decoded to (even sides when scaled)."""
+        side = self.frame_side
+        if side is None or max(width, height) <= side:
+            return width, height
+        f = side / max(width, height)
+        return max(2, int(width * f) // 2 * 2), max(2, int(height * f) // 2 * 2)
+
+
+NO_LIMITS = MediaLimits()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """An image's (width, height) from its header, without decoding its pixels; MediaError if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Image.DecompressionBombError:
+        raise MediaError(f"{path}: the image is too large (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise MediaError(f"{path}: corrupt or unreadable image ({_reason(e)})") from None
+
+
 @dataclass
 class Frame:
     index: int  # position in the source (every frame of a video counts)
@@ -82,17 +144,32 @@ def media_kind(path: str | os.PathLike) -> str:
     return kind
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """A BGR uint8 image; MediaError naming the file if it is empty or not a decodable image."""
+def read_image(path: str | os.PathLike, limits: MediaLimits = NO_LIMITS) -> np.ndarray:
+    """A BGR uint8 image; MediaError naming the file if it is empty, not a decodable image, or (by its
+    header, before decoding) larger than ``limits``; scaled down to ``limits.frame_side``."""
     path = Path(path)
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: the file is empty")
+    reduce = cv2.IMREAD_COLOR
+    if limits != NO_LIMITS:
+        width, height = image_size(path)
+        limits.check_size(path, width, height)
+        if limits.frame_side is not None:  # JPEG decodes at 1/2, 1/4, 1/8 for almost nothing
+            for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                                 (2, cv2.IMREAD_REDUCED_COLOR_2)):
+                if max(width, height) // factor >= limits.frame_side:
+                    reduce = flag
+                    break
     data = np.fromfile(str(path), np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(data, reduce)
+    del data
     if image is None:
         raise MediaError(f"{path}: corrupt or unreadable image")
     if image.shape[0] < 16 or image.shape[1] < 16:
         raise MediaError(f"{path}: image of {image.shape[1]}x{image.shape[0]} pixels is too small (16x16 at least)")
+    w, h = limits.scaled(image.shape[1], image.shape[0])
+    if (w, h) != (image.shape[1], image.shape[0]):
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     return image
 
 
@@ -116,12 +193,16 @@ class MediaSource:
 
 
 class VideoSource(MediaSource):
+    """A video's frames; with ``limits``, its header is checked before decoding and its frames are
+    decoded scaled down (``width`` and ``height`` are then the scaled size)."""
+
     kind = "video"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, limits: MediaLimits = NO_LIMITS):
         import av
 
         self.path = path
+        self.limits = limits
         try:
             with av.open(str(path)) as container:
                 if not container.streams.video:
@@ -148,12 +229,17 @@ class VideoSource(MediaSource):
             raise MediaError(f"{path}: corrupt or unreadable video ({_reason(e)})") from None
         if not self.width or not self.height:
             raise MediaError(f"{path}: the video stream has no picture size (corrupt file?)")
+        limits.check_size(path, self.width, self.height)
+        limits.check_duration(path, self.duration_s)
+        self.source_size = (self.width, self.height)
+        self.width, self.height = limits.scaled(self.width, self.height)
 
     def frames(self, every: int = 1) -> Iterator[Frame]:
         """Every frame in order; ``image`` is decoded to BGR only for every ``every``-th frame."""
         import av
 
         index, start = 0, None
+        limits = self.limits
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
@@ -163,9 +249,21 @@ class VideoSource(MediaSource):
                     if t is not None and start is None:
                         start = t
                     time_s = (t - start) if t is not None else index / self.fps
-                    image = vf.to_ndarray(format="bgr24") if index % every == 0 else None
+                    if limits != NO_LIMITS:  # the header may have lied
+                        limits.check_size(self.path, vf.width, vf.height)
+                        limits.check_duration(self.path, time_s)
+                    image = None
+                    if index % every == 0:
+                        w, h = limits.scaled(vf.width, vf.height)
+                        if (w, h) == (vf.width, vf.height):
+                            image = vf.to_ndarray(format="bgr24")
+                        else:  # scaled while converting: no full-size BGR copy
+                            image = vf.to_ndarray(format="bgr24", width=w, height=h, interpolation="AREA")
+                    del vf
                     yield Frame(index, round(float(time_s), 4), image, self.path.name)
                     index += 1
+        except MediaError:
+            raise
         except (av.FFmpegError, OSError, ValueError) as e:
             raise MediaError(f"{self.path}: corrupt video, decoding failed at frame {index} ({_reason(e)})") from None
         if index == 0:
@@ -177,15 +275,16 @@ class ImageSource(MediaSource):
 
     fps = 1.0 / IMAGE_INTERVAL_S
 
-    def __init__(self, path: Path, files: list[Path], kind: str):
+    def __init__(self, path: Path, files: list[Path], kind: str, limits: MediaLimits = NO_LIMITS):
         self.path, self.files, self.kind = path, files, kind
+        self.limits = limits
         self.frame_count = len(files)
-        first = read_image(files[0])  # fail early on the first file
+        first = read_image(files[0], limits)  # fail early on the first file
         self.height, self.width = first.shape[:2]
 
     def frames(self, every: int = 1) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
-            image = read_image(file) if index % every == 0 else None
+            image = read_image(file, self.limits) if index % every == 0 else None
             yield Frame(index, index * IMAGE_INTERVAL_S, image, file.name)
 
 
@@ -239,16 +338,17 @@ def prefetch(iterable, size: int = 8):
             thread.join(0.05)
 
 
-def open_media(path: str | os.PathLike) -> MediaSource:
-    """Open a video, an image or a folder of images; MediaError (naming the file) if it cannot be read."""
+def open_media(path: str | os.PathLike, limits: MediaLimits = NO_LIMITS) -> MediaSource:
+    """Open a video, an image or a folder of images; MediaError (naming the file) if it cannot be read,
+    or if its header says it is larger than ``limits``."""
     path = Path(path)
     if not path.exists():
         raise MediaError(f"{path}: no such file or folder")
     kind = media_kind(path)
     if kind == "video":
-        return VideoSource(path)
+        return VideoSource(path, limits)
     if kind == "image":
-        return ImageSource(path, [path], "image")
+        return ImageSource(path, [path], "image", limits)
     images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     files = [p for p in images if not is_own_output(p)]
     if not files:
@@ -256,7 +356,7 @@ def open_media(path: str | os.PathLike) -> MediaSource:
         raise MediaError(
             f"{path}: the folder has no images ({', '.join(e.lstrip('.') for e in IMAGE_EXTS)}){skipped}"
         )
-    return ImageSource(path, files, "folder")
+    return ImageSource(path, files, "folder", limits)
 
 
 def _reason(e: Exception) -> str:

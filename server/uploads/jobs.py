@@ -1,31 +1,45 @@
 """Upload jobs: the recorded videos and images being analysed, their worker and their expiry.
 
     jobs = UploadJobs(settings.uploads, service)   # service: the server's AnalysisService
-    job = jobs.create(filename, kind)               # a private folder for the upload
+    job = jobs.reserve(client)                      # a slot, counted at once (Refusal if none is free)
+    await jobs.io(jobs.make_folder, job)            # its private folder (file I/O: jobs.io, off the loop)
     jobs.start(job)                                 # analysed on the service's recorded-media thread
-    jobs.get(job_id); jobs.delete(job); jobs.sweep()
+    jobs.get(job_id); await jobs.delete(job); jobs.discard(job); await jobs.sweep()
+
+Limits: ``max_pending`` uploads being received, queued or analysed at once
+(``max_pending_per_client`` from one address), counted from before the body is read;
+pictures and durations checked from the file's header (``UploadSettings``), frames
+decoded scaled down. File I/O (folders, writes, header checks, deletions) runs on
+``io_threads`` threads, never on the event loop.
 
 Privacy: the uploaded file is deleted as soon as it has been analysed; its results are
 deleted ``retention_s`` after the upload (default 1 hour) by a periodic sweep, on
-DELETE, and when the server shuts down. Ids are unguessable random tokens.
+DELETE (which needs the job's delete token, given only to the uploader), and when the
+server shuts down; at start-up every upload folder left by an earlier run (a crash) is
+deleted. Folders are 0700 and files 0600 in a folder of the server's user. Ids are
+unguessable random tokens, never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import shutil
+import stat
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
 from ml.recorded import Cancelled, analyze_media
-from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, open_media
+from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, MediaLimits, open_media
 
+from ..client_limits import Refusal
 from ..inference import AnalysisService
 from ..settings import UploadSettings
 
@@ -43,7 +57,7 @@ class Job:
     kind: str
     size: int
     created: float = field(default_factory=time.time)
-    status: str = "queued"  # queued, running, done, error, cancelled
+    status: str = "queued"  # receiving, queued, running, done, error, cancelled
     frames_done: int = 0
     frames_total: int = 0
     started: float | None = None
@@ -55,6 +69,8 @@ class Job:
     plot: Path | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     future: object = None
+    client: str = ""  # the uploader's address: per-address limits only, never logged
+    delete_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # given to the uploader only
 
     @property
     def stem(self) -> str:
@@ -111,33 +127,86 @@ def content_type(path: Path) -> str:
 class UploadJobs:
     """The uploads of one application: storage, background analysis, expiry."""
 
+    PENDING = ("receiving", "queued", "running")
+
     def __init__(self, settings: UploadSettings, service: AnalysisService):
         self.settings = settings
         self.service = service
         self.jobs: dict[str, Job] = {}
+        self.limits = MediaLimits(
+            max_pixels=settings.max_pixels,
+            max_side=settings.max_side,
+            max_duration_s=settings.max_duration_s,
+            frame_side=settings.frame_side,
+        )
+        self._io: ThreadPoolExecutor | None = None
         self._cleanup_task: asyncio.Task | None = None
 
-    def create(self, filename: str, ext: str) -> Job:
-        """A new job with a private folder for its upload (``job.input``, still to be written)."""
+    async def io(self, fn, *args):
+        """``fn(*args)`` on the upload I/O threads (bounded: ``io_threads``)."""
+        if self._io is None:
+            raise RuntimeError("the uploads are not running")
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    def reserve(self, client: str) -> Job | Refusal:
+        """A new job in state "receiving", counted against the limits at once (no await: parallel
+        uploads cannot slip past them); its folder still to be made (``make_folder``)."""
+        if self.pending() >= self.settings.max_pending:
+            return Refusal(429, "the server is busy analysing other uploads; try again in a minute")
+        mine = sum(1 for j in self.jobs.values() if j.client == client and j.status in self.PENDING)
+        if mine >= self.settings.max_pending_per_client:
+            return Refusal(429, f"you have {mine} uploads being analysed already; wait for them to finish")
         job_id = secrets.token_urlsafe(16)
         job_dir = self.settings.directory / f"u-{job_id}"
-        job_dir.mkdir(parents=True)
-        kind = "video" if ext in VIDEO_EXTS else "image"
-        return Job(job_id, filename, job_dir, job_dir / f"input{ext}", kind, 0)
+        job = Job(job_id, "", job_dir, job_dir / "input", "", 0, status="receiving", client=client)
+        self.jobs[job.id] = job
+        return job
+
+    @staticmethod
+    def make_folder(job: Job) -> None:
+        """Blocking (I/O threads): the job's private folder."""
+        os.mkdir(job.dir, 0o700)
+
+    @staticmethod
+    def open_input(job: Job, filename: str, ext: str):
+        """Blocking (I/O threads): name the upload and open its file (0600, a new file) for writing."""
+        job.filename = filename
+        job.kind = "video" if ext in VIDEO_EXTS else "image"
+        job.input = job.dir / f"input{ext}"
+        fd = os.open(job.input, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        return os.fdopen(fd, "wb")
+
+    def check(self, job: Job) -> None:
+        """Blocking (I/O threads): the upload's header against the limits; MediaError if refused."""
+        open_media(job.input, self.limits)
 
     def start(self, job: Job) -> None:
         """Queue an uploaded job for analysis."""
-        self.jobs[job.id] = job
+        job.status = "queued"
         job.future = self.service.submit_recorded(lambda analyzer: self.run_job(job, analyzer))
 
+    async def remove(self, job: Job) -> None:
+        """Forget a job that was never started (a refused upload) and remove its folder."""
+        self.jobs.pop(job.id, None)
+        await self.io(shutil.rmtree, job.dir, True)
+
+    def discard(self, job: Job) -> None:
+        """``remove``, from where nothing can be awaited (a cancelled request): the folder goes in the background."""
+        self.jobs.pop(job.id, None)
+        if self._io is not None:
+            self._io.submit(shutil.rmtree, job.dir, True)
+        else:
+            shutil.rmtree(job.dir, ignore_errors=True)
+
     def pending(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.status in ("queued", "running"))
+        return sum(1 for j in self.jobs.values() if j.status in self.PENDING)
 
     def get(self, job_id: str) -> Job | None:
-        """The job, unless unknown or expired (an expired one is deleted now)."""
+        """The job, unless unknown, still being received, or expired (the sweep deletes it)."""
         job = self.jobs.get(job_id)
-        if job is not None and time.time() - job.created >= self.settings.retention_s:
-            self.delete(job)
+        if job is None or job.status == "receiving":
+            return None
+        if time.time() - job.created >= self.settings.retention_s:
             return None
         return job
 
@@ -157,7 +226,7 @@ class UploadJobs:
 
         out_ext = ".mp4" if job.kind == "video" else (".jpg" if job.input.suffix.lower() in (".jpg", ".jpeg") else ".png")
         try:
-            source = open_media(job.input)
+            source = open_media(job.input, self.limits)
             job.frames_total = source.frame_count
             result = analyze_media(
                 source,
@@ -180,8 +249,8 @@ class UploadJobs:
             job.error = str(e).replace(str(job.input), job.filename)
             job.status = "error"
         except Exception as e:  # report, never leave the job "running"
-            log.exception("analysis of upload %s failed", job.id)
-            job.error = f"{job.filename}: analysis failed ({e.__class__.__name__}: {e})"
+            log.exception("analysis of an upload failed")
+            job.error = f"{job.filename}: analysis failed ({e.__class__.__name__})"
             job.status = "error"
         finally:
             job.finished = time.time()
@@ -190,51 +259,67 @@ class UploadJobs:
                 job.input.unlink()
             except FileNotFoundError:
                 pass
+            for path in (job.csv, job.out, job.plot):  # results: the server's user only
+                if path is not None:
+                    try:
+                        os.chmod(path, 0o600)
+                    except OSError:
+                        pass
+            log.info(
+                "upload analysed (%s, %s): %d frames in %.1f s",
+                job.kind, job.status, job.frames_done, job.finished - (job.started or job.finished),
+            )
 
     # --- storage and expiry --------------------------------------------------------
 
-    def delete(self, job: Job) -> None:
-        """Forget a job and remove its files (a running analysis is cancelled first)."""
+    async def delete(self, job: Job) -> None:
+        """Forget a job and remove its files (a running analysis is cancelled and awaited first)."""
         job.cancel.set()
         self.jobs.pop(job.id, None)
-        if job.status in ("queued", "running"):
-            fut = job.future
-            if fut is not None:
-                fut.add_done_callback(lambda _f: shutil.rmtree(job.dir, ignore_errors=True))
-                return
-        shutil.rmtree(job.dir, ignore_errors=True)
+        fut = job.future
+        if fut is not None and not fut.done():
+            await asyncio.wait([asyncio.wrap_future(fut)], timeout=60)
+        await self.io(shutil.rmtree, job.dir, True)
 
-    def sweep(self) -> int:
-        """Delete jobs older than the retention time, and stray folders (older runs) as old."""
+    def _folders(self) -> list[str]:
+        """Blocking: the names of the upload folders on disk."""
+        try:
+            return [e.name for e in os.scandir(self.settings.directory) if e.name.startswith("u-")]
+        except FileNotFoundError:
+            return []
+
+    def _remove(self, names: list[str]) -> None:
+        for name in names:
+            shutil.rmtree(self.settings.directory / name, ignore_errors=True)
+
+    async def sweep(self) -> int:
+        """Delete jobs older than the retention time, and every upload folder no job owns (a job owns its
+        folder from before it is made, so a folder without one was left by a crash or a lost cleanup)."""
         now = time.time()
         expired = [j for j in self.jobs.values() if now - j.created >= self.settings.retention_s]
         for job in expired:
-            self.delete(job)
+            await self.delete(job)
+        on_disk = await self.io(self._folders)
         known = {j.dir.name for j in self.jobs.values()}
-        removed = len(expired)
-        if self.settings.directory.is_dir():
-            for entry in self.settings.directory.iterdir():
-                if entry.name in known or not entry.name.startswith("u-"):
-                    continue
-                try:
-                    if now - entry.stat().st_mtime >= self.settings.retention_s:
-                        shutil.rmtree(entry, ignore_errors=True)
-                        removed += 1
-                except FileNotFoundError:
-                    pass
-        return removed
+        stray = [name for name in on_disk if name not in known]
+        if stray:
+            await self.io(self._remove, stray)
+        return len(expired) + len(stray)
 
     async def _cleanup_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.cleanup_interval_s)
             try:
-                self.sweep()
+                await self.sweep()
             except Exception:  # keep cleaning up whatever happens
                 log.exception("upload cleanup failed")
 
     async def lifespan(self, app: web.Application):
-        self.settings.directory.mkdir(parents=True, exist_ok=True)
-        self.sweep()
+        self._io = ThreadPoolExecutor(max_workers=self.settings.io_threads, thread_name_prefix="fer-upload-io")
+        await self.io(private_folder, self.settings.directory)
+        left = await self.sweep()  # a crashed run's uploads: nobody can reach them any more
+        if left:
+            log.info("deleted %d upload folders left by an earlier run", left)
         self._cleanup_task = asyncio.create_task(self._cleanup_loop())
         yield
         self._cleanup_task.cancel()
@@ -249,6 +334,23 @@ class UploadJobs:
                 running.append(asyncio.wrap_future(job.future))
         if running:
             await asyncio.wait(running, timeout=30)
-        for job in list(self.jobs.values()):  # privacy: nothing outlives the server
-            self.jobs.pop(job.id, None)
-            shutil.rmtree(job.dir, ignore_errors=True)
+        jobs = list(self.jobs.values())  # privacy: nothing outlives the server
+        self.jobs.clear()
+        await self.io(self._remove, [j.dir.name for j in jobs])
+        self._io.shutdown(wait=True)
+        self._io = None
+
+
+def private_folder(path: Path) -> None:
+    """Blocking: make ``path`` (and its parents) a folder only this user can enter (0700).
+
+    RuntimeError if it is a symbolic link or belongs to another user (a shared /tmp path that
+    someone else made first)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise RuntimeError(f"upload folder {path} is not a plain folder (a symbolic link?); choose another")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise RuntimeError(f"upload folder {path} belongs to another user; choose another (FER_UPLOAD_DIR)")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)

@@ -1,32 +1,43 @@
 """The upload API (JSON errors are ``{"error": message}``):
 
     GET    /api/uploads/config         limits for the page: max_bytes, retention_s, accepted types
-    POST   /api/uploads                multipart field "file" -> 202 {id, status, ...}
-                                       413 too large, 415 unsupported type, 400 empty/corrupt, 429 busy
+    POST   /api/uploads                multipart field "file" -> 202 {id, delete_token, status, ...}
+                                       413 too large, 415 unsupported type, 400 empty/corrupt/picture
+                                       too large/too long, 429 busy
     GET    /api/uploads/{id}           status, progress (0..1), frames, eta_s, error, summary, links
     GET    /api/uploads/{id}/csv       one row per face per analysed frame (when done)
     GET    /api/uploads/{id}/video     the annotated video (H.264 mp4) or image (when done)
     GET    /api/uploads/{id}/timeline.png
-    DELETE /api/uploads/{id}           delete the upload and its results now
+    DELETE /api/uploads/{id}           delete the upload and its results now; needs the header
+                                       X-Delete-Token: <delete_token of the POST's answer> (else 403)
+
+The delete token goes to the uploader only (in the POST's answer), never in a URL: a link
+to the results (the id) shared or logged does not let anyone delete them.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import re
-import shutil
+import secrets
 from pathlib import Path
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, open_media
+from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError
 
 from .. import keys
-from .jobs import ACCEPTED_EXTS, content_type
+from ..client_limits import Refusal, client_address
+from .jobs import ACCEPTED_EXTS, Job, content_type
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
+WRITE_BLOCK = 1 << 20  # bytes gathered before one write on the I/O threads
+MAX_NAME = 120
 GONE = "no such upload (uploads are deleted after their retention time)"
+DELETE_TOKEN_HEADER = "X-Delete-Token"
 
 
 def add_routes(app: web.Application) -> None:
@@ -43,7 +54,11 @@ def add_routes(app: web.Application) -> None:
 def safe_filename(name: str) -> str:
     """The base name of a client's file name, restricted to harmless characters."""
     base = re.split(r"[\\/]", unquote(name or ""))[-1].strip()  # clients may %-encode it
-    base = re.sub(r"[^\w.\- ]+", "_", base).strip(" .")[:120]
+    base = re.sub(r"[^\w.\- ]+", "_", base).strip(" .")
+    if len(base) > MAX_NAME:  # shortened, keeping the extension (the type goes by it)
+        stem, ext = Path(base).stem, Path(base).suffix
+        ext = ext if len(ext) <= 10 else ""
+        base = stem[: MAX_NAME - len(ext)].rstrip(" .") + ext
     return base or "upload"
 
 
@@ -51,8 +66,10 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-class _TooLarge(Exception):
-    pass
+class _Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 async def handle_config(request: web.Request) -> web.Response:
@@ -63,6 +80,9 @@ async def handle_config(request: web.Request) -> web.Response:
             "retention_s": settings.retention_s,
             "extensions": list(ACCEPTED_EXTS),
             "accept": ",".join(ACCEPTED_EXTS) + ",video/*,image/*",
+            "max_pixels": settings.max_pixels,
+            "max_side": settings.max_side,
+            "max_duration_s": settings.max_duration_s,
         }
     )
 
@@ -72,61 +92,84 @@ async def handle_upload(request: web.Request) -> web.Response:
     limit = jobs.settings.max_bytes
     mb = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
-        return _error(413, f"the file is larger than the {mb} limit")
-    if jobs.pending() >= jobs.settings.max_pending:
-        return _error(429, "the server is busy analysing other uploads; try again in a minute")
+        return _refuse(413, f"the file is larger than the {mb} limit")
+    job = jobs.reserve(client_address(request))  # counted now, before the body is read
+    if isinstance(job, Refusal):
+        return _refuse(job.status, job.text)
+    try:
+        await jobs.io(jobs.make_folder, job)
+        await _receive(request, jobs, job, limit, mb)
+        try:  # a look at the header (limits) and, for images, a decode, before queueing
+            await jobs.io(jobs.check, job)
+        except MediaError as e:
+            raise _Refused(400, str(e).replace(str(job.input), job.filename)) from None
+    except _Refused as e:
+        await jobs.remove(job)
+        return _refuse(e.status, e.message)
+    except BaseException:  # the client went away mid-upload, or a bug: nothing is kept
+        jobs.discard(job)
+        raise
+    jobs.start(job)
+    body = job.to_json(jobs.settings.retention_s)
+    body["delete_token"] = job.delete_token  # the uploader's only: not in any later answer
+    return web.json_response(body, status=202)
+
+
+async def _receive(request: web.Request, jobs, job: Job, limit: int, mb: str) -> None:
+    """Read the multipart body's "file" into the job's folder; ``_Refused`` for what cannot be taken."""
     try:
         reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError):
-        return _error(400, "expected a multipart/form-data upload with a 'file' field")
-    part = None
-    while True:
-        candidate = await reader.next()
-        if candidate is None:
-            break
-        if getattr(candidate, "name", None) == "file":
-            part = candidate
-            break
-    if part is None or not part.filename:
-        return _error(400, "no file in the upload (multipart field 'file')")
-    filename = safe_filename(part.filename)
-    ext = Path(filename).suffix.lower()
-    if ext not in ACCEPTED_EXTS:
-        return _error(
-            415,
-            f"{filename}: unsupported file type {ext or '(no extension)'!r}; "
-            f"upload a video ({', '.join(e[1:] for e in VIDEO_EXTS)}) "
-            f"or an image ({', '.join(e[1:] for e in IMAGE_EXTS)})",
-        )
-    job = jobs.create(filename, ext)
-    size = 0
-    try:
-        with open(job.input, "wb") as fh:
+        part = None
+        while True:
+            candidate = await reader.next()
+            if candidate is None:
+                break
+            if getattr(candidate, "name", None) == "file":
+                part = candidate
+                break
+        if part is None or not getattr(part, "filename", None):
+            raise _Refused(400, "no file in the upload (multipart field 'file')")
+        filename = safe_filename(part.filename)
+        ext = Path(filename).suffix.lower()
+        if ext not in ACCEPTED_EXTS:
+            raise _Refused(
+                415,
+                f"{filename}: unsupported file type {ext or '(no extension)'!r}; "
+                f"upload a video ({', '.join(e[1:] for e in VIDEO_EXTS)}) "
+                f"or an image ({', '.join(e[1:] for e in IMAGE_EXTS)})",
+            )
+        fh = await jobs.io(jobs.open_input, job, filename, ext)
+        try:
+            size, block = 0, bytearray()
             while True:
                 chunk = await part.read_chunk(CHUNK)
                 if not chunk:
                     break
                 size += len(chunk)
                 if size > limit:
-                    raise _TooLarge()
-                fh.write(chunk)
-    except _TooLarge:
-        shutil.rmtree(job.dir, ignore_errors=True)
-        return _error(413, f"{filename} is larger than the {mb} limit")
-    except BaseException:
-        shutil.rmtree(job.dir, ignore_errors=True)
+                    raise _Refused(413, f"{filename} is larger than the {mb} limit")
+                block += chunk
+                if len(block) >= WRITE_BLOCK:
+                    await jobs.io(fh.write, bytes(block))
+                    block.clear()
+            if block:
+                await jobs.io(fh.write, bytes(block))
+        finally:
+            await jobs.io(fh.close)
+    except _Refused:
         raise
+    except (ValueError, AssertionError, LookupError, RuntimeError, UnicodeError) as e:
+        # a malformed multipart body (no boundary, broken headers, ...): the client's fault, not a bug
+        raise _Refused(400, f"malformed multipart/form-data upload ({e.__class__.__name__}); "
+                            "send the file in a 'file' field") from None
     if size == 0:
-        shutil.rmtree(job.dir, ignore_errors=True)
-        return _error(400, f"{filename}: the file is empty")
+        raise _Refused(400, f"{filename}: the file is empty")
     job.size = size
-    try:  # a quick look (container header / image decode) before queueing
-        await asyncio.get_running_loop().run_in_executor(None, open_media, job.input)
-    except MediaError as e:
-        shutil.rmtree(job.dir, ignore_errors=True)
-        return _error(400, str(e).replace(str(job.input), filename))
-    jobs.start(job)
-    return web.json_response(job.to_json(jobs.settings.retention_s), status=202)
+
+
+def _refuse(status: int, message: str) -> web.Response:
+    log.info("upload refused (%d)", status)
+    return _error(status, message)
 
 
 async def handle_status(request: web.Request) -> web.Response:
@@ -142,18 +185,23 @@ async def handle_delete(request: web.Request) -> web.Response:
     job = jobs.get(request.match_info["id"])
     if job is None:
         return _error(404, GONE)
-    jobs.delete(job)
+    token = request.headers.get(DELETE_TOKEN_HEADER, "")
+    if not secrets.compare_digest(token.encode(), job.delete_token.encode()):
+        return _error(403, f"deleting needs the upload's delete token (header {DELETE_TOKEN_HEADER}), "
+                           "which only the uploader got")
+    await jobs.delete(job)
     return web.json_response({"id": job.id, "deleted": True})
 
 
-def _result(request: web.Request, attr: str, download_name):
-    job = request.app[keys.UPLOADS].get(request.match_info["id"])
+async def _result(request: web.Request, attr: str, download_name):
+    jobs = request.app[keys.UPLOADS]
+    job = jobs.get(request.match_info["id"])
     if job is None:
         return _error(404, GONE)
     if job.status != "done":
         return _error(409, f"{job.filename}: analysis is {job.status}, no results yet")
     path = getattr(job, attr)
-    if path is None or not path.is_file():
+    if path is None or not await jobs.io(path.is_file):
         return _error(404, f"{job.filename}: this result was not produced")
     headers = {"Content-Type": content_type(path), "Cache-Control": "no-store"}
     if download_name:
@@ -162,13 +210,13 @@ def _result(request: web.Request, attr: str, download_name):
 
 
 async def handle_csv(request: web.Request):
-    return _result(request, "csv", lambda j, p: f"{j.stem}.expressions.csv")
+    return await _result(request, "csv", lambda j, p: f"{j.stem}.expressions.csv")
 
 
 async def handle_video(request: web.Request):
     inline = request.query.get("download") is None
-    return _result(request, "out", None if inline else (lambda j, p: f"{j.stem}.annotated{p.suffix}"))
+    return await _result(request, "out", None if inline else (lambda j, p: f"{j.stem}.annotated{p.suffix}"))
 
 
 async def handle_plot(request: web.Request):
-    return _result(request, "plot", None)
+    return await _result(request, "plot", None)

@@ -1,0 +1,333 @@
+"""The live server under abuse: streams that never connect, too many sockets or offers from one
+address, offers that would make the server send UDP where it should not, other sites' pages.
+
+Real aiortc peer connections and real sockets against the app (aiohttp's test server on loopback).
+"""
+
+import asyncio
+import json
+import re
+import socket
+
+import aiohttp
+import numpy as np
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from server import Settings, create_app, keys
+from server.client import FrameTrack, LiveClient
+
+from test_server import StubAnalyzer  # one fixed face: the model does not matter here
+from test_webrtc_live import eventually
+
+
+async def app_client(aiohttp_client, **settings):
+    return await aiohttp_client(create_app(Settings(**settings), analyzer=StubAnalyzer()))
+
+
+async def receive(ws, timeout=10):
+    msg = await ws.receive(timeout=timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    return json.loads(msg.data)
+
+
+async def open_ws(http, **kw):
+    ws = await http.ws_connect("/ws", **kw)
+    assert (await receive(ws))["type"] == "hello"
+    return ws
+
+
+async def next_of(ws, *types, timeout=10):
+    while True:
+        msg = await receive(ws, timeout)
+        if msg["type"] in types:
+            return msg
+
+
+async def real_offer() -> tuple[RTCPeerConnection, str]:
+    """A real aiortc offer (what a browser sends), gathered: it lists this machine's candidates."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTrack(FrameTrack([np.zeros((48, 64, 3), "uint8")]))
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+def with_candidates(sdp: str, candidates: list[str]) -> str:
+    """The offer with its candidate lines replaced by ``candidates`` ("ip port" or full candidate text)."""
+    lines = [line for line in sdp.split("\r\n") if not line.startswith("a=candidate:")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("a=end-of-candidates") or line.startswith("a=ice-ufrag"))
+    new = []
+    for i, c in enumerate(candidates):
+        if c.count(" ") == 1:
+            ip, port = c.split()
+            c = f"{i + 1} 1 udp 2130706431 {ip} {port} typ host"
+        new.append(f"a=candidate:{c}")
+    return "\r\n".join(lines[:at] + new + lines[at:])
+
+
+# ---------- streams that never connect ----------
+
+
+@pytest.mark.asyncio
+async def test_offers_that_never_connect_free_their_slots_for_a_real_visitor(aiohttp_client, face_frame_640):
+    """The lock-out: offers without ICE candidates on sockets kept open held every slot for minutes."""
+    http = await app_client(aiohttp_client, max_streams=2, connect_timeout_s=1.5, max_pending_offers_per_client=8)
+    app = http.server.app
+    pcs, squatters = [], []
+    for _ in range(2):
+        pc, sdp = await real_offer()
+        pcs.append(pc)
+        ws = await open_ws(http)
+        await ws.send_json({"type": "offer", "sdp": with_candidates(sdp, [])})  # cannot connect, never will
+        assert (await next_of(ws, "answer", "error"))["type"] == "answer"
+        squatters.append(ws)
+    assert len(app[keys.LIVE_SESSIONS]) == 2
+    visitor = LiveClient(await http.ws_connect("/ws"))
+    with pytest.raises(RuntimeError, match="busy"):
+        await visitor.start(FrameTrack([face_frame_640], fps=15))
+    # the deadline passes: each squatter is told, and its slot is free again
+    for ws in squatters:
+        error = await next_of(ws, "error", timeout=10)
+        assert "did not come up within 1.5 s" in error["message"]
+    assert await eventually(lambda: not app[keys.LIVE_SESSIONS], 5)
+    await visitor.pc.close()
+    await visitor.start(FrameTrack([face_frame_640], fps=15))
+    results = await visitor.wait_results(3, timeout=30)
+    assert results[-1]["faces"][0]["label"] == "happy"
+    await asyncio.sleep(2)  # past the deadline, a connected stream goes on
+    n = len(visitor.results)
+    await visitor.wait_results(n + 2, timeout=20)
+    await visitor.close()
+    for ws in squatters:
+        await ws.close()
+    for pc in pcs:
+        await pc.close()
+
+
+@pytest.mark.asyncio
+async def test_one_address_may_have_only_a_few_streams_connecting(aiohttp_client):
+    http = await app_client(aiohttp_client, max_pending_offers_per_client=2, connect_timeout_s=30)
+    pcs, sockets = [], []
+    for i in range(3):
+        pc, sdp = await real_offer()
+        pcs.append(pc)
+        ws = await open_ws(http)
+        sockets.append(ws)
+        await ws.send_json({"type": "offer", "sdp": sdp})
+        reply = await next_of(ws, "answer", "error")
+        if i < 2:
+            assert reply["type"] == "answer"
+        else:
+            assert reply["type"] == "error" and "still connecting" in reply["message"]
+    assert len(http.server.app[keys.LIVE_SESSIONS]) == 2  # the other 6 slots stay for everyone else
+    for ws in sockets:
+        await ws.close()
+    for pc in pcs:
+        await pc.close()
+
+
+@pytest.mark.asyncio
+async def test_websockets_are_capped_per_address_and_overall(aiohttp_client):
+    http = await app_client(aiohttp_client, max_websockets_per_client=3, max_websockets=100)
+    open_ = [await open_ws(http) for _ in range(3)]
+    with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+        await http.ws_connect("/ws")
+    assert e.value.status == 429
+    await open_.pop().close()
+    for _ in range(50):
+        if len(http.server.app[keys.WEBSOCKETS]) < 3:
+            break
+        await asyncio.sleep(0.05)
+    open_.append(await open_ws(http))  # a closed one frees its place
+    for ws in open_:
+        await ws.close()
+
+    http = await app_client(aiohttp_client, max_websockets_per_client=10, max_websockets=2)
+    a, b = await open_ws(http), await open_ws(http)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+        await http.ws_connect("/ws")
+    assert e.value.status == 503
+    assert (await http.get("/healthz")).status == 200  # HTTP still answers
+    await a.close()
+    await b.close()
+
+
+@pytest.mark.asyncio
+async def test_a_failing_peer_connection_close_still_frees_the_slot(aiohttp_client):
+    http = await app_client(aiohttp_client)
+    app = http.server.app
+    pc, sdp = await real_offer()
+    ws = await open_ws(http)
+    await ws.send_json({"type": "offer", "sdp": sdp})
+    assert (await next_of(ws, "answer"))["type"] == "answer"
+    session = next(iter(app[keys.LIVE_SESSIONS]))
+    real_close = session.pc.close
+
+    async def failing_close():
+        await real_close()
+        raise RuntimeError("aiortc failed while closing")
+
+    session.pc.close = failing_close
+    await ws.send_json({"type": "stop"})
+    assert (await next_of(ws, "stopped"))["type"] == "stopped"
+    assert not app[keys.LIVE_SESSIONS]
+    await ws.close()
+    await pc.close()
+
+
+# ---------- offers that would send UDP where they should not ----------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "candidates, settings, reason",
+    [
+        ([f"127.0.0.1 {20000 + i}" for i in range(40)], {}, "40 ICE candidates; at most 16"),
+        (["0.0.0.0 40000"], {}, "unspecified, multicast, broadcast or reserved"),
+        (["224.0.0.251 40000"], {}, "unspecified, multicast, broadcast or reserved"),
+        (["255.255.255.255 40000"], {}, "unspecified, multicast, broadcast or reserved"),
+        (["240.0.0.1 40000"], {}, "unspecified, multicast, broadcast or reserved"),
+        (["ff02::1 40000"], {}, "unspecified, multicast, broadcast or reserved"),
+        (["victim.example 40000"], {}, "an IP address or an mDNS .local name"),
+        (["192.0.2.7 53"], {}, "port 53 refused"),
+        (["127.0.0.1 40000"], {"host": "0.0.0.0"}, "loopback addresses are not allowed"),
+        (["10.1.2.3 40000"], {"ice_allow": ("public",)}, "private addresses are not allowed"),
+        (["a1b2.local 40000"], {"ice_allow": ("public",)}, "mDNS"),
+    ],
+)
+async def test_abusive_offers_are_refused_with_a_clear_error(aiohttp_client, candidates, settings, reason):
+    http = await app_client(aiohttp_client, **settings)
+    pc, sdp = await real_offer()
+    ws = await open_ws(http)
+    await ws.send_json({"type": "offer", "sdp": with_candidates(sdp, candidates)})
+    reply = await next_of(ws, "answer", "error")
+    assert reply["type"] == "error" and reason in reply["message"], reply
+    assert not http.server.app[keys.LIVE_SESSIONS]
+    await ws.send_json({"type": "ping", "t": 1})
+    assert (await next_of(ws, "pong"))["t"] == 1  # the socket stays usable
+    await ws.close()
+    await pc.close()
+
+
+@pytest.mark.asyncio
+async def test_allowed_networks_and_tcp_candidates_are_taken(aiohttp_client):
+    http = await app_client(aiohttp_client, ice_allow=("public", "10.0.0.0/8"))
+    pc, sdp = await real_offer()
+    ws = await open_ws(http)
+    offer = with_candidates(sdp, ["10.1.2.3 40000", "2 1 tcp 1518280447 10.1.2.3 9 typ host tcptype active"])
+    await ws.send_json({"type": "offer", "sdp": offer})
+    assert (await next_of(ws, "answer", "error"))["type"] == "answer"
+    await ws.close()
+    await pc.close()
+
+
+@pytest.mark.asyncio
+async def test_offer_without_a_dtls_fingerprint_is_refused(aiohttp_client):
+    http = await app_client(aiohttp_client)
+    pc, sdp = await real_offer()
+    ws = await open_ws(http)
+    stripped = "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith("a=fingerprint:"))
+    await ws.send_json({"type": "offer", "sdp": stripped})
+    reply = await next_of(ws, "answer", "error")
+    assert reply["type"] == "error" and "no DTLS fingerprint" in reply["message"]
+    assert not http.server.app[keys.LIVE_SESSIONS]
+    await ws.close()
+    await pc.close()
+
+
+def udp_listener() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    return s
+
+
+async def packets_within(s: socket.socket, seconds: float) -> int:
+    n, loop = 0, asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        try:
+            s.recv(2048)
+            n += 1
+        except BlockingIOError:
+            await asyncio.sleep(0.05)
+    return n
+
+
+@pytest.mark.asyncio
+async def test_a_refused_offer_sends_no_udp_and_an_accepted_one_does(aiohttp_client):
+    """The UDP cannon: an offer naming 400 ports made the server send 2,800 STUN packets. A refused
+    offer must send none; the control shows the listener would have seen them."""
+    http = await app_client(aiohttp_client, max_ice_candidates=4, connect_timeout_s=3)
+    target = udp_listener()
+    port = target.getsockname()[1]
+    pc, sdp = await real_offer()
+    ws = await open_ws(http)
+    flood = with_candidates(sdp, [f"127.0.0.1 {port}"] + [f"127.0.0.1 {port + 1 + i}" for i in range(8)])
+    await ws.send_json({"type": "offer", "sdp": flood})
+    assert (await next_of(ws, "answer", "error"))["type"] == "error"
+    assert await packets_within(target, 2.0) == 0
+    # control: the same target as the one candidate of an accepted offer gets STUN checks
+    await ws.send_json({"type": "offer", "sdp": with_candidates(sdp, [f"127.0.0.1 {port}"])})
+    assert (await next_of(ws, "answer", "error"))["type"] == "answer"
+    assert await packets_within(target, 2.5) > 0
+    await ws.close()
+    await pc.close()
+    target.close()
+
+
+# ---------- other sites' pages ----------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://127.0.0.1.evil.example", "file://"])
+async def test_websocket_from_another_origin_is_refused(aiohttp_client, origin):
+    http = await app_client(aiohttp_client)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+        await http.ws_connect("/ws", origin=origin)
+    assert e.value.status == 403
+    assert not http.server.app[keys.CONNECTIONS]
+
+
+@pytest.mark.asyncio
+async def test_websocket_from_the_own_or_an_allowed_origin_connects(aiohttp_client):
+    http = await app_client(aiohttp_client, allowed_origins=("https://fer.example.org",))
+    own = f"http://{http.host}:{http.port}"
+    for origin in (own, "https://fer.example.org", "HTTPS://FER.example.org:443"):
+        ws = await open_ws(http, origin=origin)
+        await ws.close()
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await http.ws_connect("/ws", origin="https://fer.example.org:8443")  # another port: another origin
+
+
+@pytest.mark.asyncio
+async def test_state_changing_requests_from_another_origin_are_refused(aiohttp_client, tmp_path):
+    from server import UploadSettings
+
+    http = await aiohttp_client(create_app(
+        Settings(uploads=UploadSettings(directory=tmp_path / "up")), analyzer=StubAnalyzer()))
+    form = aiohttp.FormData()
+    form.add_field("file", b"\x89PNG not really", filename="x.png")
+    resp = await http.post("/api/uploads", data=form, headers={"Origin": "https://evil.example"})
+    assert resp.status == 403 and "other sites" in (await resp.json())["error"]
+    resp = await http.delete("/api/uploads/abc", headers={"Origin": "https://evil.example"})
+    assert resp.status == 403
+    assert not any((tmp_path / "up").iterdir())  # nothing received
+    # reading needs no Origin check: a GET changes nothing
+    assert (await http.get("/api/uploads/config", headers={"Origin": "https://evil.example"})).status == 200
+    resp = await http.delete("/api/uploads/abc", headers={"Origin": f"http://{http.host}:{http.port}"})
+    assert resp.status == 404  # own origin: through to the handler
+
+
+def test_settings_parse_origins_and_ice_allow():
+    s = Settings.from_args(["--allowed-origin", "https://a.example", "--ice-allow", "public",
+                            "--ice-allow", "10.0.0.0/8", "--log-level", "debug"], env={})
+    assert s.allowed_origins == ("https://a.example",) and s.ice_allow == ("public", "10.0.0.0/8")
+    assert s.log_level == "debug"
+    assert Settings(host="127.0.0.1").ice_allow == ("public", "private", "loopback")
+    assert Settings(host="0.0.0.0").ice_allow == ("public", "private")
+    for bad in (["--allowed-origin", "evil"], ["--ice-allow", "everything"]):
+        with pytest.raises(SystemExit):
+            Settings.from_args(bad, env={})
+    assert re.match(r"https://b\.example", Settings.from_args([], env={"FER_ALLOWED_ORIGINS": "https://b.example"})
+                    .allowed_origins[0])
