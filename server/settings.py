@@ -12,6 +12,8 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_MB        largest upload (default 100)
     FER_UPLOAD_RETENTION_S   results are deleted this long after the upload (default 3600)
     FER_UPLOAD_EVERY         analyse every N-th frame of an uploaded video (default 1)
+    FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
+    FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
 
 No other module reads flags or the environment.
 """
@@ -27,6 +29,8 @@ from typing import Mapping
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_STREAMS = 8
+DEFAULT_DATABASE = "sqlite:///data/fer.db"  # python -m server's default: under ./data/
+MIN_ADMIN_TOKEN = 16  # characters: a researcher token shorter than this is refused
 
 
 @dataclass
@@ -71,6 +75,10 @@ class Settings:
     ice_servers: tuple[str, ...] = ()
     max_streams: int = DEFAULT_MAX_STREAMS
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    # studies (server/studies/): the database's URL; None keeps them in memory (tests), the
+    # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
+    database: str | None = None
+    admin_token: str | None = None
 
     def __post_init__(self):
         self.ice_servers = tuple(self.ice_servers)
@@ -87,6 +95,8 @@ class Settings:
             p.error("--cert and --key go together")
         if a.max_streams < 1:
             p.error("--max-streams must be at least 1")
+        if a.admin_token is not None and len(a.admin_token) < MIN_ADMIN_TOKEN:
+            p.error(f"--admin-token must be at least {MIN_ADMIN_TOKEN} characters (better: leave it out, one is made)")
         try:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
@@ -101,6 +111,8 @@ class Settings:
             ice_servers=tuple(a.ice_server),
             max_streams=a.max_streams,
             uploads=uploads,
+            database=a.database,
+            admin_token=a.admin_token,
         )
 
 
@@ -120,4 +132,10 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="also find small, distant faces (a classroom on one camera); about 5x the detection time")
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
                    help=f"most live streams at once (default {DEFAULT_MAX_STREAMS})")
+    p.add_argument("--database", default=env.get("FER_DATABASE") or DEFAULT_DATABASE, metavar="URL",
+                   help=f"where studies are stored: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+                   f"(default {DEFAULT_DATABASE}, or $FER_DATABASE)")
+    p.add_argument("--admin-token", default=env.get("FER_ADMIN_TOKEN") or None, metavar="TOKEN",
+                   help="the researcher's token for studies (default: $FER_ADMIN_TOKEN, else one is made at "
+                   "start and the researcher URL printed)")
     return p
