@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .inference import AnalysisService
 from .settings import Settings
+from .studies.service import Studies
 from .uploads.jobs import UploadJobs
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -13,3 +14,4 @@ ANALYSIS = web.AppKey("analysis", AnalysisService)
 CONNECTIONS = web.AppKey("connections", set)  # signaling.Connection: every open /ws
 LIVE_SESSIONS = web.AppKey("live_sessions", set)  # live_session.LiveSession: every live stream
 UPLOADS = web.AppKey("uploads", UploadJobs)  # recorded-media upload jobs
+STUDIES = web.AppKey("studies", Studies)  # studies: database, result writer, live participations
