@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from contextlib import asynccontextmanager
 
@@ -39,6 +40,7 @@ class ResultWriter:
         self.frames_written = 0
         self.flushes = 0
         self.rows_dropped = 0
+        self.slowest_flush_s = 0.0  # the longest flush so far (its database transaction)
         self._rows: list[dict] = []
         self._frames: Counter = Counter()  # session id -> analysed frames among the pending rows
         self._forgotten: set[str] = set()  # deleted sessions: their late results are not stored
@@ -93,6 +95,7 @@ class ResultWriter:
             if not rows:
                 return 0
             self._rows, self._frames = [], Counter()
+            started = time.perf_counter()
             try:
                 try:
                     await self._store(rows, frames)
@@ -107,6 +110,7 @@ class ResultWriter:
             self.rows_written += len(rows)
             self.frames_written += sum(frames.values())
             self.flushes += 1
+            self.slowest_flush_s = max(self.slowest_flush_s, time.perf_counter() - started)
             return len(rows)
 
     async def _store(self, rows: list[dict], frames: Counter) -> None:
