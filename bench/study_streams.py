@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -143,6 +144,34 @@ async def run(base: str, url: str, n: int, duration: float, fps: float, study: b
         return figures
 
 
+@contextmanager
+def bench_database(choice: str):
+    """The URL of the benchmark's database: ``sqlite`` a new file, ``postgresql`` a throw-away
+    server (tests/db_support.py), or the URL given; removed afterwards (except a given URL)."""
+    with tempfile.TemporaryDirectory(prefix="fer-bench-") as tmp:
+        if choice == "sqlite":
+            yield f"sqlite:///{tmp}/bench.db"
+        elif choice == "postgresql":
+            from db_support import PostgresServer
+
+            pg = PostgresServer()
+            pg.start()
+            try:
+                yield pg.new_database()
+            finally:
+                pg.stop()
+        else:
+            yield choice
+
+
+def print_figures(figures: dict, json_path: str | None) -> None:
+    figures["command"] = "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+    for key, value in figures.items():
+        print(f"{key:38s} {value:.2f}" if isinstance(value, float) else f"{key:38s} {value}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=1))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--participants", type=int, default=8)
@@ -153,37 +182,20 @@ def main() -> int:
     p.add_argument("--no-study", action="store_true", help="stream without a study: nothing stored (baseline)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     a = p.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="fer-bench-")
-    pg = None
-    url = a.database
-    if url == "sqlite":
-        url = f"sqlite:///{tmp.name}/bench.db"
-    elif url == "postgresql":
-        from db_support import PostgresServer
-
-        pg = PostgresServer()
-        pg.start()
-        url = pg.new_database()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--database", url,
-                             "--admin-token", TOKEN, "--max-streams", str(max(8, a.participants))],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        asyncio.run(wait_up(base))
-        figures = asyncio.run(run(base, url, a.participants, a.duration, a.fps, not a.no_study, a.size))
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if pg is not None:
-            pg.stop()
-        tmp.cleanup()
+    with bench_database(a.database) as url:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--database", url,
+                                 "--admin-token", TOKEN, "--max-streams", str(max(8, a.participants))],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            asyncio.run(wait_up(base))
+            figures = asyncio.run(run(base, url, a.participants, a.duration, a.fps, not a.no_study, a.size))
+        finally:
+            proc.terminate()
+            proc.wait(30)
     figures["database"] = a.database if a.database in ("sqlite", "postgresql") else "url"
-    figures["command"] = "python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:])
-    for key, value in figures.items():
-        print(f"{key:34s} {value:.2f}" if isinstance(value, float) else f"{key:34s} {value}")
-    if a.json:
-        Path(a.json).write_text(json.dumps(figures, indent=1))
+    print_figures(figures, a.json)
     return 0
 
 

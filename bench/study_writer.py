@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench.study_streams import db_size  # noqa: E402
+from bench.study_streams import bench_database, db_size, print_figures  # noqa: E402
 from ml.labels import CLASSES  # noqa: E402
 from server import protocol  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -80,27 +78,12 @@ def main() -> int:
     p.add_argument("--sessions", type=int, default=8)
     p.add_argument("--rate", type=float, default=30.0, help="results per second per session (0: as fast as possible)")
     p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--json", help="also write the figures to this JSON file")
     a = p.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="fer-bench-")
-    pg = None
-    url = a.database
-    if url == "sqlite":
-        url = f"sqlite:///{tmp.name}/bench.db"
-    elif url == "postgresql":
-        from db_support import PostgresServer
-
-        pg = PostgresServer()
-        pg.start()
-        url = pg.new_database()
-    try:
+    with bench_database(a.database) as url:
         figures = asyncio.run(run(url, a.sessions, a.rate, a.duration))
-    finally:
-        if pg is not None:
-            pg.stop()
-        tmp.cleanup()
-    figures["command"] = "python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:])
-    for key, value in figures.items():
-        print(f"{key:38s} {value:.2f}" if isinstance(value, float) else f"{key:38s} {value}")
+    figures["database"] = a.database if a.database in ("sqlite", "postgresql") else "url"
+    print_figures(figures, a.json)
     return 0
 
 

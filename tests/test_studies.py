@@ -12,7 +12,6 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-import ml
 from ml.schema import COLUMNS
 from server import Settings, create_app, keys
 from server.client import FrameTrack, LiveClient
