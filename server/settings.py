@@ -75,7 +75,7 @@ class Settings:
     ice_servers: tuple[str, ...] = ()
     max_streams: int = DEFAULT_MAX_STREAMS
     uploads: UploadSettings = field(default_factory=UploadSettings)
-    # studies (server/studies/): the database's URL; None keeps them in memory (tests), the
+    # studies (server/studies/): the database's URL; None: a throw-away one (tests), the
     # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
     database: str | None = None
     admin_token: str | None = None

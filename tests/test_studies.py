@@ -385,3 +385,21 @@ def test_settings_take_the_database_and_token_from_flags_or_environment():
     assert s.database == "sqlite:///x.db" and s.admin_token == "f" * 16
     with pytest.raises(SystemExit):
         Settings.from_args(["--admin-token", "short"], env={})
+
+
+def test_unusable_database_urls_are_clear_errors(tmp_path):
+    from server.studies.db import DatabaseError, async_url
+
+    assert async_url(f"sqlite:///{tmp_path}/a/b.db") == f"sqlite+aiosqlite:///{tmp_path}/a/b.db"
+    assert (tmp_path / "a").is_dir()  # the folder is made
+    assert async_url("postgresql://u:p@h:5/db") == "postgresql+asyncpg://u:p@h:5/db"
+    for url, message in (("mysql://u@h/db", "unsupported database 'mysql'"), ("not a url", "not a database URL"),
+                         ("sqlite://", "in-memory"), ("sqlite:///:memory:", "in-memory")):
+        with pytest.raises(DatabaseError, match=message):
+            async_url(url)
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "server", "--database", "mysql://u@h/db"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "error: --database: unsupported database 'mysql'" in proc.stderr

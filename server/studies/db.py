@@ -1,6 +1,6 @@
 """The studies' database: its URL, the async engine, migrations at start-up, space reclaimed after deletes.
 
-    db = Database("sqlite:///data/fer.db")         # or "postgresql://user:pw@host:5432/fer", or None: in memory
+    db = Database("sqlite:///data/fer.db")         # or "postgresql://user:pw@host:5432/fer", or None: throw-away
     await db.open()                                # connects and migrates to the newest schema (Alembic)
     async with db.engine.begin() as conn: ...      # SQLAlchemy Core, async (aiosqlite / asyncpg)
     await db.reclaim()                             # after a delete: nothing of the deleted rows left on disk
@@ -14,6 +14,7 @@ overwritten with zeros).
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 from alembic import command
@@ -22,7 +23,6 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger(__name__)
 
@@ -35,33 +35,39 @@ class DatabaseError(ValueError):
     """A database URL the server cannot use."""
 
 
-def async_url(url: str | None) -> str:
-    """The SQLAlchemy async URL for a user's database URL (None: SQLite in memory).
+def async_url(url: str) -> str:
+    """The SQLAlchemy async URL for a user's database URL.
 
-    ``sqlite:///PATH`` -> aiosqlite (the folder is made), ``postgresql://...`` -> asyncpg."""
-    if url is None:
-        return "sqlite+aiosqlite://"
+    ``sqlite:///PATH`` -> aiosqlite (the folder is made, readable by its owner only),
+    ``postgresql://...`` -> asyncpg."""
     try:
         u = make_url(url)
     except ArgumentError:
         raise DatabaseError(f"not a database URL: {url!r} (expected sqlite:///PATH or postgresql://...)") from None
     backend = u.get_backend_name()
     if backend == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        if not u.database or u.database == ":memory:":
+            raise DatabaseError("an in-memory SQLite database cannot be shared: use sqlite:///PATH")
+        Path(u.database).expanduser().resolve().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return u.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
     if backend in ("postgresql", "postgres"):
         return u.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise DatabaseError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB")
 
 
-def shown_url(url: str | None) -> str:
+def shown_url(url: str) -> str:
     """The URL for logs: without its password."""
-    return "SQLite in memory" if url is None else make_url(url).render_as_string(hide_password=True)
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class Database:
+    """``url`` None: a SQLite file in a temporary folder, removed by ``close()`` (tests, embedding)."""
+
     def __init__(self, url: str | None):
+        self._tmp = None
+        if url is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="fer-studies-")
+            url = f"sqlite:///{self._tmp.name}/studies.db"
         self.url = url
         self.async_url = async_url(url)
         self.engine: AsyncEngine | None = None
@@ -71,10 +77,7 @@ class Database:
         return self.async_url.startswith("sqlite")
 
     async def open(self) -> None:
-        kwargs = {}
-        if self.url is None:  # one shared connection: an in-memory database lives as long as it
-            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        self.engine = create_async_engine(self.async_url, **kwargs)
+        self.engine = create_async_engine(self.async_url)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         try:
@@ -99,6 +102,8 @@ class Database:
     async def close(self) -> None:
         if self.engine is not None:
             await self.engine.dispose()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
