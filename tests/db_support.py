@@ -40,7 +40,7 @@ class PostgresServer:
                 self.user = pwd.getpwnam("postgres")
             except KeyError:
                 self.user = None
-        self.dir = Path(tempfile.mkdtemp(prefix="fer-pg-"))
+        self.dir: Path | None = None
         self.port = free_port()
         self.url = f"postgresql://fer@127.0.0.1:{self.port}/postgres"
 
@@ -51,6 +51,7 @@ class PostgresServer:
         return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120, **kwargs)
 
     def start(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="fer-pg-"))
         if self.user is not None:
             os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
         data = self.dir / "data"
@@ -81,7 +82,8 @@ def postgres_server():
     try:
         server.start()
     except subprocess.CalledProcessError as e:
-        shutil.rmtree(server.dir, ignore_errors=True)
+        if server.dir is not None:
+            shutil.rmtree(server.dir, ignore_errors=True)
         pytest.fail(f"PostgreSQL did not start: {e.stderr or e.stdout}")
     yield server
     server.stop()
