@@ -72,7 +72,7 @@ class Studies:
                 return False
             self._stop([session_id])
             await store.delete_session(self.db, session_id)
-        await self.db.reclaim()
+        await self._reclaim()
         return True
 
     async def delete_study(self, study_id: str) -> bool:
@@ -81,8 +81,14 @@ class Studies:
             if ids is None:
                 return False
             self._stop(ids)
-        await self.db.reclaim()
+        await self._reclaim()
         return True
+
+    async def _reclaim(self) -> None:
+        try:
+            await self.db.reclaim()
+        except Exception:  # the rows are deleted; their space is freed at the next delete or checkpoint
+            log.exception("studies: freeing the deleted rows' space failed")
 
 
 __all__ = ["Studies", "StudyError"]
