@@ -6,7 +6,7 @@ No model and no WebRTC: ``--sessions`` study sessions each publish ``--rate`` re
 second (one face each, built by server/protocol.py as the live server builds them) through the
 hub into the real ``ResultWriter`` (flushes every 0.5 s) for ``--duration`` seconds; ``--rate 0``
 publishes as fast as the loop can. Prints rows published and stored (they must be equal),
-rows stored per second, the slowest flush, and the database's growth per row and per
+rows stored per second (until the writer has caught up), the slowest flush, and the database's growth per row and per
 participant-minute at 15 and 30 results per second.
 """
 
@@ -55,8 +55,10 @@ async def run(url: str, sessions: int, rate: float, duration: float) -> dict:
                 published += 1
             frame += 1
             await asyncio.sleep(1 / rate if rate else 0)
+        while studies.writer.pending:  # until the writer has caught up
+            await asyncio.sleep(0.05)
+        await studies.writer.flush()
         wall = time.time() - t0
-        await asyncio.sleep(studies.writer.interval * 2)
         stored = sum([await store.count_rows(studies.db, p.session_id) for p in parts])
         size_after = await db_size(url)
     finally:
