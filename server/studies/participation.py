@@ -74,7 +74,9 @@ class Participation:
 
     async def end(self) -> None:
         was_closed, self.closed = self.closed, True
-        if self._on_end is not None:
-            self._on_end(self)
-        if not was_closed:
-            await store.end_session(self.db, self.session_id)
+        try:
+            if not was_closed:
+                await store.end_session(self.db, self.session_id)
+        finally:  # no longer live once its end is stored
+            if self._on_end is not None:
+                self._on_end(self)

@@ -186,20 +186,23 @@ async def delete_study(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _session_and_study(request: web.Request):
-    db = request.app[keys.STUDIES].db
-    session = await store.get_session(db, request.match_info["id"])
-    if session is None:
-        return None, None
-    return session, await store.get_study(db, session["study_id"])
+def with_session(handler):
+    """A researcher's handler of one session: called with the database, the session and its study (404 if none)."""
+
+    @researcher
+    @wraps(handler)
+    async def wrapped(request: web.Request):
+        db = request.app[keys.STUDIES].db
+        session = await store.get_session(db, request.match_info["id"])
+        if session is None:
+            return error(404, NOT_FOUND["session"])
+        return await handler(request, db, session, await store.get_study(db, session["study_id"]))
+
+    return wrapped
 
 
-@researcher
-async def show_session(request: web.Request) -> web.Response:
-    db = request.app[keys.STUDIES].db
-    session, study = await _session_and_study(request)
-    if session is None:
-        return error(404, NOT_FOUND["session"])
+@with_session
+async def show_session(request: web.Request, db, session: dict, study: dict) -> web.Response:
     rows = [dict(r) async for r in store.result_rows(db, session_id=session["id"])]
     return web.json_response({
         **session_json(session),
@@ -211,21 +214,14 @@ async def show_session(request: web.Request) -> web.Response:
     })
 
 
-@researcher
-async def export_session_csv(request: web.Request) -> web.StreamResponse:
-    session, _ = await _session_and_study(request)
-    if session is None:
-        return error(404, NOT_FOUND["session"])
-    db = request.app[keys.STUDIES].db
-    return await _csv_response(request, f"session-{session['id'][:8]}.csv", store.result_rows(db, session_id=session["id"]))
+@with_session
+async def export_session_csv(request: web.Request, db, session: dict, _study: dict) -> web.StreamResponse:
+    rows = store.result_rows(db, session_id=session["id"])
+    return await _csv_response(request, f"session-{session['id'][:8]}.csv", rows)
 
 
-@researcher
-async def export_session_json(request: web.Request) -> web.Response:
-    db = request.app[keys.STUDIES].db
-    session, study = await _session_and_study(request)
-    if session is None:
-        return error(404, NOT_FOUND["session"])
+@with_session
+async def export_session_json(request: web.Request, db, session: dict, study: dict) -> web.Response:
     rows = [{**{c: r[c] for c in COLUMNS}, "session": r["session_id"], "task": r["task"]}
             async for r in store.result_rows(db, session_id=session["id"])]
     body = {"session": session_json(session), "study": {"id": study["id"], "title": study["title"],
