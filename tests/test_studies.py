@@ -208,7 +208,7 @@ async def test_participant_stream_is_stored_row_by_row_with_its_tasks(server):
     await live.close()
 
     studies = server.app[keys.STUDIES]
-    for _ in range(50):  # the WebSocket's close reaches the server, then the writer's next flush
+    for _ in range(150):  # the WebSocket's close reaches the server, then the writer's next flush
         await asyncio.sleep(0.1)
         if not studies.live and not studies.writer.pending:
             break

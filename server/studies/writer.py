@@ -45,11 +45,13 @@ class ResultWriter:
         self._frames: Counter = Counter()  # session id -> analysed frames among the pending rows
         self._forgotten: set[str] = set()  # deleted sessions: their late results are not stored
         self._lock = asyncio.Lock()
+        self._in_flight = 0
         self._task: asyncio.Task | None = None
 
     @property
     def pending(self) -> int:
-        return len(self._rows)
+        """Rows not stored yet: waiting, or in the flush under way."""
+        return len(self._rows) + self._in_flight
 
     def add(self, result: StudyResult) -> None:
         if result.session_id in self._forgotten:
@@ -96,6 +98,7 @@ class ResultWriter:
                 return 0
             self._rows, self._frames = [], Counter()
             started = time.perf_counter()
+            self._in_flight = len(rows)
             try:
                 try:
                     await self._store(rows, frames)
@@ -107,6 +110,8 @@ class ResultWriter:
                 self._rows[:0] = rows  # first in line for the next flush
                 self._frames.update(frames)
                 raise
+            finally:
+                self._in_flight = 0
             self.rows_written += len(rows)
             self.frames_written += sum(frames.values())
             self.flushes += 1
