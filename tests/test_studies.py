@@ -78,6 +78,16 @@ async def participant(client, study, frames=None, **offer):
     return live
 
 
+async def settled(server) -> None:
+    """Wait until every participant's WebSocket close reached the server and the writer stored everything."""
+    studies = server.app[keys.STUDIES]
+    for _ in range(150):
+        await asyncio.sleep(0.1)
+        if not studies.live and not studies.writer.pending:
+            break
+    assert not studies.live and studies.writer.pending == 0
+
+
 def csv_rows(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -207,12 +217,7 @@ async def test_participant_stream_is_stored_row_by_row_with_its_tasks(server):
     assert (await live.mark(1, "end"))["type"] == "marked"
     await live.close()
 
-    studies = server.app[keys.STUDIES]
-    for _ in range(150):  # the WebSocket's close reaches the server, then the writer's next flush
-        await asyncio.sleep(0.1)
-        if not studies.live and not studies.writer.pending:
-            break
-    assert not studies.live and studies.writer.pending == 0
+    await settled(server)
     study = await (await c.get(f"/api/studies/{created['id']}", headers=AUTH)).json()
     [session] = study["sessions"]
     assert session["id"] == session_msg["id"] and session["ended"] and not session["live"]
@@ -300,7 +305,7 @@ async def test_refused_offers_and_bad_markers_store_nothing(server):
         assert reply["type"] == "error" and message in reply["message"], (task, event, reply)
     assert (await live.mark(0, "start"))["type"] == "marked"  # still usable after the errors
     await live.close()
-    await asyncio.sleep(1.2)
+    await settled(server)
 
     study = await (await c.get(f"/api/studies/{created['id']}", headers=AUTH)).json()
     assert len(study["sessions"]) == 1  # only the accepted offer made a session
@@ -324,10 +329,8 @@ async def test_deleting_a_session_or_study_leaves_nothing(server):
         await live.mark(0, "start")
         sessions.append(next(m for m in live.messages if m["type"] == "session")["id"])
         await live.close()
-    studies = server.app[keys.STUDIES]
-    await asyncio.sleep(0.3)
-    await studies.writer.flush()
-    db = studies.db
+    await settled(server)
+    db = server.app[keys.STUDIES].db
     assert [await store.count_rows(db, s) > 0 for s in sessions] == [True, True]
 
     def on_disk() -> bytes:
@@ -365,7 +368,7 @@ async def test_a_restart_keeps_every_stored_row(server):
     await live.wait_results(10)
     await live.mark(0, "start")
     await live.close()
-    await asyncio.sleep(0.2)
+    await settled(server)
     before = await (await server.client.get(f"/api/studies/{created['id']}/export.csv", headers=AUTH)).text()
     assert len(csv_rows(before)) >= expected_rows(live.results)
 

@@ -139,12 +139,30 @@ async def list_studies(request: web.Request) -> web.Response:
     return web.json_response([{**study_json(request, s), "sessions": s["sessions"]} for s in found])
 
 
-@researcher
-async def show_study(request: web.Request) -> web.Response:
-    db = request.app[keys.STUDIES].db
-    study = await store.get_study(db, request.match_info["id"])
-    if study is None:
-        return error(404, NOT_FOUND["study"])
+def with_record(kind: str):
+    """A researcher's handler of one ``kind`` ("study" or "session", by the path's id): called with the
+    database and the record (a session's with its study too); 404 if there is none."""
+    get = store.get_study if kind == "study" else store.get_session
+
+    def decorate(handler):
+        @researcher
+        @wraps(handler)
+        async def wrapped(request: web.Request):
+            db = request.app[keys.STUDIES].db
+            found = await get(db, request.match_info["id"])
+            if found is None:
+                return error(404, NOT_FOUND[kind])
+            if kind == "session":
+                return await handler(request, db, found, await store.get_study(db, found["study_id"]))
+            return await handler(request, db, found)
+
+        return wrapped
+
+    return decorate
+
+
+@with_record("study")
+async def show_study(request: web.Request, db, study: dict) -> web.Response:
     live = request.app[keys.STUDIES].live
     found = [{**session_json(s), "live": s["id"] in live} for s in await store.study_sessions(db, study["id"])]
     return web.json_response({**study_json(request, study), "sessions": found})
@@ -170,12 +188,8 @@ async def _csv_response(request: web.Request, name: str, rows) -> web.StreamResp
     return response
 
 
-@researcher
-async def export_study(request: web.Request) -> web.StreamResponse:
-    db = request.app[keys.STUDIES].db
-    study = await store.get_study(db, request.match_info["id"])
-    if study is None:
-        return error(404, NOT_FOUND["study"])
+@with_record("study")
+async def export_study(request: web.Request, db, study: dict) -> web.StreamResponse:
     return await _csv_response(request, f"study-{study['id'][:8]}.csv", store.result_rows(db, study_id=study["id"]))
 
 
@@ -186,22 +200,7 @@ async def delete_study(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def with_session(handler):
-    """A researcher's handler of one session: called with the database, the session and its study (404 if none)."""
-
-    @researcher
-    @wraps(handler)
-    async def wrapped(request: web.Request):
-        db = request.app[keys.STUDIES].db
-        session = await store.get_session(db, request.match_info["id"])
-        if session is None:
-            return error(404, NOT_FOUND["session"])
-        return await handler(request, db, session, await store.get_study(db, session["study_id"]))
-
-    return wrapped
-
-
-@with_session
+@with_record("session")
 async def show_session(request: web.Request, db, session: dict, study: dict) -> web.Response:
     rows = [dict(r) async for r in store.result_rows(db, session_id=session["id"])]
     return web.json_response({
@@ -214,13 +213,13 @@ async def show_session(request: web.Request, db, session: dict, study: dict) -> 
     })
 
 
-@with_session
+@with_record("session")
 async def export_session_csv(request: web.Request, db, session: dict, _study: dict) -> web.StreamResponse:
     rows = store.result_rows(db, session_id=session["id"])
     return await _csv_response(request, f"session-{session['id'][:8]}.csv", rows)
 
 
-@with_session
+@with_record("session")
 async def export_session_json(request: web.Request, db, session: dict, study: dict) -> web.Response:
     rows = [{**{c: r[c] for c in COLUMNS}, "session": r["session_id"], "task": r["task"]}
             async for r in store.result_rows(db, session_id=session["id"])]
