@@ -31,13 +31,18 @@ def utc_iso(epoch_s: float | None) -> str:
     return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def frame_row(frame: int, time_s: float, utc: float | None = None, file: str = "") -> dict:
+    """The row of an analysed frame without a face (``COLUMNS`` keys; the face's fields empty)."""
+    row = dict.fromkeys(COLUMNS, "")
+    row.update({"frame": int(frame), "time_s": f"{time_s:.3f}", "utc": utc_iso(utc), "file": file})
+    return row
+
+
 def face_row(frame: int, time_s: float, face: dict, utc: float | None = None, file: str = "") -> dict:
     """One row (``COLUMNS`` keys, values formatted for CSV) for a tracked face of an analysed frame."""
     x, y, w, h = face["box"]
-    row = {
-        "frame": int(frame),
-        "time_s": f"{time_s:.3f}",
-        "utc": utc_iso(utc),
+    row = frame_row(frame, time_s, utc, file)
+    row.update({
         "face": face.get("id", ""),
         "x": int(x),
         "y": int(y),
@@ -45,7 +50,6 @@ def face_row(frame: int, time_s: float, face: dict, utc: float | None = None, fi
         "h": int(h),
         "label": face["label"],
         "confidence": f"{face['probs'][face['label']]:.4f}",
-        "file": file,
-    }
+    })
     row.update({c: f"{face['probs'][c]:.4f}" for c in CLASSES})
     return row

@@ -1,6 +1,7 @@
 """The live web app: camera in the browser, WebRTC to aiohttp, expressions back in real time.
 
     python -m server [--host 127.0.0.1] [--port 8080] [--model default] [--cert C --key K]
+                     [--database sqlite:///data/fer.db | postgresql://...] [--admin-token TOKEN]
 
 Modules (docs/architecture.md draws the data paths):
 
@@ -19,6 +20,7 @@ Modules (docs/architecture.md draws the data paths):
     track_processor.py  a live video track analysed newest frame first
     inference.py        the model owner: one analyser, the live and recorded-media threads
     uploads/            recorded videos and images: jobs (worker, expiry) and routes
+    studies/            remote usability studies: database, result writer, API, pages (docs/studies.md)
     client.py           a WebRTC client for tests and benchmarks
 """
 

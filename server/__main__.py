@@ -21,7 +21,9 @@ def main(argv=None) -> int:
     from ml.backend_quiet import import_keras_quietly
     from ml.registry import resolve_model
 
+    from . import keys
     from .app import create_app
+    from .studies.db import DatabaseError
 
     try:
         resolve_model(settings.model)  # a wrong --model fails now, clearly, not after the server started
@@ -37,12 +39,21 @@ def main(argv=None) -> int:
             print(f"error: cannot load --cert/--key: {e}", file=sys.stderr)
             return 2
     import_keras_quietly()  # TensorFlow's oneDNN notice, twice, ignores TF_CPP_MIN_LOG_LEVEL
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except DatabaseError as e:
+        print(f"error: --database: {e}", file=sys.stderr)
+        return 2
     scheme = "https" if ssl_context else "http"
     shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
+    base = f"{scheme}://{shown}:{settings.port}"
+    studies = app[keys.STUDIES]
+    # as Jupyter does: a token made at start is shown once, in the researcher's URL
+    researcher = f"{base}/studies?token={studies.admin_token}" if studies.generated_token else f"{base}/studies"
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
                 access_log_class=logs.AccessLogger,
-                print=lambda _: print(f"Serving on {scheme}://{shown}:{settings.port}/ (Ctrl+C to stop)", flush=True))
+                print=lambda _: print(f"Serving on {base}/ (Ctrl+C to stop)\n"
+                                      f"Studies (researcher): {researcher}", flush=True))
     return 0
 
 

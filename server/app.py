@@ -6,7 +6,8 @@
 Where things are: ``signaling`` (the ``/ws`` handler) -> ``live_session`` (a WebRTC peer
 connection) -> ``track_processor`` (newest-frame analysis) -> ``inference`` (the model
 owner and its threads); ``protocol`` holds every ``/ws`` message shape; ``uploads/``
-the recorded-media jobs and their routes; ``keys`` what ``app[...]`` holds.
+the recorded-media jobs and their routes; ``studies/`` the usability studies (database,
+API, pages); ``keys`` what ``app[...]`` holds.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .inference import AnalysisService
 from .origin import check_origin
 from .settings import Settings
 from .signaling import websocket_handler
+from .studies import Studies, add_routes as add_study_routes
 from .uploads import UploadJobs, add_routes as add_upload_routes
 
 log = logging.getLogger(__name__)
@@ -53,16 +55,19 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
         settings.max_websockets_per_client, settings.max_websockets, what="WebSocket connections"
     )
     app[keys.UPLOADS] = UploadJobs(settings.uploads, service)
+    app[keys.STUDIES] = Studies(settings)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
     app.router.add_get("/", index, name="index")
     app.router.add_get("/ws", websocket_handler, name="ws")
     app.router.add_get("/healthz", health, name="health")
     app.router.add_static("/static", STATIC_DIR, name="static")
     add_upload_routes(app)
+    add_study_routes(app)
     # resources, opened in this order at start-up and closed in reverse at cleanup
     app.cleanup_ctx.append(service.lifespan)
     app.cleanup_ctx.append(_log_model)
     app.cleanup_ctx.append(app[keys.UPLOADS].lifespan)
+    app.cleanup_ctx.append(app[keys.STUDIES].lifespan)
     app.cleanup_ctx.append(_live_streams)
     # a signal, not a resource: tell every browser before the server goes (code 1001)
     app.on_shutdown.append(_close_connections)

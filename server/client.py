@@ -87,6 +87,7 @@ class LiveClient:
         self.messages: list[dict] = []
         self.arrivals: list[float] = []  # wall-clock arrival time of each result
         self._answer: asyncio.Future | None = None
+        self._marked: asyncio.Future | None = None
         self._new_result = asyncio.Event()
         self._reader = asyncio.ensure_future(self._read())
 
@@ -102,11 +103,14 @@ class LiveClient:
                 self._new_result.set()
             elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
                 self._answer.set_result(data)
+            elif data.get("type") in ("marked", "error") and self._marked is not None and not self._marked.done():
+                self._marked.set_result(data)
 
-    async def start(self, track, timeout: float = 20.0, codec: str | None = None) -> None:
+    async def start(self, track, timeout: float = 20.0, codec: str | None = None, **fields) -> None:
         """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply.
 
-        ``codec`` (e.g. "video/H264"): offer only that codec (a track of pre-encoded packets needs its own)."""
+        ``codec`` (e.g. "video/H264"): offer only that codec (a track of pre-encoded packets needs its own).
+        ``fields`` go into the offer, e.g. ``study=TOKEN, consent=True`` for a study session."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         sender = self.pc.addTrack(track)
         if codec is not None:
@@ -117,11 +121,17 @@ class LiveClient:
             transceiver.setCodecPreferences(wanted)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
-        await self.ws.send_str(json.dumps({"type": "offer", "sdp": self.pc.localDescription.sdp}))
+        await self.ws.send_str(json.dumps({"type": "offer", "sdp": self.pc.localDescription.sdp, **fields}))
         reply = await asyncio.wait_for(self._answer, timeout)
         if reply["type"] == "error":
             raise RuntimeError(f"server refused the offer: {reply['message']}")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+
+    async def mark(self, task, event: str, timeout: float = 10.0) -> dict:
+        """Send a study task marker; the server's reply (``marked``, or ``error``)."""
+        self._marked = asyncio.get_running_loop().create_future()
+        await self.ws.send_str(json.dumps({"type": "marker", "task": task, "event": event}))
+        return await asyncio.wait_for(self._marked, timeout)
 
     async def wait_results(self, n: int, timeout: float = 30.0) -> list[dict]:
         """Wait until at least ``n`` results have come; TimeoutError otherwise."""

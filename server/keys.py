@@ -7,6 +7,7 @@ from aiohttp import web
 from .client_limits import ClientCounter
 from .inference import AnalysisService
 from .settings import Settings
+from .studies.service import Studies
 from .uploads.jobs import UploadJobs
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +16,4 @@ CONNECTIONS = web.AppKey("connections", set)  # signaling.Connection: every open
 LIVE_SESSIONS = web.AppKey("live_sessions", set)  # live_session.LiveSession: every live stream
 UPLOADS = web.AppKey("uploads", UploadJobs)  # recorded-media upload jobs
 WEBSOCKETS = web.AppKey("websockets", ClientCounter)  # open /ws per client address, and overall
+STUDIES = web.AppKey("studies", Studies)  # studies: database, result writer, live participations

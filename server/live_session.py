@@ -51,7 +51,8 @@ class LiveSession:
     """Receive one browser's camera over WebRTC; its ``TrackProcessor`` sends a ``result`` per analysed frame.
 
     ``send`` is a coroutine function that delivers a message (a dict) to the browser;
-    ``on_close`` is called once when the session has closed, whatever the reason.
+    ``on_close`` is called once when the session has closed, whatever the reason;
+    ``on_result`` gets each ``result`` message too (``TrackProcessor``).
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class LiveSession:
         on_close: Callable[["LiveSession"], None] | None = None,
         connect_timeout_s: float = 15.0,
         client: str = "",
+        on_result: Callable[[dict], None] | None = None,
     ):
         self.send = send
         self.on_close = on_close
@@ -73,7 +75,7 @@ class LiveSession:
         self.started = time.monotonic()
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in ice_servers])
         self.pc = RTCPeerConnection(configuration=config)
-        self.processor = TrackProcessor(service, send, on_end=self._end, window=window)
+        self.processor = TrackProcessor(service, send, on_end=self._end, window=window, on_result=on_result)
         self.closed = False
         self._tasks: set[asyncio.Task] = set()
         self._has_video = False

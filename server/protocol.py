@@ -1,8 +1,9 @@
 """The ``/ws`` protocol (docs/protocol.md, one to one): parsing of incoming messages and
 builders of every outgoing one. No other module knows these JSON shapes.
 
-Browser -> server: ``offer``, ``stop``, ``ping`` (``parse``).
-Server -> browser: ``hello``, ``answer``, ``state``, ``result``, ``stopped``, ``pong``, ``error``.
+Browser -> server: ``offer`` (with ``study`` and ``consent`` for a study), ``marker``, ``stop``, ``ping`` (``parse``).
+Server -> browser: ``hello``, ``session``, ``answer``, ``state``, ``result``, ``marked``, ``stopped``, ``pong``,
+``error``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from ml.schema import COLUMNS, utc_iso
 
 MESSAGE_LIMIT = 64 * 1024  # larger text messages get an error (an SDP offer is a few kB)
 HARD_MESSAGE_LIMIT = 1024 * 1024  # larger frames close the WebSocket: aiohttp does not even read them
-MESSAGE_TYPES = ("offer", "stop", "ping")
+MESSAGE_TYPES = ("offer", "marker", "stop", "ping")
+STUDY_TOKEN_MAX = 128  # characters of an offer's "study" token
+MARKER_EVENTS = ("start", "end")
 
 
 class ProtocolError(ValueError):
@@ -36,16 +39,39 @@ def parse(text: str) -> dict:
         raise ProtocolError('a message must be a JSON object with a "type", e.g. {"type": "offer", "sdp": "..."}')
     kind = message.get("type")
     if not isinstance(kind, str):
-        raise ProtocolError('a message must have a string "type" (offer, stop or ping)')
+        raise ProtocolError('a message must have a string "type" (offer, marker, stop or ping)')
     if kind not in MESSAGE_TYPES:
-        raise ProtocolError(f"unknown message type {kind[:40]!r} (expected offer, stop or ping)")
+        raise ProtocolError(f"unknown message type {kind[:40]!r} (expected offer, marker, stop or ping)")
     if kind == "offer":
         sdp = message.get("sdp")
         if not isinstance(sdp, str) or not sdp.strip():
             raise ProtocolError('an offer needs its SDP as a non-empty string in "sdp"')
         if not sdp.lstrip().startswith("v=0"):
             raise ProtocolError('malformed SDP offer: an SDP starts with "v=0"')
+        if "study" in message:
+            _check_study(message)
+    elif kind == "marker":
+        _check_marker(message)
     return message
+
+
+def _check_study(message: dict) -> None:
+    study = message["study"]
+    if not isinstance(study, str) or not study or len(study) > STUDY_TOKEN_MAX:
+        raise ProtocolError('"study" must be the token of the participant link (a string of at most '
+                            f'{STUDY_TOKEN_MAX} characters)')
+    if message.get("consent") is not True:
+        raise ProtocolError('a study stream needs "consent": true (the participant agreed to the consent text); '
+                            "nothing is streamed or stored without it")
+
+
+def _check_marker(message: dict) -> None:
+    task, event = message.get("task"), message.get("event")
+    if not isinstance(task, int) or isinstance(task, bool):
+        raise ProtocolError('a marker needs the task\'s index as an integer in "task", e.g. '
+                            '{"type": "marker", "task": 0, "event": "start"}')
+    if event not in MARKER_EVENTS:
+        raise ProtocolError('a marker\'s "event" must be "start" or "end"')
 
 
 def encode(message: dict) -> str:
@@ -71,6 +97,16 @@ def answer(sdp: str) -> dict:
 
 def state(value: str) -> dict:
     return {"type": "state", "state": value}
+
+
+def session(session_id: str, title: str, tasks: list[str], feedback: bool) -> dict:
+    """A study stream was accepted: its session (the participant's key to delete their data)."""
+    return {"type": "session", "id": session_id, "title": title, "tasks": list(tasks), "feedback": bool(feedback)}
+
+
+def marked(task: int, event: str, time_s: float) -> dict:
+    """A task marker was stored."""
+    return {"type": "marked", "task": int(task), "event": event, "time_s": time_s}
 
 
 def stopped() -> dict:

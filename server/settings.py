@@ -18,6 +18,8 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_MPX       largest picture of an upload, in megapixels (default 40)
     FER_UPLOAD_MAX_SIDE      longest side of an upload's picture, in pixels (default 4096)
     FER_UPLOAD_MAX_MINUTES   longest uploaded video (default 30)
+    FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
+    FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
 
 Limits that keep one client from locking the others out (docs/deploy-limits.md) are
 fields of ``Settings``; the ones an operator is likely to change have flags.
@@ -55,6 +57,10 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+DEFAULT_DATABASE = "sqlite:///data/fer.db"  # python -m server's default: under ./data/
+MIN_ADMIN_TOKEN = 16  # characters: a researcher token shorter than this is refused
 
 
 @dataclass
@@ -124,6 +130,10 @@ class Settings:
     # where the server may send ICE checks: "public", "private", "loopback" or networks (CIDR);
     # None: public and private addresses, and loopback too when the server listens on loopback
     ice_allow: tuple[str, ...] | None = None
+    # studies (server/studies/): the database's URL; None: a throw-away one (tests), the
+    # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
+    database: str | None = None
+    admin_token: str | None = None
 
     def __post_init__(self):
         self.ice_servers = tuple(self.ice_servers)
@@ -149,6 +159,8 @@ class Settings:
             p.error("--max-streams must be at least 1")
         if a.log_level not in LOG_LEVELS:
             p.error(f"FER_LOG_LEVEL {a.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
+        if a.admin_token is not None and len(a.admin_token) < MIN_ADMIN_TOKEN:
+            p.error(f"--admin-token must be at least {MIN_ADMIN_TOKEN} characters (better: leave it out, one is made)")
         try:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
@@ -179,6 +191,8 @@ class Settings:
             allowed_origins=tuple(origins),
             connect_timeout_s=a.connect_timeout,
             ice_allow=tuple(a.ice_allow) if a.ice_allow else None,
+            database=a.database,
+            admin_token=a.admin_token,
         )
 
 
@@ -223,4 +237,10 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=LOG_LEVELS, default=(env.get("FER_LOG_LEVEL") or "info").lower(),
                    help="info (default): one line per stream and per upload, no client addresses or ids; "
                    "debug: every request and the WebRTC libraries' own logs (also $FER_LOG_LEVEL)")
+    p.add_argument("--database", default=env.get("FER_DATABASE") or DEFAULT_DATABASE, metavar="URL",
+                   help=f"where studies are stored: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+                   f"(default {DEFAULT_DATABASE}, or $FER_DATABASE)")
+    p.add_argument("--admin-token", default=env.get("FER_ADMIN_TOKEN") or None, metavar="TOKEN",
+                   help="the researcher's token for studies (default: $FER_ADMIN_TOKEN, else one is made at "
+                   "start and the researcher URL printed)")
     return p

@@ -9,6 +9,10 @@ Limits (``Settings``): open WebSockets overall and per client address (refused w
 or 429 before the upgrade), streams still connecting per client address, live streams
 overall; a stream not connected within ``connect_timeout_s`` frees its slot
 (``LiveSession``). What an offer may contain: ``offer_policy``.
+
+An offer with ``"study"`` (and ``"consent": true``) makes the connection a participant's
+visit: one study session (``studies.Participation``) whose results are stored and which
+takes ``marker`` messages.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from . import keys, protocol
 from .client_limits import client_address
 from .live_session import LiveSession, OfferError
 from .offer_policy import OfferPolicy
+from .studies import Participation, StudyError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ class Connection:
         self.ws = ws
         self.client = client  # the client's address: per-address limits only, never logged
         self.session: LiveSession | None = None
+        self.participation: Participation | None = None  # a study session, after an offer with "study"
         self._send_lock = asyncio.Lock()
 
     async def send(self, message: dict) -> None:
@@ -58,25 +64,51 @@ class Connection:
             await self.stop("stopped by the browser")
             await self.send(protocol.stopped())
         elif kind == "offer":
-            await self.offer(message["sdp"])
+            await self.offer(message["sdp"], message.get("study"))
+        elif kind == "marker":
+            await self.marker(message["task"], message["event"])
 
-    async def offer(self, sdp: str) -> None:
-        await self.stop("replaced by a new offer")  # a new offer replaces the stream this browser had
-        settings = self.app[keys.SETTINGS]
+    def _refusal(self, settings) -> str | None:
+        """Why a new stream cannot start now (the limits), or None. Checked again, with no await
+        before the stream is counted, so that parallel offers cannot slip past the limits."""
         sessions = self.app[keys.LIVE_SESSIONS]
-        # checked and counted with no await in between: parallel offers cannot slip past the limits
         if len(sessions) >= settings.max_streams:
             log.info("offer refused: all %d live streams are taken", settings.max_streams)
-            await self.error(f"the server is busy ({settings.max_streams} live streams already); try again later")
-            return
+            return f"the server is busy ({settings.max_streams} live streams already); try again later"
         connecting = sum(1 for s in sessions if s.client == self.client and not s.connected)
         if connecting >= settings.max_pending_offers_per_client:
             log.info("offer refused: too many streams still connecting from one address")
-            await self.error(
+            return (
                 f"too many streams from your address are still connecting ({connecting}); "
                 "wait for them to connect or to time out"
             )
+        return None
+
+    async def offer(self, sdp: str, study: str | None = None) -> None:
+        await self.stop("replaced by a new offer")  # a new offer replaces the stream this browser had
+        settings = self.app[keys.SETTINGS]
+        sessions = self.app[keys.LIVE_SESSIONS]
+        refusal = self._refusal(settings)
+        if refusal:
+            await self.error(refusal)
             return
+        on_result = None
+        if study is not None:
+            previous = self.participation
+            try:
+                self.participation = await self.app[keys.STUDIES].join(study, previous)
+            except StudyError as e:
+                await self.error(str(e))
+                return
+            if previous is not None and previous is not self.participation:  # another study: that visit ends
+                await previous.end()
+            p = self.participation
+            on_result = p.on_result
+            await self.send(protocol.session(p.session_id, p.study["title"], p.study["tasks"], p.study["feedback"]))
+            refusal = self._refusal(settings)  # the awaits above let other offers in
+            if refusal:
+                await self.error(refusal)
+                return
         session = LiveSession(
             self.app[keys.ANALYSIS],
             self.send,
@@ -84,6 +116,7 @@ class Connection:
             on_close=self._session_closed,
             connect_timeout_s=settings.connect_timeout_s,
             client=self.client,
+            on_result=on_result,
         )
         sessions.add(session)
         self.session = session
@@ -97,6 +130,17 @@ class Connection:
             return
         await self.send(protocol.answer(answer))
 
+    async def marker(self, task: int, event: str) -> None:
+        if self.participation is None:
+            await self.error('markers belong to a study session: send an offer with "study" and "consent" first')
+            return
+        try:
+            marker = await self.participation.mark(task, event)
+        except StudyError as e:
+            await self.error(str(e))
+            return
+        await self.send(protocol.marked(marker["task"], marker["event"], marker["time_s"]))
+
     def _session_closed(self, session: LiveSession) -> None:
         self.app[keys.LIVE_SESSIONS].discard(session)
         if self.session is session:
@@ -109,6 +153,9 @@ class Connection:
 
     async def close(self, code: int = 1000, message: bytes = b"") -> None:
         await self.stop("the page's WebSocket closed")
+        participation, self.participation = self.participation, None
+        if participation is not None:
+            await participation.end()
         if not self.ws.closed:
             await self.ws.close(code=code, message=message)
 

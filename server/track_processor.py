@@ -31,13 +31,16 @@ class TrackProcessor:
 
     ``start(track)`` spawns its two tasks; ``stop()`` cancels them. When the track ends
     ``on_end()`` is called once (the caller closes the stream). If ``send`` fails (the
-    browser is gone) ``on_end()`` is called too.
+    browser is gone) ``on_end()`` is called too. ``on_result(message)``, if given, gets
+    each ``result`` message first (a study session stores it); it must not block.
     """
 
-    def __init__(self, service: AnalysisService, send: Send, on_end: Callable[[], None], window: int = 5):
+    def __init__(self, service: AnalysisService, send: Send, on_end: Callable[[], None], window: int = 5,
+                 on_result: Callable[[dict], None] | None = None):
         self.service = service
         self.send = send
         self.on_end = on_end
+        self.on_result = on_result
         self.tracker = ml.FaceTracker(window=window)
         self.frames_received = 0
         self.frames_processed = 0
@@ -119,6 +122,8 @@ class TrackProcessor:
                 frames_dropped=self.frames_dropped,
                 server_time=time.time(),
             )
+            if self.on_result is not None:
+                self.on_result(message)
             try:
                 await self.send(message)
             except Exception:  # the browser is gone: the stream ends

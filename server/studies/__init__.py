@@ -1,0 +1,29 @@
+"""Remote usability studies: invitation links, consent, task markers, sessions stored in a database.
+
+    db.py            the database: URL (SQLite by default, PostgreSQL), async engine, migrations at start-up
+    models.py        the tables: studies, sessions, markers, results (the app's one row schema + session, task)
+    migrations/      Alembic's environment and revisions
+    store.py         the queries
+    rows.py          result message -> stored rows -> exported rows (ml.schema)
+    hub.py           every study result, for whoever subscribes (the writer; observers)
+    writer.py        the batched writer: stored at least once a second, off the event loop
+    participation.py a participant's visit on /ws: session, markers, results
+    summary.py       a session's timeline and per-task table
+    service.py       ``Studies``: all of the above for the app (app[keys.STUDIES])
+    auth.py          the researcher's token: Bearer header, login cookie
+    routes.py        the JSON API;  pages.py: the researcher's and the participant's pages
+
+docs/studies.md is the researcher's how-to.
+"""
+
+from .participation import Participation, StudyError
+from .service import Studies
+
+__all__ = ["Participation", "Studies", "StudyError", "add_routes"]
+
+
+def add_routes(app) -> None:
+    from . import pages, routes
+
+    routes.add_routes(app)
+    pages.add_routes(app)

@@ -1,0 +1,82 @@
+"""A participant's visit on ``/ws``: one study session, its task markers and its results.
+
+    participation = await studies.join(participant_token)     # StudyError: unknown study
+    participation.on_result(message)       # from the track processor: published to the hub (stored)
+    await participation.mark(task, "start" | "end")             # StudyError: out of range, not running
+    await participation.end()              # the WebSocket closed: the session's end time
+
+Each result is stamped with the task running when its frame was analysed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ml.schema import utc_iso
+
+from . import store
+from .db import Database
+from .hub import ResultHub, StudyResult
+
+
+class StudyError(ValueError):
+    """A study request that cannot be taken; its text goes back to the participant."""
+
+
+class Participation:
+    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None):
+        self.db = db
+        self.hub = hub
+        self.study = study
+        self.session_id = session_id
+        self.task: int | None = None
+        self.closed = False
+        self.results = 0
+        self._on_end = on_end
+        self._clock: tuple[float, float] | None = None  # (stream time, wall clock) of the last result
+
+    @property
+    def token(self) -> str:
+        return self.study["participant_token"]
+
+    def on_result(self, message: dict) -> None:
+        if self.closed:
+            return
+        if message.get("timestamp") is not None:
+            self._clock = (message["timestamp"], time.time())
+        self.results += 1
+        self.hub.publish(StudyResult(self.study["id"], self.session_id, self.task, message))
+
+    def stream_time(self) -> float:
+        """Now, on the stream's clock (results' ``time_s``)."""
+        if self._clock is None:
+            return 0.0
+        stamp, at = self._clock
+        return stamp + (time.time() - at)
+
+    async def mark(self, task: int, event: str) -> dict:
+        if self.closed:
+            raise StudyError("this study session has ended (its data was deleted)")
+        n = len(self.study["tasks"])
+        if not 0 <= task < n:
+            raise StudyError(f"task {task} is out of range: this study has {n} task{'s' * (n != 1)} (0 to {n - 1})")
+        if event == "end" and self.task != task:
+            raise StudyError(f"task {task} is not running, it cannot end"
+                             + ("" if self.task is None else f" (task {self.task} is)"))
+        marker = await store.add_marker(self.db, self.session_id, task, event, round(self.stream_time(), 3),
+                                        utc_iso(time.time()))
+        self.task = task if event == "start" else None
+        return marker
+
+    def close(self) -> None:
+        """No more results or markers are taken (the session was deleted)."""
+        self.closed = True
+
+    async def end(self) -> None:
+        was_closed, self.closed = self.closed, True
+        try:
+            if not was_closed:
+                await store.end_session(self.db, self.session_id)
+        finally:  # no longer live once its end is stored
+            if self._on_end is not None:
+                self._on_end(self)

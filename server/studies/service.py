@@ -1,0 +1,94 @@
+"""``Studies``: the studies' database, result writer and hub, the live participations, the researcher token.
+
+    studies = Studies(settings)                 # app[keys.STUDIES]; settings.database, settings.admin_token
+    app.cleanup_ctx.append(studies.lifespan)    # opens and migrates the database, runs the writer
+    participation = await studies.join(token)   # a participant's offer (signaling.py)
+    await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from ..settings import Settings
+from . import store
+from .db import Database
+from .hub import ResultHub
+from .participation import Participation, StudyError
+from .writer import ResultWriter
+
+log = logging.getLogger(__name__)
+
+TOKEN_MAX = 128  # characters: a longer study token in an offer is refused before any query
+
+
+class Studies:
+    def __init__(self, settings: Settings, flush_interval: float = 0.5):
+        self.db = Database(settings.database)
+        self.admin_token = settings.admin_token or secrets.token_urlsafe(32)
+        self.generated_token = settings.admin_token is None
+        self.hub = ResultHub()
+        self.writer = ResultWriter(self.db, interval=flush_interval)
+        self.hub.subscribe(self.writer.add)
+        self.live: dict[str, Participation] = {}  # session id -> its participation, while its /ws is open
+
+    async def lifespan(self, _app):
+        await self.db.open()
+        self.writer.start()
+        try:
+            yield
+        finally:
+            for p in list(self.live.values()):
+                await p.end()
+            await self.writer.close()
+            await self.db.close()
+
+    async def join(self, token: str, current: Participation | None = None) -> Participation:
+        """The participation for a participant's study token: ``current`` if it is the same study (a new
+        offer on the same WebSocket continues its session), else a new session."""
+        if current is not None and not current.closed and current.token == token:
+            return current
+        study = await store.study_by_token(self.db, token) if len(token) <= TOKEN_MAX else None
+        if study is None:
+            raise StudyError("unknown study: check the link you were given")
+        session_id = await store.create_session(self.db, study["id"])
+        participation = Participation(self.db, self.hub, study, session_id,
+                                      on_end=lambda p: self.live.pop(p.session_id, None))
+        self.live[session_id] = participation
+        log.info("studies: session started")
+        return participation
+
+    def _stop(self, session_ids) -> None:
+        for sid in session_ids:
+            if sid in self.live:
+                self.live.pop(sid).close()
+        self.writer.forget(session_ids)
+
+    async def delete_session(self, session_id: str, study_id: str | None = None) -> bool:
+        async with self.writer.paused():
+            session = await store.get_session(self.db, session_id)
+            if session is None or (study_id is not None and session["study_id"] != study_id):
+                return False
+            self._stop([session_id])
+            await store.delete_session(self.db, session_id)
+        await self._reclaim()
+        return True
+
+    async def delete_study(self, study_id: str) -> bool:
+        async with self.writer.paused():
+            ids = await store.delete_study(self.db, study_id)
+            if ids is None:
+                return False
+            self._stop(ids)
+        await self._reclaim()
+        return True
+
+    async def _reclaim(self) -> None:
+        try:
+            await self.db.reclaim()
+        except Exception:  # the rows are deleted; their space is freed at the next delete or checkpoint
+            log.exception("studies: freeing the deleted rows' space failed")
+
+
+__all__ = ["Studies", "StudyError"]

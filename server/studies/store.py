@@ -1,0 +1,151 @@
+"""The studies' queries: studies, sessions, markers and results in and out of the database (Core, async).
+
+Every function takes the ``Database`` first; ids are the random tokens made here
+(``new_id``: 256 random bits, URL-safe). Values always travel as bound parameters.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from typing import AsyncIterator
+
+from sqlalchemy import delete, func, insert, select, update
+
+from ml.labels import CLASSES
+
+from .db import Database
+from .models import markers, results, sessions, studies
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _study(row) -> dict:
+    return {"id": row.id, "participant_token": row.participant_token, "title": row.title, "consent": row.consent,
+            "tasks": list(row.tasks), "feedback": bool(row.feedback), "created": row.created}
+
+
+async def create_study(db: Database, title: str, consent: str, tasks: list[str], feedback: bool = True) -> dict:
+    values = {"id": new_id(), "participant_token": new_id(), "title": title, "consent": consent, "tasks": list(tasks),
+              "feedback": bool(feedback), "created": time.time()}
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(studies), values)
+    return values
+
+
+async def list_studies(db: Database) -> list[dict]:
+    counts = select(sessions.c.study_id, func.count().label("n")).group_by(sessions.c.study_id).subquery()
+    query = (select(studies, func.coalesce(counts.c.n, 0).label("sessions"))
+             .outerjoin(counts, counts.c.study_id == studies.c.id).order_by(studies.c.created.desc()))
+    async with db.engine.connect() as conn:
+        return [{**_study(r), "sessions": r.sessions} for r in await conn.execute(query)]
+
+
+async def get_study(db: Database, study_id: str) -> dict | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(studies).where(studies.c.id == study_id))).first()
+    return None if row is None else _study(row)
+
+
+async def study_by_token(db: Database, participant_token: str) -> dict | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(studies).where(studies.c.participant_token == participant_token))).first()
+    return None if row is None else _study(row)
+
+
+async def study_sessions(db: Database, study_id: str) -> list[dict]:
+    """The study's sessions, oldest first: id, started, ended, frames, faces (rows with a face) and
+    the share of each expression among those rows."""
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(sessions).where(sessions.c.study_id == study_id)
+                                   .order_by(sessions.c.started))).all()
+        labels = await conn.execute(
+            select(results.c.session_id, results.c.label, func.count().label("n"))
+            .join(sessions, sessions.c.id == results.c.session_id)
+            .where(sessions.c.study_id == study_id, results.c.face.is_not(None))
+            .group_by(results.c.session_id, results.c.label))
+        counts: dict[str, Counter] = {}
+        for sid, label, n in labels:
+            counts.setdefault(sid, Counter())[label] = n
+    out = []
+    for r in rows:
+        c = counts.get(r.id, Counter())
+        faces = sum(c.values())
+        out.append({"id": r.id, "started": r.started, "ended": r.ended, "frames": r.frames, "faces": faces,
+                    "shares": {k: (c[k] / faces if faces else 0.0) for k in CLASSES}})
+    return out
+
+
+async def create_session(db: Database, study_id: str) -> str:
+    sid = new_id()
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(sessions), {"id": sid, "study_id": study_id, "started": time.time()})
+    return sid
+
+
+async def end_session(db: Database, session_id: str) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.ended.is_(None))
+                           .values(ended=time.time()))
+
+
+async def get_session(db: Database, session_id: str) -> dict | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def add_marker(db: Database, session_id: str, task: int, event: str, time_s: float, utc: str) -> dict:
+    values = {"session_id": session_id, "task": task, "event": event, "time_s": time_s, "utc": utc}
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(markers), values)
+    return values
+
+
+async def session_markers(db: Database, session_id: str) -> list[dict]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(select(markers.c.task, markers.c.event, markers.c.time_s, markers.c.utc)
+                                  .where(markers.c.session_id == session_id).order_by(markers.c.id))
+        return [dict(r._mapping) for r in rows]
+
+
+async def result_rows(db: Database, *, session_id: str | None = None, study_id: str | None = None,
+                      chunk: int = 5000) -> AsyncIterator:
+    """The stored results rows of a session or of a whole study (its sessions in start order), streamed."""
+    query = select(results)
+    if session_id is not None:
+        query = query.where(results.c.session_id == session_id).order_by(results.c.id)
+    else:
+        query = (query.join(sessions, sessions.c.id == results.c.session_id).where(sessions.c.study_id == study_id)
+                 .order_by(sessions.c.started, results.c.session_id, results.c.id))
+    async with db.engine.connect() as conn:
+        stream = await conn.stream(query.execution_options(yield_per=chunk))
+        async for row in stream:
+            yield row._mapping
+
+
+async def count_rows(db: Database, session_id: str) -> int:
+    async with db.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(results)
+                                   .where(results.c.session_id == session_id))).scalar_one()
+
+
+async def delete_study(db: Database, study_id: str) -> list[str] | None:
+    """Delete a study with its sessions, markers and results; its session ids, None if there was no such study."""
+    async with db.engine.begin() as conn:
+        ids = [r[0] for r in await conn.execute(select(sessions.c.id).where(sessions.c.study_id == study_id))]
+        gone = await conn.execute(delete(studies).where(studies.c.id == study_id))
+    return ids if gone.rowcount else None
+
+
+async def delete_session(db: Database, session_id: str, study_id: str | None = None) -> bool:
+    """Delete a session with its markers and results (of ``study_id`` only, if given); False if none."""
+    query = delete(sessions).where(sessions.c.id == session_id)
+    if study_id is not None:
+        query = query.where(sessions.c.study_id == study_id)
+    async with db.engine.begin() as conn:
+        gone = await conn.execute(query)
+    return bool(gone.rowcount)
