@@ -29,7 +29,7 @@ HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP 2
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # none to other sites; with no-referrer, form POSTs say Origin: null
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",

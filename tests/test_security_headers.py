@@ -30,7 +30,7 @@ async def test_every_response_has_the_security_headers(aiohttp_client, path):
     assert csp["frame-ancestors"] == ["'none'"]
     assert h["X-Content-Type-Options"] == "nosniff"
     assert h["X-Frame-Options"] == "DENY"
-    assert h["Referrer-Policy"] == "no-referrer"
+    assert h["Referrer-Policy"] == "same-origin"  # no referrer to other sites
     assert "camera=(self)" in h["Permissions-Policy"]
     server = h.get("Server", "")
     assert "aiohttp" not in server and "Python" not in server and not any(c.isdigit() for c in server)
