@@ -93,9 +93,19 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=4.0, help="length of each photo video (default 4)")
     p.add_argument("--no-fer", action="store_true", help="time ml alone")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a FaceDetector setting to try instead of the default (e.g. scale_factor=1.2)")
+    p.add_argument("--only", help="only the videos whose name contains this")
     a = p.parse_args()
 
     analyzer = ml.build_analyzer(warm_up=True)
+    if a.set:
+        settings = analyzer.detector.settings
+        for item in a.set:
+            name, value = item.split("=", 1)
+            settings[name] = type(settings[name])(float(value)) if name in settings else float(value)
+        analyzer.detector = ml.FaceDetector(**settings)
+        print("detector settings:", settings)
     fer = None
     if not a.no_fer:
         try:
@@ -117,6 +127,8 @@ def main() -> int:
           f"{'fer recall':>10s} {'false/min':>9s} {'ms':>6s} | {'ratio':>5s}")
     for group, make in makers:
         for scene in make():
+            if a.only and a.only not in scene.name:
+                continue
             row = run_scene(scene, analyzer, fer)
             row["group"] = group
             rows.append(row)

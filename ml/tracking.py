@@ -45,15 +45,39 @@ def _centre_inside(a, b) -> bool:
     return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
 
 
-class _Track:
-    __slots__ = ("id", "box", "history", "hits", "last_seen")
+def _near(box, track_box) -> bool:
+    """``box`` is where ``track_box``'s face has moved to: its centre within the track's box
+    grown by half its size on each side, its size within 0.7-1.4 times."""
+    x, y, w, h = track_box
+    ratio = box[2] / max(1, w)
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return 0.7 <= ratio <= 1.4 and x - w / 2 <= cx <= x + 1.5 * w and y - h / 2 <= cy <= y + 1.5 * h
 
-    def __init__(self, box, window, t):
+
+class _Track:
+    __slots__ = ("id", "box", "history", "hits", "last_seen", "last_frame", "velocity")
+
+    def __init__(self, box, window, t, frame):
         self.id = None  # given when the face is confirmed
         self.box = box
         self.history = deque(maxlen=window)
         self.hits: list[bool] = [True]
         self.last_seen = t
+        self.last_frame = frame
+        self.velocity = (0.0, 0.0)  # pixels per frame, of the box's corner
+
+    def predicted(self, frame: int) -> tuple:
+        """Where the face should be in ``frame``, moving on as it moved."""
+        n = frame - self.last_frame
+        x, y, w, h = self.box
+        return (round(x + self.velocity[0] * n), round(y + self.velocity[1] * n), w, h)
+
+    def seen(self, box, t, frame) -> None:
+        n = frame - self.last_frame
+        if n > 0:
+            vx, vy = (box[0] - self.box[0]) / n, (box[1] - self.box[1]) / n
+            self.velocity = (0.5 * self.velocity[0] + 0.5 * vx, 0.5 * self.velocity[1] + 0.5 * vy)
+        self.box, self.last_seen, self.last_frame = box, t, frame
 
 
 @dataclass
@@ -100,6 +124,7 @@ class FaceTracker:
         self._next_id = 1
         self._frames = 0
         self._slice = 0
+        self._claims: list[tuple[tuple, _Track]] = []  # detect(): boxes found near a track
 
     # -- detection -----------------------------------------------------------------------------
 
@@ -107,26 +132,22 @@ class FaceTracker:
         """Where the faces of this frame are: each tracked face looked for near its last box
         (``detector.detect_near``), and new faces in one slice of the full scan
         (``detector.detect_slice``), or in the whole scan while nothing is tracked."""
-        boxes = []
+        boxes, claims = [], []
         for track in self.tracks:
-            near = detector.detect_near(gray, track.box)
-            if near and iou(near[0], track.box) > 0 and not any(iou(near[0], b) >= self.min_iou for b in boxes):
+            guess = track.predicted(self._frames)
+            near = detector.detect_near(gray, guess)
+            if near and _near(near[0], guess) and not any(iou(near[0], b) >= self.min_iou for b in boxes):
                 boxes.append(near[0])
+                claims.append((near[0], track))
         if self.tracks:
             scan = detector.detect_slice(gray, self._slice)
             self._slice += 1
         else:
             scan = detector.detect_gray(gray)
-        known = boxes + [t.box for t in self.tracks]
         for box in scan:
-            if not any(iou(box, k) >= self.min_iou or _centre_inside(box, k) or _centre_inside(k, box) for k in known):
+            if not any(iou(box, b) >= self.min_iou or _centre_inside(box, b) or _centre_inside(b, box) for b in boxes):
                 boxes.append(box)
-                known.append(box)
-            elif not any(iou(box, b) >= self.min_iou for b in boxes) and any(
-                iou(box, t.box) >= self.min_iou for t in self.tracks
-            ):
-                boxes.append(box)  # a tracked face the local search missed, found by the scan
-                known.append(box)
+        self._claims = claims
         return boxes
 
     # -- tracking ------------------------------------------------------------------------------
@@ -135,14 +156,23 @@ class FaceTracker:
         """Match this frame's boxes to the tracked faces; return the faces to report (confirmed:
         found or held), largest first. Probabilities are added by ``report``."""
         t = self._frames / self.fps if t is None else float(t)
+        frame = self._frames
         self._frames += 1
         boxes = [tuple(int(v) for v in b) for b in boxes]
-        pairs = sorted(
-            ((iou(tr.box, b), ti, bi) for ti, tr in enumerate(self.tracks) for bi, b in enumerate(boxes)),
-            reverse=True,
-        )
+        claims, self._claims = self._claims, []
         found: dict[int, int] = {}  # track index -> box index
         taken = set()
+        index = {id(tr): ti for ti, tr in enumerate(self.tracks)}
+        for box, track in claims:  # found by looking near a track: that track's face
+            ti, bi = index.get(id(track)), boxes.index(box) if box in boxes else None
+            if ti is not None and bi is not None and ti not in found and bi not in taken:
+                found[ti] = bi
+                taken.add(bi)
+        guesses = [tr.predicted(frame) for tr in self.tracks]
+        pairs = sorted(
+            ((iou(g, b), ti, bi) for ti, g in enumerate(guesses) for bi, b in enumerate(boxes)),
+            reverse=True,
+        )
         for score, ti, bi in pairs:
             if score < self.min_iou:
                 break
@@ -150,11 +180,19 @@ class FaceTracker:
                 continue
             found[ti] = bi
             taken.add(bi)
+        for ti, g in enumerate(guesses):  # a face that moved more than its boxes overlap
+            if ti in found:
+                continue
+            for bi, b in enumerate(boxes):
+                if bi not in taken and _near(b, g):
+                    found[ti] = bi
+                    taken.add(bi)
+                    break
         kept, sightings = [], []
         for ti, track in enumerate(self.tracks):
             seen = ti in found
             if seen:
-                track.box, track.last_seen = boxes[found[ti]], t
+                track.seen(boxes[found[ti]], t, frame)
             if track.id is None:
                 track.hits.append(seen)
                 if sum(track.hits) >= self.confirm:
@@ -171,7 +209,7 @@ class FaceTracker:
             kept.append(track)
         for bi, box in enumerate(boxes):
             if bi not in taken:
-                track = _Track(box, self.window, t)
+                track = _Track(box, self.window, t, frame)
                 kept.append(track)
                 if self.confirm <= 1:
                     self._confirm(track)

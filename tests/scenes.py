@@ -58,13 +58,20 @@ def photo(name: str) -> tuple[np.ndarray, list]:
     return image, PHOTOS[name]
 
 
+ROOMS = ("coffee", "rocket", "brick", "clock")  # scikit-image photos without faces, behind the people
+
+
 def background(seed: int) -> np.ndarray:
-    """A plain wall with a soft light gradient and a little sensor noise."""
+    """A real, textured background (one of scikit-image's photos, no face in it), slightly out
+    of focus as behind a person, with a soft light gradient and a little sensor noise."""
+    from skimage import data
+
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    base = 70 + 50 * (xx / WIDTH) + 25 * (yy / HEIGHT)
-    tint = rng.uniform(0.8, 1.1, 3).astype(np.float32)
-    bg = base[..., None] * tint + rng.normal(0, 3, (HEIGHT, WIDTH, 3)).astype(np.float32)
+    room = getattr(data, ROOMS[seed % len(ROOMS)])()
+    room = cv2.cvtColor(room, cv2.COLOR_RGB2BGR) if room.ndim == 3 else cv2.cvtColor(room, cv2.COLOR_GRAY2BGR)
+    room = cv2.GaussianBlur(cv2.resize(room, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA), (0, 0), 1.5)
+    xx = np.linspace(0.75, 1.1, WIDTH, dtype=np.float32)[None, :, None]
+    bg = room.astype(np.float32) * xx + rng.normal(0, 3, (HEIGHT, WIDTH, 3)).astype(np.float32)
     return np.clip(bg, 0, 255).astype(np.uint8)
 
 
@@ -87,14 +94,15 @@ def _paste(frame, image, face, size, centre):
     return (left + round(fx), top + round(fy), round(w * s), round(h * s))
 
 
-def _path(t, seconds, size, lane, phase):
-    """The face's centre at time t: a slow drift inside its lane (x0, x1) of the frame."""
+def _path(t, size, lane, phase):
+    """The face's centre at time t: a slow drift inside its lane (x0, x1) of the frame, as a
+    person sways in front of a camera."""
     x0, x1 = lane
     half = size * 0.6
     ax, bx = x0 + half, x1 - half
     ay, by = size * 0.75, HEIGHT - size * 0.75
-    u = 0.5 + 0.45 * math.sin(2 * math.pi * t / seconds + phase)
-    v = 0.5 + 0.35 * math.sin(2 * math.pi * t / (0.7 * seconds) + 2 * phase)
+    u = 0.5 + 0.45 * math.sin(2 * math.pi * t / 10 + phase)  # up to about 5 px a frame
+    v = 0.5 + 0.4 * math.sin(2 * math.pi * t / 7 + 2 * phase)
     return (ax + (bx - ax) * u if bx > ax else (x0 + x1) / 2, ay + (by - ay) * v if by > ay else HEIGHT / 2)
 
 
@@ -109,7 +117,7 @@ def render(name, faces, seconds=4.0, seed=0, brightness=(0.55, 1.3)) -> Scene:
         boxes = []
         for k, (image, box, (a, b), lane) in enumerate(faces):
             size = a + (b - a) * i / max(1, n - 1)
-            boxes.append(_paste(frame, image, box, size, _path(t, seconds, size, lane, phase=1.3 * k + seed)))
+            boxes.append(_paste(frame, image, box, size, _path(t, size, lane, phase=1.3 * k + seed)))
         lo, hi = brightness
         gain = lo + (hi - lo) * (0.5 + 0.5 * math.sin(2 * math.pi * t / 3.0 + seed))
         frame = cv2.convertScaleAbs(frame, alpha=gain, beta=0)
