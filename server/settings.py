@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Mapping
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_STREAMS = 8
+SMALL_FACES_DEPRECATED = "deprecated, no effect: faces from about 40 px wide in 640x480 are found by default"
 
 
 @dataclass
@@ -65,7 +67,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     model: str | None = None  # a shipped model name or a .keras path; None: ml's default
-    small_faces: bool = False  # look for small, distant faces too (ml.analyzer.detector_settings)
+    small_faces: bool = False  # deprecated, no effect (every detector finds faces from 40 px in 640x480)
     cert: str | None = None
     key: str | None = None
     ice_servers: tuple[str, ...] = ()
@@ -87,6 +89,8 @@ class Settings:
             p.error("--cert and --key go together")
         if a.max_streams < 1:
             p.error("--max-streams must be at least 1")
+        if a.small_faces:
+            print(f"python -m server: --small-faces is {SMALL_FACES_DEPRECATED}", file=sys.stderr)
         try:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
@@ -116,8 +120,7 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--key", help="TLS private key (PEM) for --cert")
     p.add_argument("--ice-server", action="append", default=[], metavar="URL",
                    help="STUN/TURN server for both ends, e.g. stun:stun.example.org:3478 (repeatable)")
-    p.add_argument("--small-faces", action="store_true",
-                   help="also find small, distant faces (a classroom on one camera); about 5x the detection time")
+    p.add_argument("--small-faces", action="store_true", help=SMALL_FACES_DEPRECATED)
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
                    help=f"most live streams at once (default {DEFAULT_MAX_STREAMS})")
     return p

@@ -76,11 +76,11 @@ class SlowAnalyzer:
         self.analyzer, self.delay = analyzer, delay
         self.classifier = analyzer.classifier
 
-    def analyze(self, bgr):
+    def analyze(self, bgr, tracker=None, t=None):
         import time
 
         time.sleep(self.delay)
-        return self.analyzer.analyze(bgr)
+        return self.analyzer.analyze(bgr, tracker, t)
 
 
 @pytest.mark.asyncio
