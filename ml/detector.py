@@ -56,12 +56,17 @@ DISTANT_FACES: dict = {}
 WINDOW = 24  # the Haar cascade's own window: the smallest face it sees in the image it scans
 NEAR_STEP = 1.15  # scale step of detect_near: five scales from 0.75 to 1.4 times the face (each call
 # of detectMultiScale costs about 0.3 ms a scale, however small the image: few scales keep it cheap)
+NEAR_SIDE = 48  # detect_near looks for a confirmed face on a copy where it is about this wide: at 32
+# (the cascade's 24-px window at 0.75 of the face) a 40-50 px face was re-found in 103 of 120 frames, at 48 in 120
+CANDIDATE_SIDE = 30  # a candidate is looked for as the scan saw it (a face fills the cascade's window):
+# sharper copies made persistent false faces of wood grain (bench/face_tracking.py)
 
 
 class FaceDetector:
     """Frontal faces with OpenCV's Haar cascade, every size from ``min_face`` up.
 
-    ``min_face`` is a fraction of the frame's shorter side (1/12: 40 pixels in 640x480).
+    ``min_face`` is a fraction of the frame's shorter side (1/14: 34 pixels in 640x480, so
+    that faces from 40 pixels are found reliably).
     The frame is scanned on a copy scaled so that a ``min_face`` face fills the cascade's
     24-pixel window, then on a pyramid of smaller copies (``scale_factor`` apart) up to
     faces as tall as the frame. Three ways to look:
@@ -77,10 +82,10 @@ class FaceDetector:
 
     def __init__(
         self,
-        min_face: float = 1 / 12,
+        min_face: float = 1 / 14,
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
-        slices: int = 6,
+        slices: int = 8,
         near_neighbors: int = 3,
         max_side: int | None = None,  # accepted for old callers; the pyramid sets the scale now
     ):
@@ -130,9 +135,11 @@ class FaceDetector:
         first, last = cuts[k % len(cuts)]
         return self._scan(gray, scales[first], last - first + 1)
 
-    def detect_near(self, gray: np.ndarray, box) -> list[tuple[int, int, int, int]]:
+    def detect_near(self, gray: np.ndarray, box, confirmed: bool = True) -> list[tuple[int, int, int, int]]:
         """Faces of 0.75 to 1.4 times ``box``'s size in a window of twice its size around it,
-        best match for ``box`` first."""
+        best match for ``box`` first. A face already ``confirmed`` is looked for on a sharp copy
+        with ``near_neighbors`` (fewer than a new face needs: it is known to be there); a
+        candidate as strictly as the scan that found it (its resolution, ``min_neighbors``)."""
         x, y, w, h = box
         side = max(w, h)
         pad = side // 2 + 2
@@ -140,14 +147,15 @@ class FaceDetector:
         x1, y1 = min(gray.shape[1], x + w + pad), min(gray.shape[0], y + h + pad)
         if x1 - x0 < WINDOW or y1 - y0 < WINDOW:
             return []
-        scale = min(1.0, WINDOW / (0.75 * side))
+        scale = min(1.0, (NEAR_SIDE if confirmed else CANDIDATE_SIDE) / side)
         roi = gray[y0:y1, x0:x1]
         if scale < 1:
             roi = cv2.resize(roi, (max(WINDOW, round(roi.shape[1] * scale)), max(WINDOW, round(roi.shape[0] * scale))),
                              interpolation=cv2.INTER_AREA)
-        top = max(WINDOW, round(1.4 * side * scale))
+        low = max(WINDOW, round(0.75 * side * scale))
+        top = max(low, round(1.4 * side * scale))
         found = self.cascade.detectMultiScale(
-            roi, scaleFactor=NEAR_STEP, minNeighbors=self.near_neighbors, minSize=(WINDOW, WINDOW), maxSize=(top, top)
+            roi, scaleFactor=NEAR_STEP, minNeighbors=self.near_neighbors if confirmed else self.min_neighbors, minSize=(low, low), maxSize=(top, top)
         )
         sx, sy = (x1 - x0) / roi.shape[1], (y1 - y0) / roi.shape[0]
         boxes = [

@@ -129,20 +129,20 @@ class FaceTracker:
     # -- detection -----------------------------------------------------------------------------
 
     def detect(self, gray: np.ndarray, detector) -> list[tuple[int, int, int, int]]:
-        """Where the faces of this frame are: each tracked face looked for near its last box
+        """Where the faces of this frame are: each tracked face looked for near where it should be
         (``detector.detect_near``), and new faces in one slice of the full scan
-        (``detector.detect_slice``), or in the whole scan while nothing is tracked."""
+        (``detector.detect_slice``), or in the whole scan while no face is confirmed."""
         boxes, claims = [], []
         for track in self.tracks:
             guess = track.predicted(self._frames)
-            near = detector.detect_near(gray, guess)
+            near = detector.detect_near(gray, guess, confirmed=track.id is not None)
             if near and _near(near[0], guess) and not any(iou(near[0], b) >= self.min_iou for b in boxes):
                 boxes.append(near[0])
                 claims.append((near[0], track))
-        if self.tracks:
+        if any(t.id is not None for t in self.tracks):
             scan = detector.detect_slice(gray, self._slice)
             self._slice += 1
-        else:
+        else:  # no face yet: the whole scan, so that a face is confirmed on its second frame
             scan = detector.detect_gray(gray)
         for box in scan:
             if not any(iou(box, b) >= self.min_iou or _centre_inside(box, b) or _centre_inside(b, box) for b in boxes):
