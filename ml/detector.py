@@ -71,7 +71,8 @@ class FaceDetector:
     24-pixel window, then on a pyramid of smaller copies (``scale_factor`` apart) up to
     faces as tall as the frame. Three ways to look:
 
-    - ``detect(bgr)`` / ``detect_gray(gray)``: the whole pyramid at once (a still image);
+    - ``detect(bgr)`` / ``detect_gray(gray)``: a still image: the whole pyramid at once
+      (``scan``), each face checked on a sharper copy;
     - ``detect_slice(gray, k)``: slice ``k`` of ``slices`` of the pyramid, cut so that the
       slices cost about the same (a tracker scans one slice per frame for new faces);
     - ``detect_near(gray, box)``: a window around a known face, at scales near its size
@@ -87,7 +88,6 @@ class FaceDetector:
         min_neighbors: int = 5,
         slices: int = 8,
         near_neighbors: int = 3,
-        max_side: int | None = None,  # accepted for old callers; the pyramid sets the scale now
     ):
         path = cascade_path()
         self.cascade = cv2.CascadeClassifier(str(path))
@@ -125,7 +125,14 @@ class FaceDetector:
         return self.detect_gray(to_gray(image))
 
     def detect_gray(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """The whole pyramid: every face from ``min_face`` up."""
+        """A still image: every face from ``min_face`` up (``scan``), each one found again on a
+        sharper copy around it (``detect_near``, as strictly), so that a still, which has no next
+        frame to confirm it, gets no false face of texture (the astronaut's suit, wood grain)."""
+        return [b for b in self.scan(gray) if (again := self.detect_near(gray, b, neighbors=self.min_neighbors))
+                and _iou(again[0], b) >= 0.3]
+
+    def scan(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """The whole pyramid at once: candidates from ``min_face`` up, largest first."""
         scales = self._plan(gray.shape)[0]
         return self._scan(gray, scales[0], len(scales))
 
@@ -135,11 +142,14 @@ class FaceDetector:
         first, last = cuts[k % len(cuts)]
         return self._scan(gray, scales[first], last - first + 1)
 
-    def detect_near(self, gray: np.ndarray, box, confirmed: bool = True) -> list[tuple[int, int, int, int]]:
+    def detect_near(
+        self, gray: np.ndarray, box, confirmed: bool = True, neighbors: int | None = None
+    ) -> list[tuple[int, int, int, int]]:
         """Faces of 0.75 to 1.4 times ``box``'s size in a window of twice its size around it,
         best match for ``box`` first. A face already ``confirmed`` is looked for on a sharp copy
         with ``near_neighbors`` (fewer than a new face needs: it is known to be there); a
-        candidate as strictly as the scan that found it (its resolution, ``min_neighbors``)."""
+        candidate as strictly as the scan that found it (its resolution, ``min_neighbors``).
+        ``neighbors`` overrides the cascade's ``minNeighbors``."""
         x, y, w, h = box
         side = max(w, h)
         pad = side // 2 + 2
@@ -154,8 +164,9 @@ class FaceDetector:
                              interpolation=cv2.INTER_AREA)
         low = max(WINDOW, round(0.75 * side * scale))
         top = max(low, round(1.4 * side * scale))
+        neighbors = neighbors or (self.near_neighbors if confirmed else self.min_neighbors)
         found = self.cascade.detectMultiScale(
-            roi, scaleFactor=NEAR_STEP, minNeighbors=self.near_neighbors if confirmed else self.min_neighbors, minSize=(low, low), maxSize=(top, top)
+            roi, scaleFactor=NEAR_STEP, minNeighbors=neighbors, minSize=(low, low), maxSize=(top, top)
         )
         sx, sy = (x1 - x0) / roi.shape[1], (y1 - y0) / roi.shape[0]
         boxes = [

@@ -131,7 +131,8 @@ class FaceTracker:
     def detect(self, gray: np.ndarray, detector) -> list[tuple[int, int, int, int]]:
         """Where the faces of this frame are: each tracked face looked for near where it should be
         (``detector.detect_near``), and new faces in one slice of the full scan
-        (``detector.detect_slice``), or in the whole scan while no face is confirmed."""
+        (``detector.detect_slice``), or in the whole scan (``detector.scan``) while no face is
+        confirmed."""
         boxes, claims = [], []
         for track in self.tracks:
             guess = track.predicted(self._frames)
@@ -143,7 +144,7 @@ class FaceTracker:
             scan = detector.detect_slice(gray, self._slice)
             self._slice += 1
         else:  # no face yet: the whole scan, so that a face is confirmed on its second frame
-            scan = detector.detect_gray(gray)
+            scan = detector.scan(gray)
         for box in scan:
             if not any(iou(box, b) >= self.min_iou or _centre_inside(box, b) or _centre_inside(b, box) for b in boxes):
                 boxes.append(box)
