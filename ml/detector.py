@@ -129,7 +129,7 @@ class FaceDetector:
         sharper copy around it (``detect_near``, as strictly), so that a still, which has no next
         frame to confirm it, gets no false face of texture (the astronaut's suit, wood grain)."""
         return [b for b in self.scan(gray) if (again := self.detect_near(gray, b, neighbors=self.min_neighbors))
-                and _iou(again[0], b) >= 0.3]
+                and iou(again[0], b) >= 0.3]
 
     def scan(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """The whole pyramid at once: candidates from ``min_face`` up, largest first."""
@@ -173,7 +173,7 @@ class FaceDetector:
             (x0 + round(bx * sx), y0 + round(by * sy), round(bw * sx), round(bh * sy))
             for bx, by, bw, bh in np.asarray(found).reshape(-1, 4)
         ]
-        return sorted(boxes, key=lambda b: _iou(b, box), reverse=True)
+        return sorted(boxes, key=lambda b: iou(b, box), reverse=True)
 
     def _plan(self, shape):
         """For a frame shape: the pyramid's scales, and the (first, last) scale index of each slice."""
@@ -215,7 +215,8 @@ class FaceDetector:
         return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
-def _iou(a, b) -> float:
+def iou(a, b) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     inter = ix * iy

@@ -27,17 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .detector import iou
 from .labels import CLASSES
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre_inside(a, b) -> bool:
