@@ -26,10 +26,10 @@ import ml  # noqa: E402
 import scenes  # noqa: E402
 
 SETTINGS = [
-    {},  # the defaults: faces from 1/14 of the shorter side, step 1.1, 8 slices
+    {},  # the defaults: faces from 1/14 of the shorter side, step 1.1, 12 slices
     dict(scale_factor=1.2),
     dict(slices=4),
-    dict(slices=12),
+    dict(slices=8),
     dict(min_face=1 / 12),
     dict(near_neighbors=5),
 ]

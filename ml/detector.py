@@ -86,7 +86,7 @@ class FaceDetector:
         min_face: float = 1 / 14,
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
-        slices: int = 8,
+        slices: int = 12,
         near_neighbors: int = 3,
     ):
         path = cascade_path()
