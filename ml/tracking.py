@@ -116,6 +116,15 @@ class FaceTracker:
         self._frames = 0
         self._slice = 0
         self._claims: list[tuple[tuple, _Track]] = []  # detect(): boxes found near a track
+        self._shape = None  # the frames' shape, as last seen by detect()
+
+    def _rescale(self, shape) -> None:
+        """Keep the faces (ids, boxes) when the frames' size changes: boxes scaled to the new size."""
+        sy, sx = shape[0] / self._shape[0], shape[1] / self._shape[1]
+        for t in self.tracks:
+            x, y, w, h = t.box
+            t.box = (round(x * sx), round(y * sy), max(1, round(w * sx)), max(1, round(h * sy)))
+            t.velocity = (t.velocity[0] * sx, t.velocity[1] * sy)
 
     # -- detection -----------------------------------------------------------------------------
 
@@ -124,6 +133,9 @@ class FaceTracker:
         (``detector.detect_near``), and new faces in one slice of the full scan
         (``detector.detect_slice``), or in the whole scan (``detector.scan``) while no face is
         confirmed."""
+        if self._shape is not None and gray.shape != self._shape:
+            self._rescale(gray.shape)  # the stream changed resolution (WebRTC adapts to bandwidth)
+        self._shape = gray.shape
         boxes, claims = [], []
         for track in self.tracks:
             guess = track.predicted(self._frames)

@@ -69,3 +69,20 @@ def test_a_batch_of_frames_is_tracked_exactly_as_frame_by_frame(analyzer):
 def test_real_face_videos_40_to_250_px_every_frame(analyzer):
     for scene in scenes.photo_scenes(seconds=2.0):
         check_every_face_found(scene, track(analyzer, scene))
+
+
+def test_faces_keep_their_ids_when_the_stream_changes_resolution(analyzer):
+    """WebRTC lowers and raises a stream's resolution with the bandwidth: the faces stay the same faces."""
+    import cv2
+
+    scene = scenes.astronaut_scene("astronaut", sizes=(100, 100), seconds=1.0, seed=5)
+    tracker = ml.FaceTracker()
+    seen = []
+    for i, frame in enumerate(scene.frames):
+        small = i % 10 >= 5  # 640x480, then 320x240, and back, every 5 frames
+        shown = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA) if small else frame
+        faces = analyzer.analyze(shown, tracker, i / scene.fps)
+        scale = 2 if small else 1
+        truth = scene.truth[i][0]
+        seen.append([(f["id"], iou(truth, tuple(v * scale for v in f["box"])) >= 0.4) for f in faces])
+    assert seen[0] == [] and all(s == [(1, True)] for s in seen[1:]), seen
