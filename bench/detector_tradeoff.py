@@ -1,70 +1,60 @@
-"""Recall and speed of FaceDetector settings on 640x480 frames with faces of many sizes.
+"""Recall, false faces and time of the tracked pipeline for several FaceDetector settings.
 
-    python bench/detector_tradeoff.py
+    python bench/detector_tradeoff.py [--seconds 3]
 
-The astronaut's head is scaled so that the face is 80 to 200 pixels wide, placed at
-several positions in a 640x480 frame, JPEG-compressed (quality 40, like a webcam
-stream), and each setting is timed on all frames. Recall: frames where exactly the
-one face is found.
+The videos of bench/face_tracking.py (real face photos 40-250 px wide in 640x480, and the
+astronaut scenes), each through ``ml.FrameAnalyzer.analyze(frame, tracker, t)`` with each
+setting in turn (fer is not run: bench/face_tracking.py compares with it). Prints, per
+setting, the recall over all faces and frames, false faces per minute, the median over
+videos of the steady-state milliseconds per frame, and that time relative to the defaults
+measured in the same run (the machine may be shared: compare ratios, not times).
 """
+import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # samples.py: test scenes
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-import samples  # noqa: E402
-from ml.detector import FaceDetector  # noqa: E402
+import face_tracking  # noqa: E402
+import ml  # noqa: E402
+import scenes  # noqa: E402
 
 SETTINGS = [
-    dict(max_side=240, min_face=1 / 6, scale_factor=1.2),
-    dict(max_side=240, min_face=1 / 6, scale_factor=1.15),
-    dict(max_side=240, min_face=1 / 6, scale_factor=1.1),
-    dict(max_side=240, min_face=0.1, scale_factor=1.15),
-    dict(max_side=320, min_face=1 / 6, scale_factor=1.2),
-    dict(max_side=320, min_face=1 / 6, scale_factor=1.15),
-    dict(max_side=200, min_face=0.12, scale_factor=1.1),
+    {},  # the defaults: faces from 1/14 of the shorter side, step 1.1, 12 slices
+    dict(scale_factor=1.2),
+    dict(slices=4),
+    dict(slices=8),
+    dict(min_face=1 / 12),
+    dict(near_neighbors=5),
 ]
 
 
-def frames():
-    head = samples.astronaut_bgr()[0:300, 80:380]  # face of 97 px in a 300 px head crop
-    out = []
-    for face_px in range(80, 201, 8):
-        s = face_px / 97
-        h = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        for dx, dy in ((0, 0), (37, 11), (-53, 23), (71, -17)):
-            frame = np.full((480, 640, 3), 90, np.uint8)
-            hh, hw = min(h.shape[0], 480), min(h.shape[1], 640)
-            y0 = max(0, min(480 - hh, 240 - hh // 2 + dy))
-            x0 = max(0, min(640 - hw, 320 - hw // 2 + dx))
-            frame[y0 : y0 + hh, x0 : x0 + hw] = h[:hh, :hw]
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 40])
-            out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR))
-    return out
-
-
 def main():
-    fs = frames()
-    print(f"{len(fs)} frames, faces 80..200 px wide")
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=3.0)
+    a = p.parse_args()
+    analyzer = ml.build_analyzer(warm_up=True)
+    videos = (scenes.photo_scenes(seconds=a.seconds) if scenes.have_photos() else []) + [
+        scenes.astronaut_scene("astronaut 50-60 px", (50, 60), seconds=a.seconds)
+    ]
+    base = None
+    print(f"{len(videos)} videos of {a.seconds:g} s")
     for kw in SETTINGS:
-        d = FaceDetector(**kw)
-        hits = sum(len(d.detect(f)) == 1 for f in fs)
-        runs = []
-        for _ in range(3):
-            t = time.perf_counter()
-            for f in fs:
-                d.detect(f)
-            runs.append((time.perf_counter() - t) / len(fs) * 1000)
-        args = ", ".join(f"{k}={v:.3g}" for k, v in kw.items())
-        print(f"{args:<52} recall {hits / len(fs):6.1%}   {statistics.median(runs):5.2f} ms/frame")
+        analyzer.detector = ml.FaceDetector(**kw)
+        rows = [face_tracking.run_scene(v, analyzer, None) for v in videos]
+        pairs = sum(r["frames"] * r["faces"] for r in rows)
+        recall = sum(r["ml"]["recall"] * r["frames"] * r["faces"] for r in rows) / pairs
+        false = statistics.mean(r["ml"]["false_faces_per_min"] for r in rows)
+        ms = statistics.median(r["ml"]["ms"] for r in rows)
+        base = base or ms
+        name = ", ".join(f"{k}={v:.3g}" for k, v in kw.items()) or "defaults"
+        print(f"{name:<28} recall {recall:6.1%}  {false:5.1f} false faces/min  {ms:6.1f} ms/frame  x{ms / base:4.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,20 @@
-"""Time ml.FrameAnalyzer.analyze against fer's FER().detect_emotions, side by side.
+"""Time ml's analysis of a frame against fer's FER().detect_emotions, side by side, with the faces found.
 
     python bench/frame_speed.py [--model default] [--rounds 5] [--calls 40]
 
-Both run on the same 640x480 frame with one real face (tests/samples.py: camera_frame),
-interleaved round by round so that both see the same machine load. Prints the
-median milliseconds per frame of each, their ratio, and the classifier's
-milliseconds per face (one face, and per face in a batch of 8).
-Needs fer (see bench/requirements.txt); without it, only ml is timed.
+All run on the same 640x480 frame with one real face (tests/samples.py: camera_frame),
+interleaved round by round so that both see the same machine load:
+
+- ``ml`` tracked: ``FrameAnalyzer.analyze(frame, tracker, t)``, a frame of a video (the
+  live server and ``ml.analyze``): the face re-found near its last box plus one slice of
+  the scan for new faces;
+- ``ml`` still image: ``FrameAnalyzer.analyze(frame)``, the whole scan (faces from 34 px);
+- ``fer``: ``FER().detect_emotions(frame)``.
+
+Each time is printed beside the faces found in the timed calls (a time counts only where
+the face was found): the median milliseconds per frame of each, their ratio, the detector's
+parts and the classifier's milliseconds per face. Videos of real faces of every size:
+``bench/face_tracking.py``. Needs fer (see bench/requirements.txt); without it, only ml is timed.
 """
 import argparse
 import os
@@ -27,10 +35,23 @@ import samples  # noqa: E402
 
 
 def per_call_ms(fn, calls):
+    """Milliseconds per call, and the faces each call found."""
+    found = []
     t = time.perf_counter()
     for _ in range(calls):
-        fn()
-    return (time.perf_counter() - t) / calls * 1000
+        found.append(len(fn()))
+    return (time.perf_counter() - t) / calls * 1000, found
+
+
+def timed(fn, calls, runs):
+    ms, found = per_call_ms(fn, calls)
+    runs["ms"].append(ms)
+    runs["found"] += found
+
+
+def found_text(found, expected=1):
+    right = sum(n == expected for n in found)
+    return f"face found in {right}/{len(found)} calls" + (f", other counts {sorted(set(found) - {expected})}" if right < len(found) else "")
 
 
 def main():
@@ -41,40 +62,53 @@ def main():
     a = p.parse_args()
 
     frame = samples.camera_frame(640, 480)
-    ours = ml.FrameAnalyzer(a.model)
-    assert len(ours.analyze(frame)) == 1, "ml finds one face"
+    ours = ml.build_analyzer(a.model, warm_up=True)
+    tracker = ml.FaceTracker()
+    clock = iter(range(10**9))
+    tracked = lambda: ours.analyze(frame, tracker, next(clock) / 30)  # noqa: E731
+    for _ in range(30):  # the first second: the face confirmed, the scan's slices planned
+        tracked()
     try:
         from fer.fer import FER
 
         theirs = FER()
-        found = theirs.detect_emotions(frame)
-        print(f"fer finds {len(found)} face(s): {[max(f['emotions'], key=f['emotions'].get) for f in found]}")
+        theirs.detect_emotions(frame)
     except ImportError:
         theirs = None
         print("fer is not installed (see bench/requirements.txt): timing ml only")
 
-    ml_ms, fer_ms = [], []
+    runs = {k: {"ms": [], "found": []} for k in ("tracked", "still", "fer")}
     for _ in range(a.rounds):
-        ml_ms.append(per_call_ms(lambda: ours.analyze(frame), a.calls))
+        timed(tracked, a.calls, runs["tracked"])
+        timed(lambda: ours.analyze(frame), a.calls, runs["still"])
         if theirs is not None:
-            fer_ms.append(per_call_ms(lambda: theirs.detect_emotions(frame), a.calls))
+            timed(lambda: theirs.detect_emotions(frame), a.calls, runs["fer"])
 
-    clf = ours.classifier
-    one = ml.crop_faces(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), [(264, 104, 97, 97)])
+    clf, det = ours.classifier, ours.detector
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    one = ml.crop_faces(gray, [(264, 104, 97, 97)])
     eight = np.repeat(one, 8, axis=0)
-    face_ms = statistics.median(per_call_ms(lambda: clf.predict(one), 100) for _ in range(a.rounds))
-    batch_ms = statistics.median(per_call_ms(lambda: clf.predict(eight), 50) for _ in range(a.rounds)) / 8
-    det = ours.detector
-    det_ms = statistics.median(per_call_ms(lambda: det.detect(frame), a.calls) for _ in range(a.rounds))
+    med = lambda fn, n: statistics.median(per_call_ms(fn, n)[0] for _ in range(a.rounds))  # noqa: E731
+    face_ms = med(lambda: clf.predict(one), 100)
+    batch_ms = med(lambda: clf.predict(eight), 50) / 8
+    near_ms = med(lambda: det.detect_near(gray, (264, 104, 97, 97)), a.calls)
+    slices = len(det._plan(gray.shape)[1])
+    slice_ms = statistics.median(med(lambda: det.detect_slice(gray, k), max(1, a.calls // 4)) for k in range(slices))
+    full_ms = med(lambda: det.detect_gray(gray), max(1, a.calls // 4))
 
+    m = {k: statistics.median(v["ms"]) if v["ms"] else None for k, v in runs.items()}
     print(f"model {clf.name}; {a.rounds} rounds of {a.calls} calls; medians over rounds, {os.cpu_count()} CPU cores")
-    print(f"ml.FrameAnalyzer.analyze     {statistics.median(ml_ms):7.2f} ms per 640x480 frame")
-    print(f"  of which FaceDetector      {det_ms:7.2f} ms")
-    print(f"  classifier, one face       {face_ms:7.2f} ms")
-    print(f"  classifier, batch of 8     {batch_ms:7.2f} ms per face")
-    if fer_ms:
-        print(f"fer FER().detect_emotions    {statistics.median(fer_ms):7.2f} ms per 640x480 frame")
-        print(f"ratio ml / fer               {statistics.median(ml_ms) / statistics.median(fer_ms):7.3f}")
+    print(f"ml tracked, a video frame         {m['tracked']:7.2f} ms per 640x480 frame   {found_text(runs['tracked']['found'])}")
+    print(f"  detector: near the face         {near_ms:7.2f} ms")
+    print(f"  detector: one of {slices} scan slices  {slice_ms:7.2f} ms (median slice)")
+    print(f"ml still image (whole scan)       {m['still']:7.2f} ms per 640x480 frame   {found_text(runs['still']['found'])}")
+    print(f"  detector: whole scan            {full_ms:7.2f} ms")
+    print(f"classifier, one face              {face_ms:7.2f} ms")
+    print(f"classifier, batch of 8            {batch_ms:7.2f} ms per face")
+    if m["fer"] is not None:
+        print(f"fer FER().detect_emotions         {m['fer']:7.2f} ms per 640x480 frame   {found_text(runs['fer']['found'])}")
+        print(f"ratio ml tracked / fer            {m['tracked'] / m['fer']:7.3f}")
+        print(f"ratio ml still image / fer        {m['still'] / m['fer']:7.3f}")
 
 
 if __name__ == "__main__":

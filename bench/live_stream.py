@@ -11,7 +11,8 @@ when processing is slower than the camera. Prints, from the server's results:
 - the server's processing time per frame (median, p90): decoding to BGR + ml.FrameAnalyzer,
 - the end-to-end result latency (median, p90): from the client handing a frame to WebRTC
   until its result arrived, for the first and the last 20 s of the stream,
-- the share of results with a face, and of those labelled happy.
+- the share of results with a face, with a box on the true face (IoU >= 0.4; found or held),
+  and held; boxes elsewhere; distinct face ids; the share labelled happy.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ import aiohttp  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ml.tracking import iou  # noqa: E402
 from server.client import FrameTrack, LiveClient  # noqa: E402
+
+TRUE_FACE = (264, 104, 97, 97)  # where the face is in face_frame_640 (tests/samples.py)
 
 
 def face_frame_640() -> np.ndarray:
@@ -65,9 +69,9 @@ def serve_slow(port: int, slow_ms: float) -> None:
             self.inner = ml.build_analyzer(warm_up=True)
             self.classifier = self.inner.classifier
 
-        def analyze(self, bgr):
+        def analyze(self, bgr, tracker=None, t=None):
             time.sleep(slow_ms / 1000)
-            return self.inner.analyze(bgr)
+            return self.inner.analyze(bgr, tracker, t)
 
     web.run_app(create_app(analyzer=SlowAnalyzer()), host="127.0.0.1", port=port, print=None)
 
@@ -131,6 +135,10 @@ async def stream(url: str, duration: float, fps: float) -> dict:
         "frames_received": last_result.get("frames_received"),
         "frames_dropped": last_result.get("frames_dropped"),
         "with_face": len(faces) / max(1, len(results)),
+        "on_the_face": sum(any(iou(f["box"], TRUE_FACE) >= 0.4 for f in r["faces"]) for r in results) / max(1, len(results)),
+        "held": sum(f["held"] for r in results for f in r["faces"]) / max(1, len(results)),
+        "other_boxes": sum(iou(f["box"], TRUE_FACE) < 0.4 for r in results for f in r["faces"]),
+        "face_ids": len({f["id"] for r in results for f in r["faces"]}),
         "happy": sum(r["faces"][0]["label"] == "happy" for r in faces) / max(1, len(faces)),
     }
 

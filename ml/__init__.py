@@ -5,9 +5,10 @@
     clf = ml.EmotionClassifier.load()           # the shipped default model
     probs = clf.predict(faces)                  # uint8 (N, H, W) crops -> float (N, 7)
     boxes = ml.FaceDetector().detect(bgr)       # uint8 (H, W, 3) -> [(x, y, w, h), ...]
-    faces = ml.FrameAnalyzer().analyze(bgr)     # -> [{"box", "label", "probs"}, ...]
     analyzer = ml.build_analyzer("default")     # the factory the server and the CLIs use
-    tracked = ml.FaceTracker().update(faces)    # + stable "id", smoothed probabilities
+    faces = analyzer.analyze(bgr)               # a still image -> [{"box", "label", "probs"}, ...]
+    tracker = ml.FaceTracker()                  # one per stream (camera, video)
+    faces = analyzer.analyze(bgr, tracker, t)   # a video frame: confirmed faces + "id", "held"
 
 Layout: this package's top holds inference (``labels``, ``registry``, ``classifier``,
 ``detector``, ``analyzer``, ``tracking``, ``schema``); ``ml.training`` trains and evaluates

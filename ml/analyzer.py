@@ -1,8 +1,10 @@
 """FrameAnalyzer: faces and their expressions in a frame, every face of it in one batch.
 
-    analyzer = build_analyzer("default", small_faces=False)   # the one way to build one
-    analyzer.analyze(bgr)                                      # -> [{"box", "label", "probs"}, ...]
-    worker = analyzer.for_another_thread()                     # same model, a detector of its own
+    analyzer = build_analyzer("default")                  # the one way to build one
+    analyzer.analyze(bgr)                                 # a still image -> [{"box", "label", "probs"}, ...]
+    tracker = ml.FaceTracker()                            # one per stream (camera, video)
+    analyzer.analyze(bgr, tracker, t)                     # a video frame -> + "id", "held" (ml.tracking)
+    worker = analyzer.for_another_thread()                # same model, a detector of its own
 
 ``build_analyzer`` is the factory that the live server, the upload worker and
 ``python -m ml.analyze`` all use: a model name (or path) and the detector settings in,
@@ -16,6 +18,7 @@ import numpy as np
 from .classifier import EmotionClassifier
 from .detector import DISTANT_FACES, FaceDetector, crop_faces, to_gray
 from .labels import CLASSES
+from .tracking import FaceTracker
 
 
 class FrameAnalyzer:
@@ -44,49 +47,62 @@ class FrameAnalyzer:
         its own, for use on another thread (the classifier is thread-safe, the cascade is not)."""
         return FrameAnalyzer(self.classifier, self.detector.clone(), tta=self.tta, max_faces=self.max_faces)
 
-    def analyze(self, image: np.ndarray) -> list[dict]:
-        """Faces in a uint8 BGR ``(H, W, 3)`` (or grayscale) frame, largest first."""
-        return self.analyze_batch([image])[0]
+    def analyze(self, image: np.ndarray, tracker: FaceTracker | None = None, t: float | None = None) -> list[dict]:
+        """Faces in a uint8 BGR ``(H, W, 3)`` (or grayscale) frame, largest first.
 
-    def analyze_batch(self, images) -> list[list[dict]]:
-        """Several frames at once: detection per frame, one classifier batch for all their faces."""
+        Without ``tracker``: a still image, every face found by the full scan. With the
+        stream's ``ml.FaceTracker``: a frame of a video (``t``: its time in seconds), its
+        tracked faces, each with ``id`` and ``held`` (see ``ml.tracking``).
+        """
+        return self.analyze_batch([image], tracker, None if t is None else [t])[0]
+
+    def analyze_batch(self, images, tracker: FaceTracker | None = None, times=None) -> list[list[dict]]:
+        """Several frames at once: detection per frame (in order, through ``tracker`` when
+        given), one classifier batch for all the faces to report."""
         grays = [to_gray(img) for img in images]
-        boxes = [self.detector.detect_gray(g)[: self.max_faces] for g in grays]
+        if tracker is None:
+            found = [self.detector.detect_gray(g)[: self.max_faces] for g in grays]
+        else:
+            found = []
+            for k, g in enumerate(grays):
+                boxes = tracker.detect(g, self.detector)[: self.max_faces]
+                found.append(tracker.observe(boxes, None if times is None else times[k]))
+        boxes = [[b for b in frame if not getattr(b, "held", False)] for frame in found]
+        boxes = [[getattr(b, "box", b) for b in frame] for frame in boxes]
         crops = [crop_faces(g, b) for g, b in zip(grays, boxes) if b]
-        if not crops:
-            return [[] for _ in images]
-        probs = self.classifier.predict(np.concatenate(crops), tta=self.tta)
-        results, k = [], 0
-        for frame_boxes in boxes:
-            faces = []
-            for box in frame_boxes:
-                p = probs[k]
-                k += 1
-                faces.append(
+        probs = iter(self.classifier.predict(np.concatenate(crops), tta=self.tta) if crops else [])
+        results = []
+        for frame in found:
+            frame_probs = [None if getattr(b, "held", False) else next(probs) for b in frame]
+            if tracker is not None:
+                results.append(tracker.report(frame, frame_probs))
+                continue
+            results.append(
+                [
                     {
                         "box": tuple(int(v) for v in box),
                         "label": CLASSES[int(np.argmax(p))],
                         "probs": {c: float(v) for c, v in zip(CLASSES, p)},
                     }
-                )
-            results.append(faces)
+                    for box, p in zip(frame, frame_probs)
+                ]
+            )
         return results
 
 
 def detector_settings(small_faces: bool = False) -> dict:
-    """The ``FaceDetector`` keyword arguments for a use: the live defaults, or small, distant faces."""
-    return dict(DISTANT_FACES) if small_faces else {}
+    """The ``FaceDetector`` keyword arguments. ``small_faces`` is deprecated and changes nothing:
+    every detector finds faces from about 40 pixels wide in 640x480."""
+    return dict(DISTANT_FACES)
 
 
 def build_analyzer(
     model: str | None = None, *, small_faces: bool = False, warm_up: bool = False, tta: bool = False
 ) -> FrameAnalyzer:
-    """The analyser for a model name or ``.keras`` path (None: the shipped default) and detector
-    settings. ``warm_up``: compile the classifier for every batch size now (a live server
+    """The analyser for a model name or ``.keras`` path (None: the shipped default).
+    ``small_faces`` is deprecated (a no-op: faces from 40 px are found by default). ``warm_up``: compile the classifier for every batch size now (a live server
     should not stall the first time a second face appears)."""
-    analyzer = FrameAnalyzer(
-        EmotionClassifier.load(model), FaceDetector(**detector_settings(small_faces)), tta=tta
-    )
+    analyzer = FrameAnalyzer(EmotionClassifier.load(model), FaceDetector(**detector_settings(small_faces)), tta=tta)
     if warm_up:
         analyzer.classifier.warm_up(analyzer.max_faces)
     return analyzer

@@ -49,45 +49,70 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return gray
 
 
-# Settings for small, distant faces (a class at the back of a room, seen by one camera):
-# faces from about 32 pixels wide in a 640x480 frame, at about five times the default's cost.
-DISTANT_FACES = {"max_side": 480, "min_face": 0.06}
+# Kept for callers of the old small-face setting: every detector now finds faces from
+# about 40 pixels wide in 640x480 (``--small-faces`` is a deprecated no-op).
+DISTANT_FACES: dict = {}
+
+WINDOW = 24  # the Haar cascade's own window: the smallest face it sees in the image it scans
+NEAR_STEP = 1.15  # scale step of detect_near: five scales from 0.75 to 1.4 times the face (each call
+# of detectMultiScale costs about 0.3 ms a scale, however small the image: few scales keep it cheap)
+NEAR_SIDE = 48  # detect_near looks for a confirmed face on a copy where it is about this wide: at 32
+# (the cascade's 24-px window at 0.75 of the face) a 40-50 px face was re-found in 103 of 120 frames, at 48 in 120
+CANDIDATE_SIDE = 30  # a candidate is looked for as the scan saw it (a face fills the cascade's window):
+# sharper copies made persistent false faces of wood grain (bench/face_tracking.py)
 
 
 class FaceDetector:
-    """Frontal faces with OpenCV's Haar cascade.
+    """Frontal faces with OpenCV's Haar cascade, every size from ``min_face`` up.
 
-    Detection runs on a copy of the frame scaled so that its longer side is at most
-    ``max_side`` pixels (fast enough for live video) and the boxes are mapped back to
-    the frame's own coordinates. Faces smaller than ``min_face`` of the frame's shorter
-    side are not looked for: with the defaults, a face is found from 80 pixels wide in a
-    640x480 frame (a person up to about 1.5 m from a laptop camera). These defaults find
-    97 % of faces 80 to 200 pixels wide in JPEG-compressed 640x480 frames at 4.5 ms a
-    frame, where a scale step of 1.2 on a 240-pixel copy finds 77 % (``python
-    bench/detector_tradeoff.py``). For smaller, more
-    distant faces (a class at the back of a room) use ``FaceDetector(**DISTANT_FACES)``
-    (``max_side=480, min_face=0.06``), at about five times the cost
-    (``python bench/frame_speed.py`` measures it).
+    ``min_face`` is a fraction of the frame's shorter side (1/14: 34 pixels in 640x480, so
+    that faces from 40 pixels are found reliably).
+    The frame is scanned on a copy scaled so that a ``min_face`` face fills the cascade's
+    24-pixel window, then on a pyramid of smaller copies (``scale_factor`` apart) up to
+    faces as tall as the frame. Three ways to look:
+
+    - ``detect(bgr)`` / ``detect_gray(gray)``: a still image: the whole pyramid at once
+      (``scan``), each face checked on a sharper copy;
+    - ``detect_slice(gray, k)``: slice ``k`` of ``slices`` of the pyramid, cut so that the
+      slices cost about the same (a tracker scans one slice per frame for new faces);
+    - ``detect_near(gray, box)``: a window around a known face, at scales near its size
+      (a fraction of a millisecond; a tracker re-finds its faces so every frame).
+
+    ``python bench/face_tracking.py`` measures recall and time against ``fer``.
     """
 
-    def __init__(self, max_side: int = 320, min_face: float = 1 / 6, scale_factor: float = 1.2, min_neighbors: int = 5):
+    def __init__(
+        self,
+        min_face: float = 1 / 14,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        slices: int = 12,
+        near_neighbors: int = 3,
+    ):
         path = cascade_path()
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise RuntimeError(f"{path}: the Haar cascade did not load")
-        self.max_side = max_side
+        if not 0 < min_face <= 1:
+            raise ValueError("min_face must be a fraction of the frame's shorter side, in (0, 1]")
+        if scale_factor <= 1 or slices < 1:
+            raise ValueError("scale_factor must be above 1 and slices at least 1")
         self.min_face = min_face
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
+        self.slices = slices
+        self.near_neighbors = near_neighbors
+        self._plans: dict = {}
 
     @property
     def settings(self) -> dict:
         """The keyword arguments that build an identical detector."""
         return {
-            "max_side": self.max_side,
             "min_face": self.min_face,
             "scale_factor": self.scale_factor,
             "min_neighbors": self.min_neighbors,
+            "slices": self.slices,
+            "near_neighbors": self.near_neighbors,
         }
 
     def clone(self) -> "FaceDetector":
@@ -100,16 +125,103 @@ class FaceDetector:
         return self.detect_gray(to_gray(image))
 
     def detect_gray(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-        h, w = gray.shape
-        scale = min(1.0, self.max_side / max(h, w))
-        small = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else gray
-        side = max(20, int(self.min_face * min(small.shape)))
+        """A still image: every face from ``min_face`` up (``scan``), each one found again on a
+        sharper copy around it (``detect_near``, as strictly), so that a still, which has no next
+        frame to confirm it, gets no false face of texture (the astronaut's suit, wood grain)."""
+        return [b for b in self.scan(gray) if (again := self.detect_near(gray, b, neighbors=self.min_neighbors))
+                and iou(again[0], b) >= 0.3]
+
+    def scan(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """The whole pyramid at once: candidates from ``min_face`` up, largest first."""
+        scales = self._plan(gray.shape)[0]
+        return self._scan(gray, scales[0], len(scales))
+
+    def detect_slice(self, gray: np.ndarray, k: int) -> list[tuple[int, int, int, int]]:
+        """Slice ``k % slices`` of the pyramid (the slices overlap by one scale)."""
+        scales, cuts = self._plan(gray.shape)
+        first, last = cuts[k % len(cuts)]
+        return self._scan(gray, scales[first], last - first + 1)
+
+    def detect_near(
+        self, gray: np.ndarray, box, confirmed: bool = True, neighbors: int | None = None
+    ) -> list[tuple[int, int, int, int]]:
+        """Faces of 0.75 to 1.4 times ``box``'s size in a window of twice its size around it,
+        best match for ``box`` first. A face already ``confirmed`` is looked for on a sharp copy
+        with ``near_neighbors`` (fewer than a new face needs: it is known to be there); a
+        candidate as strictly as the scan that found it (its resolution, ``min_neighbors``).
+        ``neighbors`` overrides the cascade's ``minNeighbors``."""
+        x, y, w, h = box
+        side = max(w, h)
+        pad = side // 2 + 2
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(gray.shape[1], x + w + pad), min(gray.shape[0], y + h + pad)
+        if x1 - x0 < WINDOW or y1 - y0 < WINDOW:
+            return []
+        scale = min(1.0, (NEAR_SIDE if confirmed else CANDIDATE_SIDE) / side)
+        roi = gray[y0:y1, x0:x1]
+        if scale < 1:
+            roi = cv2.resize(roi, (max(WINDOW, round(roi.shape[1] * scale)), max(WINDOW, round(roi.shape[0] * scale))),
+                             interpolation=cv2.INTER_AREA)
+        low = max(WINDOW, round(0.75 * side * scale))
+        top = max(low, round(1.4 * side * scale))
+        neighbors = neighbors or (self.near_neighbors if confirmed else self.min_neighbors)
         found = self.cascade.detectMultiScale(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side)
+            roi, scaleFactor=NEAR_STEP, minNeighbors=neighbors, minSize=(low, low), maxSize=(top, top)
         )
-        boxes = [tuple(int(round(v / scale)) for v in box) for box in np.asarray(found).reshape(-1, 4)]
+        sx, sy = (x1 - x0) / roi.shape[1], (y1 - y0) / roi.shape[0]
+        boxes = [
+            (x0 + round(bx * sx), y0 + round(by * sy), round(bw * sx), round(bh * sy))
+            for bx, by, bw, bh in np.asarray(found).reshape(-1, 4)
+        ]
+        return sorted(boxes, key=lambda b: iou(b, box), reverse=True)
+
+    def _plan(self, shape):
+        """For a frame shape: the pyramid's scales, and the (first, last) scale index of each slice."""
+        plan = self._plans.get(shape)
+        if plan is None:
+            short = min(shape)
+            top = min(1.0, WINDOW / (self.min_face * short))
+            scales = []
+            s = top
+            while WINDOW / s <= short * 1.05 or not scales:
+                scales.append(s)
+                s /= self.scale_factor
+            areas = np.cumsum([shape[0] * shape[1] * s * s for s in scales])
+            cuts, start = [], 0
+            for k in range(1, self.slices + 1):
+                end = int(np.searchsorted(areas, areas[-1] * k / self.slices - 1e-9))
+                end = max(start, min(end, len(scales) - 1))
+                cuts.append((start, min(len(scales) - 1, end + 1)))
+                start = end + 1
+                if start >= len(scales):
+                    break
+            plan = self._plans[shape] = (scales, cuts)
+        return plan
+
+    def _scan(self, gray, scale, count):
+        h, w = gray.shape
+        small = gray if scale >= 1 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        top = round(WINDOW * self.scale_factor ** (count - 1))
+        found = self.cascade.detectMultiScale(
+            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(WINDOW, WINDOW), maxSize=(top, top),
+        )
+        sx, sy = w / small.shape[1], h / small.shape[0]
+        boxes = [
+            (round(x * sx), round(y * sy), round(bw * sx), round(bh * sy))
+            for x, y, bw, bh in np.asarray(found).reshape(-1, 4)
+        ]
         boxes = [(x, y, min(bw, w - x), min(bh, h - y)) for x, y, bw, bh in boxes]
         return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
 
 
 def crop_faces(gray: np.ndarray, boxes, margin: float = CROP_MARGIN, size: int = IMAGE_SIZE) -> np.ndarray:

@@ -1,89 +1,256 @@
-"""Stable face ids across frames and smoothing of each face's probabilities.
+"""Faces followed from frame to frame: where to look, which detections are faces, stable ids,
+held faces and smoothed probabilities.
 
-Shared by the live server and the recorded-media CLI, so that both label faces the
-same way. Faces are matched to the tracks of the previous frames by box overlap
-(IoU); each track keeps the mean of its last ``window`` probability vectors.
+One ``FaceTracker`` per stream (a live camera, a video); the analyser (``ml.FrameAnalyzer``)
+asks it where to look and tells it what it found:
+
+    boxes = tracker.detect(gray, detector)      # each tracked face near its last box, plus one
+                                                # slice of the full scan for new faces
+    sightings = tracker.observe(boxes, t)       # match, confirm, hold (boxes only)
+    faces = tracker.report(sightings, probs)    # ids, held flags, smoothed probabilities
+
+- **Confirmed**: a new face is reported once it was seen in ``confirm`` of its first
+  ``confirm_of`` frames (2 of 3): a one-frame false detection never reaches the user, and a
+  face gets its id only then, so ids count real faces.
+- **Held**: a confirmed face that is not found keeps its id and last box, with
+  ``"held": True`` and its last probabilities, for up to ``hold_s`` seconds (0.5); then it
+  is forgotten and a face found there later is a new face.
+- Each face's probabilities are the mean of its last ``window`` classified frames.
+
+The live server, the upload worker and ``python -m ml.analyze`` all use it, through the analyser.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
+from .detector import iou
 from .labels import CLASSES
 
 
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+def _centre_inside(a, b) -> bool:
+    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
+
+
+def _near(box, track_box) -> bool:
+    """``box`` is where ``track_box``'s face has moved to: its centre within the track's box
+    grown by half its size on each side, its size within 0.7-1.4 times."""
+    x, y, w, h = track_box
+    ratio = box[2] / max(1, w)
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return 0.7 <= ratio <= 1.4 and x - w / 2 <= cx <= x + 1.5 * w and y - h / 2 <= cy <= y + 1.5 * h
 
 
 class _Track:
-    __slots__ = ("id", "box", "history", "missed")
+    __slots__ = ("id", "box", "history", "hits", "last_seen", "last_frame", "velocity")
 
-    def __init__(self, track_id, box, window):
-        self.id = track_id
+    def __init__(self, box, window, t, frame):
+        self.id = None  # given when the face is confirmed
         self.box = box
         self.history = deque(maxlen=window)
-        self.missed = 0
+        self.hits: list[bool] = [True]
+        self.last_seen = t
+        self.last_frame = frame
+        self.velocity = (0.0, 0.0)  # pixels per frame, of the box's corner
+
+    def predicted(self, frame: int) -> tuple:
+        """Where the face should be in ``frame``, moving on as it moved."""
+        n = frame - self.last_frame
+        x, y, w, h = self.box
+        return (round(x + self.velocity[0] * n), round(y + self.velocity[1] * n), w, h)
+
+    def seen(self, box, t, frame) -> None:
+        n = frame - self.last_frame
+        if n > 0:
+            vx, vy = (box[0] - self.box[0]) / n, (box[1] - self.box[1]) / n
+            self.velocity = (0.5 * self.velocity[0] + 0.5 * vx, 0.5 * self.velocity[1] + 0.5 * vy)
+        self.box, self.last_seen, self.last_frame = box, t, frame
+
+
+@dataclass
+class Sighting:
+    """A confirmed face in one frame: found at ``box`` (``index``: its place in the frame's
+    detections), or held at its last box (``held``, ``index`` None)."""
+
+    track: _Track
+    box: tuple
+    held: bool
+    index: int | None
 
 
 class FaceTracker:
-    """Give each face a stable integer id and smoothed probabilities.
+    """Per-stream face state: tentative, confirmed and held faces (see the module's doc).
 
-    ``update(faces)`` takes the analyser's output for one frame (dicts with ``box``
-    and ``probs``) and returns new dicts with ``id``, the smoothed ``probs`` and
-    the ``label`` they imply. A track is dropped after ``max_missed`` frames
-    without a matching face.
+    ``t``, where given, is the frame's time in seconds; without it frames are taken to be
+    ``1 / fps`` apart. ``confirm=1`` reports every detection at once (still images).
     """
 
-    def __init__(self, window: int = 5, min_iou: float = 0.3, max_missed: int = 15):
+    def __init__(
+        self,
+        window: int = 5,
+        min_iou: float = 0.3,
+        hold_s: float = 0.5,
+        confirm: int = 2,
+        confirm_of: int = 3,
+        fps: float = 30.0,
+    ):
         if window < 1:
             raise ValueError("window must be at least 1")
+        if not 1 <= confirm <= confirm_of:
+            raise ValueError("confirm must be between 1 and confirm_of")
         self.window = window
         self.min_iou = min_iou
-        self.max_missed = max_missed
-        self.tracks: list[_Track] = []
-        self._next_id = 1
+        self.hold_s = hold_s
+        self.confirm = confirm
+        self.confirm_of = confirm_of
+        self.fps = fps
+        self.reset()
 
     def reset(self) -> None:
-        self.tracks.clear()
+        self.tracks: list[_Track] = []
         self._next_id = 1
+        self._frames = 0
+        self._slice = 0
+        self._claims: list[tuple[tuple, _Track]] = []  # detect(): boxes found near a track
+        self._shape = None  # the frames' shape, as last seen by detect()
 
-    def update(self, faces: list[dict]) -> list[dict]:
+    def _rescale(self, shape) -> None:
+        """Keep the faces (ids, boxes) when the frames' size changes: boxes scaled to the new size."""
+        sy, sx = shape[0] / self._shape[0], shape[1] / self._shape[1]
+        for t in self.tracks:
+            x, y, w, h = t.box
+            t.box = (round(x * sx), round(y * sy), max(1, round(w * sx)), max(1, round(h * sy)))
+            t.velocity = (t.velocity[0] * sx, t.velocity[1] * sy)
+
+    # -- detection -----------------------------------------------------------------------------
+
+    def detect(self, gray: np.ndarray, detector) -> list[tuple[int, int, int, int]]:
+        """Where the faces of this frame are: each tracked face looked for near where it should be
+        (``detector.detect_near``), and new faces in one slice of the full scan
+        (``detector.detect_slice``), or in the whole scan (``detector.scan``) while no face is
+        confirmed."""
+        if self._shape is not None and gray.shape != self._shape:
+            self._rescale(gray.shape)  # the stream changed resolution (WebRTC adapts to bandwidth)
+        self._shape = gray.shape
+        boxes, claims = [], []
+        for track in self.tracks:
+            guess = track.predicted(self._frames)
+            near = detector.detect_near(gray, guess, confirmed=track.id is not None)
+            if near and _near(near[0], guess) and not any(iou(near[0], b) >= self.min_iou for b in boxes):
+                boxes.append(near[0])
+                claims.append((near[0], track))
+        if any(t.id is not None for t in self.tracks):
+            scan = detector.detect_slice(gray, self._slice)
+            self._slice += 1
+        else:  # no face yet: the whole scan, so that a face is confirmed on its second frame
+            scan = detector.scan(gray)
+        for box in scan:
+            if not any(iou(box, b) >= self.min_iou or _centre_inside(box, b) or _centre_inside(b, box) for b in boxes):
+                boxes.append(box)
+        self._claims = claims
+        return boxes
+
+    # -- tracking ------------------------------------------------------------------------------
+
+    def observe(self, boxes, t: float | None = None) -> list[Sighting]:
+        """Match this frame's boxes to the tracked faces; return the faces to report (confirmed:
+        found or held), largest first. Probabilities are added by ``report``."""
+        t = self._frames / self.fps if t is None else float(t)
+        frame = self._frames
+        self._frames += 1
+        boxes = [tuple(int(v) for v in b) for b in boxes]
+        claims, self._claims = self._claims, []
+        found: dict[int, int] = {}  # track index -> box index
+        taken = set()
+        index = {id(tr): ti for ti, tr in enumerate(self.tracks)}
+        for box, track in claims:  # found by looking near a track: that track's face
+            ti, bi = index.get(id(track)), boxes.index(box) if box in boxes else None
+            if ti is not None and bi is not None and ti not in found and bi not in taken:
+                found[ti] = bi
+                taken.add(bi)
+        guesses = [tr.predicted(frame) for tr in self.tracks]
         pairs = sorted(
-            ((iou(t.box, f["box"]), ti, fi) for ti, t in enumerate(self.tracks) for fi, f in enumerate(faces)),
+            ((iou(g, b), ti, bi) for ti, g in enumerate(guesses) for bi, b in enumerate(boxes)),
             reverse=True,
         )
-        matched: dict[int, _Track] = {}
-        used = set()
-        for score, ti, fi in pairs:
+        for score, ti, bi in pairs:
             if score < self.min_iou:
                 break
-            if ti in used or fi in matched:
+            if ti in found or bi in taken:
                 continue
-            used.add(ti)
-            matched[fi] = self.tracks[ti]
-        for ti, t in enumerate(self.tracks):
-            if ti not in used:
-                t.missed += 1
-        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+            found[ti] = bi
+            taken.add(bi)
+        for ti, g in enumerate(guesses):  # a face that moved more than its boxes overlap
+            if ti in found:
+                continue
+            for bi, b in enumerate(boxes):
+                if bi not in taken and _near(b, g):
+                    found[ti] = bi
+                    taken.add(bi)
+                    break
+        kept, sightings = [], []
+        for ti, track in enumerate(self.tracks):
+            seen = ti in found
+            if seen:
+                track.seen(boxes[found[ti]], t, frame)
+            if track.id is None:
+                track.hits.append(seen)
+                if sum(track.hits) >= self.confirm:
+                    self._confirm(track)
+                elif len(track.hits) >= self.confirm_of:
+                    continue  # not seen often enough: a false detection, forgotten
+            if track.id is not None:
+                if seen:
+                    sightings.append(Sighting(track, track.box, False, found[ti]))
+                elif t - track.last_seen <= self.hold_s + 1e-9:
+                    sightings.append(Sighting(track, track.box, True, None))
+                else:
+                    continue  # gone for longer than hold_s
+            kept.append(track)
+        for bi, box in enumerate(boxes):
+            if bi not in taken:
+                track = _Track(box, self.window, t, frame)
+                kept.append(track)
+                if self.confirm <= 1:
+                    self._confirm(track)
+                    sightings.append(Sighting(track, box, False, bi))
+        self.tracks = kept
+        return sorted(sightings, key=lambda s: s.box[2] * s.box[3], reverse=True)
+
+    def report(self, sightings: list[Sighting], probs) -> list[dict]:
+        """The faces to show for one frame: ``probs[i]`` (7 floats, ``ml.CLASSES`` order) are
+        the classifier's output for sighting ``i`` (ignored for held faces). Call once per
+        frame, in frame order."""
         out = []
-        for fi, face in enumerate(faces):
-            track = matched.get(fi)
-            if track is None:
-                track = _Track(self._next_id, face["box"], self.window)
-                self._next_id += 1
-                self.tracks.append(track)
-            track.box, track.missed = face["box"], 0
-            track.history.append(np.array([face["probs"][c] for c in CLASSES], np.float64))
-            mean = np.mean(track.history, axis=0)
-            probs = {c: float(p) for c, p in zip(CLASSES, mean)}
-            out.append({**face, "id": track.id, "probs": probs, "label": CLASSES[int(np.argmax(mean))]})
+        for s, p in zip(sightings, probs):
+            if not s.held:
+                s.track.history.append(np.asarray(p, np.float64))
+            if s.track.history:
+                mean = np.mean(s.track.history, axis=0)
+            else:  # held before it was ever classified (not with the analyser): nothing to say
+                mean = np.full(len(CLASSES), 1 / len(CLASSES))
+            out.append(
+                {
+                    "box": tuple(int(v) for v in s.box),
+                    "id": s.track.id,
+                    "held": s.held,
+                    "label": CLASSES[int(np.argmax(mean))],
+                    "probs": {c: float(v) for c, v in zip(CLASSES, mean)},
+                }
+            )
         return out
+
+    def update(self, faces: list[dict], t: float | None = None) -> list[dict]:
+        """Track faces found elsewhere (dicts with ``box`` and ``probs``): ``observe`` + ``report``."""
+        sightings = self.observe([f["box"] for f in faces], t)
+        probs = [None if s.held else [faces[s.index]["probs"][c] for c in CLASSES] for s in sightings]
+        out = self.report(sightings, probs)
+        return [{**faces[s.index], **o} if not s.held else o for s, o in zip(sightings, out)]
+
+    def _confirm(self, track: _Track) -> None:
+        track.id = self._next_id
+        self._next_id += 1

@@ -1,8 +1,8 @@
 """The model owner: one analyser per server process, and the only threads that may use it.
 
-    service = AnalysisService(settings.model, small_faces=settings.small_faces)
+    service = AnalysisService(settings.model)
     service.load()                                   # ml.build_analyzer: the model is loaded once
-    faces, (w, h), s = await service.analyze(frame)  # a live frame, on the live thread
+    faces, (w, h), s = await service.analyze(frame, tracker, t)  # a live frame, on the live thread
     future = service.submit_recorded(fn)             # fn(analyzer) on the recorded-media thread
 
 Thread rule, here and nowhere else: every live frame, from every visitor, is analysed
@@ -28,7 +28,8 @@ class AnalysisService:
     """``ml.FrameAnalyzer`` behind the live and the recorded-media worker threads.
 
     ``analyzer``: an analyser to use instead of building one (tests and benchmarks: any
-    object with ``analyze(bgr)`` and ``analyze_batch(frames)``).
+    object with ``analyze(bgr, tracker, t)`` and ``analyze_batch(frames, tracker, times)``).
+    ``small_faces`` is deprecated (a no-op).
     """
 
     def __init__(self, model: str | None = None, small_faces: bool = False, analyzer=None):
@@ -74,21 +75,23 @@ class AnalysisService:
 
     # -- live --------------------------------------------------------------------------------
 
-    def analyze_frame(self, frame) -> tuple[list[dict], tuple[int, int], float]:
+    def analyze_frame(self, frame, tracker=None, t: float | None = None) -> tuple[list[dict], tuple[int, int], float]:
         """Blocking: a decoded video frame (``av.VideoFrame``) or BGR array -> faces, (w, h), seconds spent.
 
-        The pixels live only in this call: nothing is stored.
+        ``tracker``: the stream's ``ml.FaceTracker`` (its state: the stream's faces; one per
+        stream, used on the live thread only), ``t`` the frame's time in seconds. The pixels
+        live only in this call: nothing is stored.
         """
         start = time.perf_counter()
         bgr = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="bgr24")
-        faces = self.analyzer.analyze(bgr)
+        faces = self.analyzer.analyze(bgr, tracker, t)
         return faces, (int(bgr.shape[1]), int(bgr.shape[0])), time.perf_counter() - start
 
-    async def analyze(self, frame) -> tuple[list[dict], tuple[int, int], float]:
+    async def analyze(self, frame, tracker=None, t: float | None = None) -> tuple[list[dict], tuple[int, int], float]:
         """``analyze_frame`` on the live thread."""
         if self._live is None:
             raise RuntimeError("the analysis service is not running")
-        return await asyncio.get_running_loop().run_in_executor(self._live, self.analyze_frame, frame)
+        return await asyncio.get_running_loop().run_in_executor(self._live, self.analyze_frame, frame, tracker, t)
 
     # -- recorded media ----------------------------------------------------------------------
 

@@ -136,7 +136,8 @@ def result(
     frames_dropped: int,
     server_time: float,
 ) -> dict:
-    """One analysed frame: its tracked faces (``ml.FaceTracker`` output) and the stream's counters."""
+    """One analysed frame: its confirmed faces (``ml.FaceTracker`` output: ``held`` when not found
+    in this frame, shown at its last box) and the stream's counters."""
     return {
         "type": "result",
         "faces": [
@@ -145,6 +146,7 @@ def result(
                 "box": [int(v) for v in f["box"]],
                 "label": f["label"],
                 "probs": {c: round(float(p), 4) for c, p in f["probs"].items()},
+                "held": bool(f.get("held", False)),
             }
             for f in faces
         ],

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -61,6 +62,8 @@ def is_loopback_host(host: str) -> bool:
 
 DEFAULT_DATABASE = "sqlite:///data/fer.db"  # python -m server's default: under ./data/
 MIN_ADMIN_TOKEN = 16  # characters: a researcher token shorter than this is refused
+
+SMALL_FACES_DEPRECATED = "deprecated, no effect: faces from about 40 px wide in 640x480 are found by default"
 
 
 @dataclass
@@ -112,7 +115,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     model: str | None = None  # a shipped model name or a .keras path; None: ml's default
-    small_faces: bool = False  # look for small, distant faces too (ml.analyzer.detector_settings)
+    small_faces: bool = False  # deprecated, no effect (every detector finds faces from 40 px in 640x480)
     cert: str | None = None
     key: str | None = None
     ice_servers: tuple[str, ...] = ()
@@ -161,6 +164,8 @@ class Settings:
             p.error(f"FER_LOG_LEVEL {a.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         if a.admin_token is not None and len(a.admin_token) < MIN_ADMIN_TOKEN:
             p.error(f"--admin-token must be at least {MIN_ADMIN_TOKEN} characters (better: leave it out, one is made)")
+        if a.small_faces:
+            print(f"python -m server: --small-faces is {SMALL_FACES_DEPRECATED}", file=sys.stderr)
         try:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
@@ -220,8 +225,7 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--key", help="TLS private key (PEM) for --cert")
     p.add_argument("--ice-server", action="append", default=[], metavar="URL",
                    help="STUN/TURN server for both ends, e.g. stun:stun.example.org:3478 (repeatable)")
-    p.add_argument("--small-faces", action="store_true",
-                   help="also find small, distant faces (a classroom on one camera); about 5x the detection time")
+    p.add_argument("--small-faces", action="store_true", help=SMALL_FACES_DEPRECATED)
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
                    help=f"most live streams at once (default {DEFAULT_MAX_STREAMS})")
     p.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",

@@ -2,9 +2,10 @@
 
 Latency never builds up: a reader task drains the track as fast as frames arrive and
 keeps only the newest one; the processing task analyses whichever frame is newest when
-the analyser is free and drops the others. Each face keeps a stable id and smoothed
-probabilities (``ml.FaceTracker``). Frames live only in memory, for the time of their
-analysis: nothing is stored.
+the analyser is free and drops the others. The stream has its own ``ml.FaceTracker`` (the
+state of this stream's faces, used on the live thread only): faces are looked for where
+they were, new ones are reported once confirmed, briefly missed ones are held. Frames live
+only in memory, for the time of their analysis: nothing is stored.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class TrackProcessor:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._latest = None
-        self.tracker.reset()
+        # a new tracker, not a reset: an analysis still running on the live thread keeps the old one
+        self.tracker = ml.FaceTracker(window=self.tracker.window)
 
     async def _read(self, track) -> None:
         """Take every frame off the track as it arrives; keep only the newest."""
@@ -95,7 +97,9 @@ class TrackProcessor:
             self._latest = None
             stamp = getattr(frame, "time", None)  # seconds since the stream began
             try:
-                faces, (width, height), seconds = await self.service.analyze(frame)
+                faces, (width, height), seconds = await self.service.analyze(
+                    frame, self.tracker, stamp if stamp is not None else arrival
+                )
             except ValueError as e:  # a frame the analyser cannot take (e.g. too small): say so once
                 if str(e) not in reported:
                     reported.add(str(e))
@@ -106,7 +110,6 @@ class TrackProcessor:
                 await self._send_quietly(protocol.error("the server could not analyse a frame"))
                 continue
             del frame
-            faces = self.tracker.update(faces)
             self.frames_processed += 1
             message = protocol.result(
                 faces,

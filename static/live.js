@@ -13,6 +13,7 @@
   let latest = null, latestAt = 0;          // the result on display and when it arrived (performance.now())
   let withFaces = null, withFacesAt = 0;    // the last result that had faces
   const HOLD_MS = 600;                      // a frame or two without a face does not blank the display
+  let mainId = null;                        // the main face (chart, readout): kept while the server reports it
   let sessionStart = 0, sessionStartedAt = null;
   let timeline = [];                        // every result of the session, for the downloads
   const arrivals = [];                      // arrival times of the last results, for results/s
@@ -246,7 +247,7 @@
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     video.srcObject = null;
     streaming = false;
-    latest = withFaces = null;
+    latest = withFaces = mainId = null;
     setState('stream-state', 'idle');
     $('fps').textContent = '–';
     $('latency').textContent = '–';
@@ -288,18 +289,26 @@
     timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, frame: msg.frame, utc: msg.utc, faces: msg.faces });
     emit('result', { t, faces: msg.faces });
     if (timeline.length === 1) setButtons();
-    const main = shown.faces[0];
+    const main = mainFace(shown.faces);
     chart.push(t, main ? main.probs : null);
-    showReadout(shown.faces);
+    $('chart').dataset.mainFace = main ? String(main.id) : '';
+    showReadout(shown.faces, main);
     $('fps').textContent = String(arrivals.length);
     const latency = msg.latency_ms + (rttMs === null ? 0 : rttMs / 2);
     $('latency').textContent = `${Math.round(latency)} ms`;
     $('latency').dataset.processingMs = String(msg.processing_ms);
   }
 
-  function showReadout(faces) {
+  // The server reports only confirmed faces (held ones too, at their last box), largest first.
+  // The main face stays the same face while it is reported; when it is gone, the largest takes over.
+  function mainFace(faces) {
+    const main = faces.find((f) => f.id === mainId) || faces[0] || null;
+    if (main) mainId = main.id;
+    return main;
+  }
+
+  function showReadout(faces, main) {
     const label = $('current-label');
-    const main = faces && faces[0];
     if (!faces) {  // idle: the camera is off
       label.dataset.label = '';
       label.textContent = 'camera off';

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ml.schema import COLUMNS
+from ml.tracking import iou
 from server import create_app, keys
 
 from browser_support import ServerThread, chromium, needs_chromium
@@ -83,6 +84,18 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         time.sleep(0.3)
         chart_after = driver.execute_script("return document.getElementById('chart').toDataURL()")
         assert chart_before != chart_mid != chart_after
+
+        # the chart's main face stays on the face: one id the whole time, every reported box on it
+        main_ids = set()
+        for _ in range(15):
+            main_ids.add(by_id("chart").get_attribute("data-main-face"))
+            time.sleep(0.1)
+        timeline = driver.execute_script("return window.liveApp.timeline")
+        reported = [f for r in timeline for f in r["faces"]]
+        assert main_ids == {"1"} and {f["id"] for f in reported} == {1}, (main_ids, {f["id"] for f in reported})
+        on_face = [iou(f["box"], (264 + shift, 104, 97, 97)) >= 0.4 for f in reported for shift in (0, 6)]
+        assert all(a or b for a, b in zip(on_face[::2], on_face[1::2])), [f["box"] for f in reported]
+        assert all(isinstance(f["held"], bool) for f in reported)
 
         # frames per second and latency are shown
         wait.until(lambda d: by_id("fps").text.isdigit() and int(by_id("fps").text) >= 2)

@@ -22,10 +22,11 @@ class StubAnalyzer:
     class classifier:
         name = "stub"
 
-    def analyze(self, bgr):
+    def analyze(self, bgr, tracker=None, t=None):
         probs = {c: 0.01 for c in ml.CLASSES}
         probs["happy"] = 0.94
-        return [{"box": (10, 20, 30, 30), "label": "happy", "probs": probs}]
+        faces = [{"box": (10, 20, 30, 30), "label": "happy", "probs": probs}]
+        return tracker.update(faces, t) if tracker is not None else faces
 
 
 @pytest_asyncio.fixture

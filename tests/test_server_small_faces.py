@@ -1,4 +1,5 @@
-"""`python -m server --small-faces`: a distant face, too small for the fast default, is found."""
+"""A distant face (48 px in 640x480) is found by default, live, in uploads and by ml.analyze;
+`--small-faces`, which was needed for it, is a deprecated no-op."""
 
 import cv2
 import numpy as np
@@ -17,26 +18,28 @@ def distant_face_frame():
     return frame
 
 
-def test_small_faces_flag_finds_a_distant_face_the_default_misses():
-    assert Settings.from_args(["--small-faces"], env={}).small_faces and not Settings.from_args([], env={}).small_faces
+def test_the_default_finds_a_distant_face_and_small_faces_changes_nothing(capsys):
+    assert Settings.from_args(["--small-faces"], env={}).small_faces
+    assert "--small-faces is deprecated" in capsys.readouterr().err
     frame = distant_face_frame()
     default = AnalysisService()
     default.load()
     small = AnalysisService(analyzer=None, small_faces=True)
     small.load()
     try:
-        assert default.analyze_frame(frame)[0] == []
-        faces = small.analyze_frame(frame)[0]
+        faces = default.analyze_frame(frame)[0]
         assert len(faces) == 1
         x, y, w, h = faces[0]["box"]
         # the face is at (94, 64) in the head crop, (47, 32) at half size, pasted at (400, 100): ~(447, 132)
         assert 435 < x < 460 and 120 < y < 145 and 35 < w < 65
+        assert small.analyzer.detector.settings == default.analyzer.detector.settings
+        assert [f["box"] for f in small.analyze_frame(frame)[0]] == [f["box"] for f in faces]
     finally:
         default.close()
         small.close()
 
 
-def test_analyze_cli_small_faces_finds_the_distant_face(tmp_path):
+def test_analyze_cli_finds_the_distant_face_and_small_faces_is_deprecated(tmp_path, capsys):
     from ml.recorded.cli import main
 
     image = tmp_path / "room.png"
@@ -46,13 +49,14 @@ def test_analyze_cli_small_faces_finds_the_distant_face(tmp_path):
         out = tmp_path / f"{name}.csv"
         assert main([str(image), "--csv", str(out), "--plot", "", "--quiet", *extra]) == 0
         rows[name] = out.read_text().strip().splitlines()[1:]  # after the header
-    assert rows["default"] == []
-    assert len(rows["small"]) == 1
+    assert len(rows["default"]) == 1
+    assert rows["small"] == rows["default"]
+    assert "--small-faces is deprecated" in capsys.readouterr().err
 
 
 @pytest.mark.asyncio
-async def test_uploads_use_the_live_model_and_its_face_setting(aiohttp_client, monkeypatch, tmp_path):
-    """One model in memory for the live camera and the uploads; --small-faces applies to both."""
+async def test_uploads_use_the_live_model_and_find_the_distant_face(aiohttp_client, monkeypatch, tmp_path):
+    """One model in memory for the live camera and the uploads, which find the distant face too."""
     import asyncio
     import io
     import time
@@ -61,7 +65,7 @@ async def test_uploads_use_the_live_model_and_its_face_setting(aiohttp_client, m
 
     from server import Settings, UploadSettings, create_app, keys
 
-    app = create_app(Settings(small_faces=True, uploads=UploadSettings(directory=tmp_path / "uploads")))
+    app = create_app(Settings(uploads=UploadSettings(directory=tmp_path / "uploads")))
     client = await aiohttp_client(app)  # startup loads the live analyser
     ok, png = cv2.imencode(".png", distant_face_frame())
     form = aiohttp.FormData()
@@ -76,7 +80,7 @@ async def test_uploads_use_the_live_model_and_its_face_setting(aiohttp_client, m
             break
         await asyncio.sleep(0.1)
     assert body["status"] == "done", body
-    assert body["summary"]["faces_found"] == 1  # the 48-pixel face: found with the small-faces setting
+    assert body["summary"]["faces_found"] == 1  # the 48-pixel face
     service = app[keys.ANALYSIS]
     assert service.recorded_analyzer().classifier is service.classifier  # one model in memory
     assert service.recorded_analyzer().detector is not service.analyzer.detector  # a cascade per thread

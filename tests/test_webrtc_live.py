@@ -76,11 +76,11 @@ class SlowAnalyzer:
         self.analyzer, self.delay = analyzer, delay
         self.classifier = analyzer.classifier
 
-    def analyze(self, bgr):
+    def analyze(self, bgr, tracker=None, t=None):
         import time
 
         time.sleep(self.delay)
-        return self.analyzer.analyze(bgr)
+        return self.analyzer.analyze(bgr, tracker, t)
 
 
 @pytest.mark.asyncio
@@ -169,7 +169,9 @@ async def test_two_faces_in_one_stream_get_two_boxes_and_two_stable_ids(aiohttp_
     crop = astronaut_bgr[0:300, 80:380]  # the head, 300x300
     frame = np.full((480, 640, 3), 90, np.uint8)
     frame[90:390, 10:310] = crop  # face near x 104..201
-    frame[90:390, 330:630] = crop[:, ::-1]  # mirrored: face near x 429..526
+    # a second copy, not mirrored: the mirrored pair's symmetric suits, where they meet, are a face
+    # to the Haar cascade in most frames (a known limitation: docs/live.md, "Face detection")
+    frame[90:390, 330:630] = crop  # face near x 424..521
     http = await aiohttp_client(create_app(analyzer=analyzer))
     client = LiveClient(await http.ws_connect("/ws"))
     await client.start(FrameTrack([frame], fps=15))

@@ -1,7 +1,7 @@
 """Draw faces on a frame: a box per face and a label with its id, expression and confidence.
 
     from ml.recorded.annotate import draw_faces
-    shown = draw_faces(bgr, tracker.update(analyzer.analyze(bgr)))
+    shown = draw_faces(bgr, analyzer.analyze(bgr, tracker))
 
 Takes the dicts of ``ml.FrameAnalyzer`` / ``ml.FaceTracker`` (``box``, ``label``,
 ``probs`` and, when tracked, ``id``). OpenCV only: usable by the CLI and the server.

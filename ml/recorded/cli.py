@@ -1,7 +1,7 @@
 """Analyse a recorded video, an image or a folder of images from the command line.
 
     python -m ml.analyze INPUT [--csv OUT.csv] [--out ANNOTATED] [--plot TIMELINE.png] [--out-dir DIR]
-                               [--every N] [--model NAME] [--small-faces] [--batch N] [--window N]
+                               [--every N] [--model NAME] [--batch N] [--window N]
 
 INPUT: a video (mp4, webm, avi, mov, mkv, m4v), an image (jpg, png, bmp, webp, tif) or a
 folder of images (the tool's own outputs in it, ``*.timeline.png`` and ``*.annotated.*``,
@@ -64,6 +64,9 @@ def check_output(out: str | None, kind: str) -> None:
         raise MediaError(f"{out}: annotated image needs an image extension (png, jpg, ...)")
 
 
+SMALL_FACES_DEPRECATED = "deprecated, no effect: faces from about 40 px wide in 640x480 are found by default"
+
+
 def load_analyzer(model: str | None, small_faces: bool = False):
     """``ml.build_analyzer``'s analyser, keeping TensorFlow's start-up chatter off the terminal."""
     from ..analyzer import build_analyzer
@@ -88,8 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(created if missing; --csv/--out/--plot still win)")
     p.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame (default 1)")
     p.add_argument("--model", default=None, metavar="NAME", help="shipped model name or .keras path")
-    p.add_argument("--small-faces", action="store_true",
-                   help="also find small, distant faces (from about 32 px in 640x480); about 5x the detection time")
+    p.add_argument("--small-faces", action="store_true", help=SMALL_FACES_DEPRECATED)
     p.add_argument("--batch", type=int, default=8, metavar="N", help="frames per classifier batch (default 8)")
     p.add_argument("--window", type=int, default=5, metavar="N", help="smoothing window in analysed frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,6 +99,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("every", "batch", "window"):
         if getattr(a, name) < 1:
             p.error(f"--{name} must be at least 1")
+    if a.small_faces:
+        print(f"python -m ml.analyze: --small-faces is {SMALL_FACES_DEPRECATED}", file=sys.stderr)
     return a
 
 

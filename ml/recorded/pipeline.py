@@ -4,8 +4,8 @@
     result = analyze_media("talk.mp4", csv="talk.csv", out="talk.annotated.mp4", plot="talk.png")
     print(result.summary.text())
 
-Frames go through ``ml.FrameAnalyzer.analyze_batch`` several at a time and their faces
-through ``ml.FaceTracker`` (the live app's ids and smoothing). Used by the CLI
+Frames go through ``ml.FrameAnalyzer.analyze_batch`` several at a time with the video's
+``ml.FaceTracker`` (the live app's tracking: confirmed and held faces, ids, smoothing). Used by the CLI
 (``python -m ml.analyze``) and the upload worker (``server/uploads/jobs.py``). Every output
 is written under a temporary name and renamed into place only when the whole input
 was analysed; on any error (or cancellation) nothing is left behind.
@@ -80,7 +80,9 @@ def analyze_media(
             analyzer = build_analyzer()
         from ..tracking import FaceTracker
 
-        tracker = FaceTracker(window=window)
+        # a video's faces are tracked (confirmed, held: ml.tracking); images are stills, each
+        # face reported where it is found, with ids across the images
+        tracker = FaceTracker(window=window) if is_video else FaceTracker(window=window, confirm=1, hold_s=0)
         total = src.frame_count
         # with a video output every frame is decoded (and drawn with the latest faces)
         decode_every = 1 if (output is not None and is_video) else every
@@ -92,11 +94,16 @@ def analyze_media(
         def flush() -> None:
             nonlocal last_faces, done
             todo = [f for f in pending if f.index % every == 0]
-            results = iter(analyzer.analyze_batch([f.image for f in todo]) if todo else [])
+            if not todo:
+                results = iter([])
+            elif is_video:
+                results = iter(analyzer.analyze_batch([f.image for f in todo], tracker, [f.time_s for f in todo]))
+            else:
+                results = iter(tracker.update(faces) for faces in analyzer.analyze_batch([f.image for f in todo]))
             for f in pending:
                 analysed = f.index % every == 0
                 if analysed:
-                    last_faces = tracker.update(next(results))
+                    last_faces = next(results)
                     summary.add(f, last_faces)
                     if csv_writer:
                         csv_writer.write(csv_rows(f, last_faces, with_file=not is_video, start_utc=src.start_utc))

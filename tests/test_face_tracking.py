@@ -1,0 +1,88 @@
+"""The tracked pipeline on videos of real faces (tests/scenes.py): every face in every frame.
+
+The astronaut video always runs; the real photo videos need ../shared/datasets/faces.
+"""
+
+import numpy as np
+import pytest
+
+import ml
+import scenes
+from ml.tracking import iou
+
+
+def track(analyzer, scene):
+    tracker = ml.FaceTracker()
+    return [analyzer.analyze(frame, tracker, i / scene.fps) for i, frame in enumerate(scene.frames)]
+
+
+def check_every_face_found(scene, results, first=1):
+    """From frame ``first`` on (frame 0: a face is confirmed on its second sighting), every true
+    face has a reported box with IoU >= 0.4, nothing else is reported, each face keeps one id."""
+    missed = [(i, t) for i, (truth, faces) in enumerate(zip(scene.truth, results)) if i >= first
+              for t in truth if not any(iou(t, f["box"]) >= 0.4 for f in faces)]
+    assert not missed, f"{scene.name}: {len(missed)} faces missed, e.g. {missed[:3]}"
+    false = [(i, f["box"]) for i, (truth, faces) in enumerate(zip(scene.truth, results))
+             for f in faces if not any(iou(t, f["box"]) >= 0.4 for t in truth)]
+    assert not false, f"{scene.name}: false faces {false[:3]}"
+    ids = {f["id"] for faces in results for f in faces}
+    assert len(ids) == len(scene.truth[0]), f"{scene.name}: ids {ids}"
+
+
+def test_astronaut_video_at_50_to_60_px_every_frame(analyzer):
+    scene = scenes.astronaut_scene("astronaut 50-60 px", sizes=(50, 60), seconds=2.0)
+    results = track(analyzer, scene)
+    assert results[0] == []  # seen once: not confirmed yet
+    check_every_face_found(scene, results)
+    assert all(faces[0]["label"] == "happy" for faces in results[5:])
+
+
+def test_a_40_px_face_is_found_in_a_still_image(analyzer, astronaut_bgr):
+    import cv2
+
+    x, y, w, h = scenes.samples.ASTRONAUT_FACE
+    small = cv2.resize(astronaut_bgr, None, fx=40 / w, fy=40 / w, interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 100, np.uint8)
+    frame[200 : 200 + small.shape[0], 300 : 300 + small.shape[1]] = small
+    truth = (300 + round(x * 40 / w), 200 + round(y * 40 / w), 40, 40)
+    faces = analyzer.analyze(frame)
+    assert [iou(f["box"], truth) >= 0.4 for f in faces] == [True]
+
+
+def test_a_batch_of_frames_is_tracked_exactly_as_frame_by_frame(analyzer):
+    scene = scenes.astronaut_scene("astronaut", sizes=(60, 70), seconds=1.0, seed=3)
+    one_by_one = track(analyzer, scene)
+    tracker = ml.FaceTracker()
+    batched = []
+    for k in range(0, len(scene.frames), 8):
+        frames = scene.frames[k : k + 8]
+        batched += analyzer.analyze_batch(frames, tracker, [(k + i) / scene.fps for i in range(len(frames))])
+    assert [[(f["id"], f["box"], f["held"], f["label"]) for f in r] for r in batched] == [
+        [(f["id"], f["box"], f["held"], f["label"]) for f in r] for r in one_by_one
+    ]
+    for a, b in zip(batched, one_by_one):
+        for fa, fb in zip(a, b):
+            assert fa["probs"] == pytest.approx(fb["probs"], abs=1e-5)
+
+
+@pytest.mark.skipif(not scenes.have_photos(), reason=f"no face photos in {scenes.FACES_DIR}")
+def test_real_face_videos_40_to_250_px_every_frame(analyzer):
+    for scene in scenes.photo_scenes(seconds=2.0):
+        check_every_face_found(scene, track(analyzer, scene))
+
+
+def test_faces_keep_their_ids_when_the_stream_changes_resolution(analyzer):
+    """WebRTC lowers and raises a stream's resolution with the bandwidth: the faces stay the same faces."""
+    import cv2
+
+    scene = scenes.astronaut_scene("astronaut", sizes=(100, 100), seconds=1.0, seed=5)
+    tracker = ml.FaceTracker()
+    seen = []
+    for i, frame in enumerate(scene.frames):
+        small = i % 10 >= 5  # 640x480, then 320x240, and back, every 5 frames
+        shown = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA) if small else frame
+        faces = analyzer.analyze(shown, tracker, i / scene.fps)
+        scale = 2 if small else 1
+        truth = scene.truth[i][0]
+        seen.append([(f["id"], iou(truth, tuple(v * scale for v in f["box"])) >= 0.4) for f in faces])
+    assert seen[0] == [] and all(s == [(1, True)] for s in seen[1:]), seen
