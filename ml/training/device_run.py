@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     if limit <= 0:
         print(f"error: no time left to train ({budget.left():.0f} s left, {args.reserve_s:.0f} s reserved)", file=sys.stderr)
         return 2
-    train_argv = [*args.train_args, "--out", str(work), "--time-limit", f"{limit:.0f}", "--quiet"]
+    train_argv = [*args.train_args, "--out", str(work), "--time-limit", f"{limit:.0f}", "--quiet", "--no-backup"]
     if args.limit:
         train_argv += ["--limit", str(args.limit)]
     print(f"train: python -m ml.train {' '.join(train_argv)}", flush=True)

@@ -11,7 +11,7 @@ chosen there; ``PrivateTest`` is never read here). The output folder gets:
 * ``curves.png``   loss and accuracy curves
 * ``config.json``  the command's settings, the Keras backend and whether XLA compiled the training step
 * ``backup/``      the training state: the same command resumes an interrupted run, and a
-                   larger ``--epochs`` continues a finished one
+                   larger ``--epochs`` continues a finished one (not with ``--no-backup``)
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ def parse_args(argv=None):
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds: end training early, after the last epoch that fits (counted from the start, "
                         "data loading included); the models of the finished epochs are saved as usual")
+    p.add_argument("--no-backup", action="store_true",
+                   help="no training state saved each epoch (no resume) and the curves drawn at the end only: "
+                        "for short epochs (a GPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar: one line per epoch")
     return p.parse_args(argv)
 
@@ -104,13 +107,14 @@ def training_model(net, args, steps_per_epoch, jit_compile="auto") -> keras.Mode
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Stop training when the next epoch would end after ``limit`` seconds from ``start``
-    (judged by the slowest epoch so far), or at once when ``limit`` has passed."""
+    """Stop training when the next epoch would end after ``limit`` seconds from ``start``, or at
+    once when ``limit`` has passed. The next epoch is judged by the slowest so far, not counting
+    the first (which includes compiling) once there are others."""
 
     def __init__(self, limit: float, start: float):
         super().__init__()
         self.limit, self.start = limit, start
-        self.longest, self.epoch_start, self.stopped_at = 0.0, start, None
+        self.durations, self.epoch_start, self.stopped_at = [], start, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.time()
@@ -121,8 +125,8 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.time()
-        self.longest = max(self.longest, now - self.epoch_start)
-        if now - self.start + self.longest > self.limit:
+        self.durations.append(now - self.epoch_start)
+        if now - self.start + max(self.durations[1:] or self.durations) > self.limit:
             self.model.stop_training = True
         if self.model.stop_training and self.stopped_at is None:
             self.stopped_at = epoch + 1
@@ -261,12 +265,12 @@ def main(argv=None) -> int:
                 net.save(best_file)
                 (out / "best.json").write_text(json.dumps({"epoch": epoch + 1, "val_accuracy": acc}))
                 print(f"\nepoch {epoch + 1}: PublicTest accuracy {acc:.4f}, saved {best_file}", flush=True)
-            plot_history(history_csv, out / "curves.png")
+            if not args.no_backup:
+                plot_history(history_csv, out / "curves.png")
 
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),  # resume, or extend
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-    ]
+    callbacks = [keras.callbacks.CSVLogger(str(history_csv), append=True)]
+    if not args.no_backup:  # resume, or extend
+        callbacks.insert(0, keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False))
     if args.ema:  # validate, and save, the averaged weights; the backup above keeps the raw ones
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks.append(SaveNet())
