@@ -102,3 +102,18 @@ def test_ema_saves_the_averaged_weights(trained, tmp_path):
         moved[name] = np.abs(_first_kernel(tmp_path / name / "last.keras") - start).max()
     assert moved["raw"] > 1e-3
     assert 0 < moved["ema"] < moved["raw"] / 2
+
+
+def test_time_limit_stops_training_and_keeps_the_model(tmp_path):
+    """--time-limit ends training after the last epoch that fits; the models are saved as usual.
+    With --no-backup no training state is written."""
+    data = make_folder(tmp_path / "fer2013")
+    out = tmp_path / "run"
+    r = run("ml.train", "--arch", "fc", "--epochs", "50", "--batch-size", "8", "--data", str(data),
+            "--out", str(out), "--time-limit", "1", "--no-backup", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "time limit: stopped after epoch 1" in r.stdout
+    assert [int(row["epoch"]) for row in csv.DictReader(open(out / "history.csv"))] == [0]
+    assert (out / "best.keras").is_file() and (out / "curves.png").is_file()
+    assert not (out / "backup").exists()
+    assert json.loads((out / "config.json").read_text())["backend"] == "tensorflow"

@@ -17,6 +17,13 @@ import time
 from pathlib import Path
 
 
+def predict_all(clf, x, batch_size: int = 256, tta: bool = False):
+    """``clf``'s probabilities for all of ``x`` (uint8 ``(N, 48, 48)``), ``batch_size`` faces at a time."""
+    import numpy as np
+
+    return np.concatenate([clf.predict(x[i : i + batch_size], tta=tta) for i in range(0, len(x), batch_size)])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="shipped model name or .keras path (default: the shipped default)")
@@ -45,7 +52,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     t0 = time.perf_counter()
-    probs = np.concatenate([clf.predict(x[i : i + args.batch_size], tta=args.tta) for i in range(0, len(x), args.batch_size)])
+    probs = predict_all(clf, x, args.batch_size, tta=args.tta)
     seconds = time.perf_counter() - t0
     rep = metrics.report(y, probs)
     rep.update(model=clf.name, split=args.split, tta=args.tta, seconds=round(seconds, 2))

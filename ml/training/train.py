@@ -9,9 +9,9 @@ chosen there; ``PrivateTest`` is never read here). The output folder gets:
 * ``last.keras``   the model after the last epoch
 * ``history.csv``  loss, accuracy and learning rate of every epoch
 * ``curves.png``   loss and accuracy curves
-* ``config.json``  the command's settings
+* ``config.json``  the command's settings, the Keras backend and whether XLA compiled the training step
 * ``backup/``      the training state: the same command resumes an interrupted run, and a
-                   larger ``--epochs`` continues a finished one
+                   larger ``--epochs`` continues a finished one (not with ``--no-backup``)
 """
 
 from __future__ import annotations
@@ -57,7 +57,13 @@ def parse_args(argv=None):
     p.add_argument("--soft-labels", default=None, help=".npy of teacher probabilities (N_train, 7) to distil from")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke tests)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds: end training early, after the last epoch that fits (counted from the start, "
+                        "data loading included); the models of the finished epochs are saved as usual")
+    p.add_argument("--no-backup", action="store_true",
+                   help="no training state saved each epoch (no resume) and the curves drawn at the end only: "
+                        "for short epochs (a GPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar: one line per epoch")
     return p.parse_args(argv)
 
 
@@ -78,6 +84,54 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"peak": self.peak, "total_steps": self.total_steps}
+
+
+def training_model(net, args, steps_per_epoch, jit_compile="auto") -> keras.Model:
+    """The model that is trained, compiled: the augmentation (active in training only) in front of ``net``.
+
+    Everything in it compiles with XLA on every backend (tests/test_ml_augment.py), so
+    ``jit_compile="auto"`` compiles the training step on a GPU; only ``net`` is saved."""
+    from .architectures import INPUT_SHAPE
+    from .augment import augmenter
+
+    aug = augmenter(args.rotation, args.shift, args.zoom, args.erase, not args.no_flip, seed=args.seed)
+    inputs = keras.Input(INPUT_SHAPE)
+    model = keras.Model(inputs, net(aug(inputs)), name=f"train_{net.name}")
+    model.compile(
+        optimizer=make_optimizer(args, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training when the next epoch would end after ``limit`` seconds from ``start``, or at
+    once when ``limit`` has passed. The next epoch is judged by the slowest so far, not counting
+    the first (which includes compiling) once there are others."""
+
+    def __init__(self, limit: float, start: float):
+        super().__init__()
+        self.limit, self.start = limit, start
+        self.durations, self.epoch_start, self.stopped_at = [], start, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() - self.start > self.limit:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.time()
+        self.durations.append(now - self.epoch_start)
+        if now - self.start + max(self.durations[1:] or self.durations) > self.limit:
+            self.model.stop_training = True
+        if self.model.stop_training and self.stopped_at is None:
+            self.stopped_at = epoch + 1
+            print(f"\ntime limit: stopped after epoch {epoch + 1} ({now - self.start:.0f} s of {self.limit:.0f} s; "
+                  f"the learning-rate schedule was set for more epochs)", flush=True)
 
 
 def make_optimizer(args, steps_per_epoch):
@@ -132,7 +186,6 @@ def main(argv=None) -> int:
     import keras
 
     from . import architectures, data
-    from .augment import augmenter
     from ..labels import CLASSES
 
     out = Path(args.out)
@@ -175,21 +228,20 @@ def main(argv=None) -> int:
         net = keras.saving.load_model(args.init, compile=False)
     else:
         net = architectures.build(args.arch, **arch_args)
-    aug = augmenter(args.rotation, args.shift, args.zoom, args.erase, not args.no_flip, seed=args.seed)
-    inputs = keras.Input(architectures.INPUT_SHAPE)
-    model = keras.Model(inputs, net(aug(inputs)), name=f"train_{args.arch}")
-    steps = math.ceil(len(x_train) / args.batch_size)
-    model.compile(
-        optimizer=make_optimizer(args, steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
-        metrics=["accuracy"],
-    )
+    try:
+        model = training_model(net, args, math.ceil(len(x_train) / args.batch_size))
+    except ValueError as e:  # augmentation magnitudes out of range
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(
         f"model: {net.name} {f'from {args.init}' if args.init else arch_args}, {net.count_params():,} parameters, "
-        f"{architectures.count_macs(net) / 1e6:.1f} M MACs per face",
+        f"{architectures.count_macs(net) / 1e6:.1f} M MACs per face; {keras.backend.backend()} backend, "
+        f"training step compiled with XLA: {model.jit_compile}",
         flush=True,
     )
-    (out / "config.json").write_text(json.dumps(vars(args) | {"command": shlex.join(["python", "-m", "ml.train", *(argv or sys.argv[1:])])}, indent=2))
+    command = shlex.join(["python", "-m", "ml.train", *(argv or sys.argv[1:])])
+    setup = {"command": command, "backend": keras.backend.backend(), "xla": bool(model.jit_compile)}
+    (out / "config.json").write_text(json.dumps(vars(args) | setup, indent=2))
 
     history_csv = out / "history.csv"
     best_file = out / "best.keras"
@@ -213,15 +265,17 @@ def main(argv=None) -> int:
                 net.save(best_file)
                 (out / "best.json").write_text(json.dumps({"epoch": epoch + 1, "val_accuracy": acc}))
                 print(f"\nepoch {epoch + 1}: PublicTest accuracy {acc:.4f}, saved {best_file}", flush=True)
-            plot_history(history_csv, out / "curves.png")
+            if not args.no_backup:
+                plot_history(history_csv, out / "curves.png")
 
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),  # resume, or extend
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-    ]
+    callbacks = [keras.callbacks.CSVLogger(str(history_csv), append=True)]
+    if not args.no_backup:  # resume, or extend
+        callbacks.insert(0, keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False))
     if args.ema:  # validate, and save, the averaged weights; the backup above keeps the raw ones
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks.append(SaveNet())
+    if args.time_limit:  # after SaveNet: the epoch it stops after is saved
+        callbacks.append(TimeLimit(args.time_limit, t0))
     if args.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_accuracy", factor=0.5, patience=4, min_lr=1e-6))
     model.fit(
@@ -232,7 +286,7 @@ def main(argv=None) -> int:
         validation_data=(x_val, val_targets),
         class_weight=data.class_weights(y_train) if args.class_weights else None,
         callbacks=callbacks,
-        verbose=0 if args.quiet else 1,
+        verbose=2 if args.quiet else 1,
         shuffle=True,
     )
     plot_history(history_csv, out / "curves.png")
