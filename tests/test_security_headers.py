@@ -13,7 +13,7 @@ class StubAnalyzer:
     class classifier:
         name = "stub"
 
-    def analyze(self, bgr):
+    def analyze(self, bgr, tracker=None, t=None):
         return []
 
 
