@@ -20,6 +20,12 @@ Modules (docs/architecture.md draws the data paths):
     track_processor.py  a live video track analysed newest frame first
     inference.py        the model owner: one analyser, the live and recorded-media threads
     uploads/            recorded videos and images: jobs (worker, expiry) and routes
+    studies/            remote usability studies: the database, the result writer, the API and pages
+    offer_policy.py     what an offer may contain (ICE candidates, fingerprints)
+    client_limits.py    per-address and overall limits
+    origin.py           the Origin allow-list for /ws and state-changing requests
+    headers.py          security headers on every response
+    logs.py             quiet logs: one line per stream and upload, no addresses or ids
     studies/            remote usability studies: database, result writer, API, pages (docs/studies.md)
     client.py           a WebRTC client for tests and benchmarks
 """
