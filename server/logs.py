@@ -18,7 +18,7 @@ import re
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-NOISY = ("aioice", "aiortc")  # their INFO is every candidate pair and address: DEBUG only
+NOISY = ("aioice", "aiortc", "alembic")  # aioice/aiortc INFO: every candidate pair and address; alembic: its context lines
 QUIET = ("PIL", "matplotlib")  # their DEBUG is chunk by chunk: never
 _ID_IN_PATH = re.compile(r"(/api/uploads/)(?!config\b)[^/?\s]+")
 
