@@ -160,24 +160,13 @@
     setButtons();
     setState('stream-state', 'negotiating');
     try {
-      await pc.setLocalDescription(await pc.createOffer());
-      await iceGatheringDone(pc, 3000);
+      const sdp = await offerSdp(pc);
       if (!pc) return;
-      if (!send({ type: 'offer', sdp: pc.localDescription.sdp })) throw new Error('the server connection closed');
+      if (!send({ type: 'offer', sdp })) throw new Error('the server connection closed');
     } catch (e) {
       showMessage(`Could not start the video connection: ${e.message}`);
       stopStream(true);
     }
-  }
-
-  function iceGatheringDone(peer, timeoutMs) {
-    return new Promise((resolve) => {
-      if (peer.iceGatheringState === 'complete') { resolve(); return; }
-      const timer = setTimeout(resolve, timeoutMs);
-      peer.addEventListener('icegatheringstatechange', () => {
-        if (peer.iceGatheringState === 'complete') { clearTimeout(timer); resolve(); }
-      });
-    });
   }
 
   // ---------- camera choice (remembered) and mirror ----------

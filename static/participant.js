@@ -57,13 +57,8 @@
     pc = new RTCPeerConnection({ iceServers: (config.ice_servers || []).map((u) => ({ urls: u })) });
     pc.onconnectionstatechange = () => pc && setState(pc.connectionState);
     for (const track of stream.getVideoTracks()) pc.addTrack(track, stream);
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise((resolve) => {
-      if (pc.iceGatheringState === 'complete') return resolve();
-      setTimeout(resolve, 3000);
-      pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-    });
-    send({ type: 'offer', sdp: pc.localDescription.sdp, study: config.study, consent: true });
+    const sdp = await offerSdp(pc);
+    send({ type: 'offer', sdp, study: config.study, consent: true });
   }
 
   function handle(msg) {
