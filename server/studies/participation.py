@@ -16,7 +16,7 @@ from ml.schema import utc_iso
 
 from . import store
 from .db import Database
-from .hub import ResultHub, StudyResult
+from .hub import LiveEvent, ResultHub, StudyResult
 
 
 class StudyError(ValueError):
@@ -34,6 +34,7 @@ class Participation:
         self.results = 0
         self._on_end = on_end
         self._clock: tuple[float, float] | None = None  # (stream time, wall clock) of the last result
+        self._emit("started", {"started": time.time()})
 
     @property
     def token(self) -> str:
@@ -66,7 +67,11 @@ class Participation:
         marker = await store.add_marker(self.db, self.session_id, task, event, round(self.stream_time(), 3),
                                         utc_iso(time.time()))
         self.task = task if event == "start" else None
+        self._emit("marker", {k: v for k, v in marker.items() if k != "session_id"})
         return marker
+
+    def _emit(self, kind: str, data: dict) -> None:
+        self.hub.emit(LiveEvent(self.study["id"], self.session_id, kind, data))
 
     def close(self) -> None:
         """No more results or markers are taken (the session was deleted)."""
@@ -77,6 +82,7 @@ class Participation:
         try:
             if not was_closed:
                 await store.end_session(self.db, self.session_id)
+                self._emit("ended", {"ended": time.time()})
         finally:  # no longer live once its end is stored
             if self._on_end is not None:
                 self._on_end(self)
