@@ -221,11 +221,13 @@ def main() -> int:
     p.add_argument("--soak", type=float, default=0, help="instead: a soak of this many seconds")
     p.add_argument("--soak-streams", type=int, default=6)
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                   help="passed to python -m server, e.g. --server-arg=--live-threads=1 (repeatable)")
     a = p.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--max-streams", "16",
-                             "--log-level", "warning"], cwd=ROOT)
+                             "--log-level", "warning", *a.server_arg], cwd=ROOT)
     try:
         asyncio.run(wait_up(url))
         if a.soak:

@@ -139,7 +139,10 @@ class FaceTracker:
         boxes, claims = [], []
         for track in self.tracks:
             guess = track.predicted(self._frames)
-            near = detector.detect_near(gray, guess, confirmed=track.id is not None)
+            # a confirmed face seen in the previous frame is looked for narrowly (half the work);
+            # after a miss, widely again
+            narrow = track.id is not None and track.last_frame == self._frames - 1
+            near = detector.detect_near(gray, guess, confirmed=track.id is not None, narrow=narrow)
             if near and _near(near[0], guess) and not any(iou(near[0], b) >= self.min_iou for b in boxes):
                 boxes.append(near[0])
                 claims.append((near[0], track))

@@ -38,6 +38,10 @@ def main(argv=None) -> int:
         except (OSError, ssl.SSLError) as e:
             print(f"error: cannot load --cert/--key: {e}", file=sys.stderr)
             return 2
+    from .inference import default_live_threads, one_core_per_op
+
+    if (settings.live_threads or default_live_threads()) > 1:
+        one_core_per_op()  # before TensorFlow starts: it reads its thread settings once
     import_keras_quietly()  # TensorFlow's oneDNN notice, twice, ignores TF_CPP_MIN_LOG_LEVEL
     try:
         app = create_app(settings)

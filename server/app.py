@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     settings = settings or Settings()
     app = web.Application(middlewares=[check_origin])
     app.on_response_prepare.append(add_security_headers)
-    service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer)
+    service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer,
+                              live_threads=settings.live_threads)
     app[keys.SETTINGS] = settings
     app[keys.ANALYSIS] = service
     app[keys.CONNECTIONS] = set()

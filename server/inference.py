@@ -1,15 +1,21 @@
-"""The model owner: one analyser per server process, and the only threads that may use it.
+"""The model owner: one model per server process, and the only threads that may use it.
 
-    service = AnalysisService(settings.model)
+    service = AnalysisService(settings.model, live_threads=2)
     service.load()                                   # ml.build_analyzer: the model is loaded once
-    faces, (w, h), s = await service.analyze(frame, tracker, t)  # a live frame, on the live thread
+    faces, (w, h), s = await service.analyze(frame, tracker, t)  # a live frame, on a live thread
     future = service.submit_recorded(fn)             # fn(analyzer) on the recorded-media thread
 
-Thread rule, here and nowhere else: every live frame, from every visitor, is analysed
-on one worker thread ("fer-live"), so the event loop never waits for the model; recorded
-media (uploads) run on a second thread ("fer-recorded", at a lower priority) with an
-analyser that shares the live one's classifier (one model in memory, thread-safe) and
-has a face detector of its own (OpenCV's cascade is not thread-safe).
+Thread rule, here and nowhere else: live frames, from every visitor, are analysed on the
+live threads ("fer-live", one per CPU core by default), so the event loop never waits for
+the model. A stream has at most one frame in analysis at a time (server/track_processor.py),
+so its ``ml.FaceTracker`` is used by one thread at a time; the frames of many streams are
+analysed side by side, one per thread. Each live thread has an analyser of its own that
+shares the one classifier (one model in memory, thread-safe) and has its own face detector
+(OpenCV's cascade is not thread-safe). With more than one live thread, each OpenCV and
+TensorFlow op runs on one core (``one_core_per_op``): the parallelism comes from frames,
+which costs less than splitting each small op between cores (``python bench/load.py``,
+docs/deploy-limits.md). Recorded media (uploads) run on a further thread
+("fer-recorded", at a lower priority) with an analyser of its own too.
 """
 
 from __future__ import annotations
@@ -29,14 +35,20 @@ class AnalysisService:
 
     ``analyzer``: an analyser to use instead of building one (tests and benchmarks: any
     object with ``analyze(bgr, tracker, t)`` and ``analyze_batch(frames, tracker, times)``).
-    ``small_faces`` is deprecated (a no-op).
+    ``small_faces`` is deprecated (a no-op). ``live_threads``: threads analysing live frames
+    (None: one per CPU core, at most 4); an analyser without ``for_another_thread`` gets one.
     """
 
-    def __init__(self, model: str | None = None, small_faces: bool = False, analyzer=None):
+    def __init__(self, model: str | None = None, small_faces: bool = False, analyzer=None,
+                 live_threads: int | None = None):
         self.model = model
         self.small_faces = small_faces
         self.analyzer = analyzer
+        self.live_threads = live_threads or default_live_threads()
         self._recorded_analyzer = None
+        self._thread = threading.local()  # each live thread's analyser
+        self._claim = threading.Lock()
+        self._main_claimed = False
         self._live: ThreadPoolExecutor | None = None
         self._recorded: ThreadPoolExecutor | None = None
 
@@ -55,8 +67,12 @@ class AnalysisService:
             from ml.analyzer import build_analyzer
 
             self.analyzer = build_analyzer(self.model, small_faces=self.small_faces, warm_up=True)
+        if not hasattr(self.analyzer, "for_another_thread"):
+            self.live_threads = 1
+        if self.live_threads > 1:
+            one_core_per_op()
         if self._live is None:
-            self._live = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-live")
+            self._live = ThreadPoolExecutor(max_workers=self.live_threads, thread_name_prefix="fer-live")
             self._recorded = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="fer-recorded", initializer=_lower_priority
             )
@@ -83,12 +99,24 @@ class AnalysisService:
         live only in this call: nothing is stored.
         """
         start = time.perf_counter()
-        bgr = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="bgr24")
-        faces = self.analyzer.analyze(bgr, tracker, t)
-        return faces, (int(bgr.shape[1]), int(bgr.shape[0])), time.perf_counter() - start
+        # a video frame straight to grayscale (what the detector and the model take): its luma
+        # plane, no colour conversion
+        image = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="gray")
+        faces = self._live_analyzer().analyze(image, tracker, t)
+        return faces, (int(image.shape[1]), int(image.shape[0])), time.perf_counter() - start
+
+    def _live_analyzer(self):
+        """This live thread's analyser: the first thread uses the service's, the others a copy."""
+        analyzer = getattr(self._thread, "analyzer", None)
+        if analyzer is None:
+            with self._claim:
+                main, self._main_claimed = not self._main_claimed, True
+            analyzer = self.analyzer if main or self.live_threads == 1 else self.analyzer.for_another_thread()
+            self._thread.analyzer = analyzer
+        return analyzer
 
     async def analyze(self, frame, tracker=None, t: float | None = None) -> tuple[list[dict], tuple[int, int], float]:
-        """``analyze_frame`` on the live thread."""
+        """``analyze_frame`` on a live thread."""
         if self._live is None:
             raise RuntimeError("the analysis service is not running")
         return await asyncio.get_running_loop().run_in_executor(self._live, self.analyze_frame, frame, tracker, t)
@@ -107,6 +135,23 @@ class AnalysisService:
             other = getattr(self.analyzer, "for_another_thread", None)
             self._recorded_analyzer = other() if other else self.analyzer
         return self._recorded_analyzer
+
+
+def default_live_threads() -> int:
+    """One live thread per CPU core this process may use, at most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def one_core_per_op() -> None:
+    """Each OpenCV and TensorFlow op on the calling process runs on one core. TensorFlow reads
+    its setting once, when it starts: call this before Keras is imported (``python -m server``
+    does) for it to apply to the model too."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 def _lower_priority() -> None:

@@ -39,6 +39,7 @@ from typing import Mapping
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_STREAMS = 8
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ICE_ADDRESS_KINDS = ("public", "private", "loopback")  # --ice-allow keywords (else a network, e.g. 10.0.0.0/8)
 
@@ -120,6 +121,8 @@ class Settings:
     key: str | None = None
     ice_servers: tuple[str, ...] = ()
     max_streams: int = DEFAULT_MAX_STREAMS
+    # live analysis threads (server/inference.py); None: one per CPU core, at most 4
+    live_threads: int | None = None
     uploads: UploadSettings = field(default_factory=UploadSettings)
     log_level: str = "info"
     # Origins (scheme://host[:port]) allowed to open /ws and to POST/DELETE, besides the server's own
@@ -160,6 +163,8 @@ class Settings:
             p.error("--cert and --key go together")
         if a.max_streams < 1:
             p.error("--max-streams must be at least 1")
+        if a.live_threads is not None and a.live_threads < 1:
+            p.error("--live-threads must be at least 1")
         if a.log_level not in LOG_LEVELS:
             p.error(f"FER_LOG_LEVEL {a.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         if a.admin_token is not None and len(a.admin_token) < MIN_ADMIN_TOKEN:
@@ -191,6 +196,7 @@ class Settings:
             key=a.key,
             ice_servers=tuple(a.ice_server),
             max_streams=a.max_streams,
+            live_threads=a.live_threads,
             uploads=uploads,
             log_level=a.log_level,
             allowed_origins=tuple(origins),
@@ -228,6 +234,8 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--small-faces", action="store_true", help=SMALL_FACES_DEPRECATED)
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
                    help=f"most live streams at once (default {DEFAULT_MAX_STREAMS})")
+    p.add_argument("--live-threads", type=int, default=None, metavar="N",
+                   help="threads analysing live frames, each op on one core (default: one per CPU core, at most 4)")
     p.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
                    help="close a live stream not connected this many seconds after its offer (default 15)")
     p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
