@@ -5,6 +5,7 @@ a study session's recordings stored in the session and exported."""
 import asyncio
 import csv
 import io
+import threading
 import time
 
 import aiohttp
@@ -304,3 +305,52 @@ async def test_a_sessions_recording_is_analysed_into_the_session_and_exported(ap
         await asyncio.sleep(0.1)
     assert not folder.exists()
     assert (await c.post(url, data=form(video, "kiosk.mp4"), headers=AUTH)).status == 404
+
+
+# ---------- replicas on one PostgreSQL ----------
+
+
+@pytest.mark.asyncio
+async def test_replicas_sharing_an_uploads_folder_take_each_others_jobs(postgres_server, analyzer,  # noqa: F811
+                                                                        astronaut_bgr, tmp_path):
+    """Replicas A and B on one PostgreSQL and one (shared) uploads folder: while A's analysis thread is busy,
+    B analyses the job uploaded to A. Replica C, with a folder of its own, never takes them, and sends
+    their result files' requests elsewhere clearly (503)."""
+    url = postgres_server.new_database()
+
+    async def replica(folder):
+        settings = Settings(database=url, admin_token=TOKEN, uploads=UploadSettings(directory=folder))
+        client = TestClient(TestServer(create_app(settings, analyzer=analyzer)))
+        await client.start_server()
+        return client
+
+    a = await replica(tmp_path / "shared")
+    b = await replica(tmp_path / "shared")
+    c = await replica(tmp_path / "own")
+    blocked = threading.Event()
+    a.app[keys.UPLOADS].service.submit_recorded(lambda analyzer: blocked.wait(60))  # A's thread is busy
+    try:
+        photo = png_bytes(astronaut_bgr)
+        first = await (await a.post("/api/uploads", data=form(photo, "first.png"))).json()
+        await wait_status(a, first["id"], until=("running",))  # claimed by A's worker, waiting for its thread
+        second = await (await a.post("/api/uploads", data=form(photo, "second.png"))).json()
+        body = await wait_status(b, second["id"], timeout=60)  # B's worker took it: A's thread is still blocked
+        assert body["status"] == "done" and not blocked.is_set()
+        assert (await b.get(body["links"]["csv"])).status == 200
+        assert (await wait_status(a, second["id"]))["status"] == "done"  # one folder: A serves it too
+
+        b.app[keys.UPLOADS].service.submit_recorded(lambda analyzer: blocked.wait(60))  # B's thread busy too
+        third = await (await a.post("/api/uploads", data=form(photo, "third.png"))).json()
+        await asyncio.sleep(3)  # C is idle and looks every second: it must not take A's job
+        row = await queue.get(c.app[keys.UPLOADS].db, third["id"])
+        assert row.status in ("queued", "running") and row.owner != c.app[keys.UPLOADS].owner
+        assert (await (await c.get(f"/api/uploads/{third['id']}")).json())["status"] == row.status  # C tells it
+        resp = await c.get(body["links"]["csv"])
+        assert resp.status == 503 and "another server replica" in (await resp.json())["error"]
+        blocked.set()
+        assert (await wait_status(a, first["id"]))["status"] == "done"
+        assert (await wait_status(c, third["id"]))["status"] == "done"  # by A or B; C reads its status
+    finally:
+        blocked.set()
+        for client in (a, b, c):
+            await client.close()
