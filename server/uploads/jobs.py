@@ -569,8 +569,8 @@ class UploadJobs:
             await queue.remove(self.db, [j.id for j in receiving])
             await self.io(self._remove, [j.dir.name for j in receiving])
         if not self.durable:  # a throw-away database: nothing could reach these jobs again
-            await queue.remove_store(self.db, self.store)
-            await self.io(self._remove, await self.io(self._folders))
+            gone = await queue.remove_store(self.db, self.store)
+            await self.io(self._remove, [f"u-{job_id}" for job_id in gone])
         self._io.shutdown(wait=True)
         self._io = None
 

@@ -182,7 +182,8 @@ async def remove(db: Database, job_ids: list[str]) -> int:
         return (await conn.execute(delete(jobs).where(jobs.c.id.in_(job_ids)))).rowcount
 
 
-async def remove_store(db: Database, store: str) -> int:
-    """Every job of ``store`` (a throw-away database's server stops: nothing could reach them again)."""
+async def remove_store(db: Database, store: str) -> list[str]:
+    """Delete every job of ``store`` (a throw-away database's server stops: nothing could reach them again);
+    their ids."""
     async with db.engine.begin() as conn:
-        return (await conn.execute(delete(jobs).where(jobs.c.store == store))).rowcount
+        return [r[0] for r in await conn.execute(delete(jobs).where(jobs.c.store == store).returning(jobs.c.id))]
