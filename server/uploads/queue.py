@@ -69,6 +69,10 @@ async def claim(db: Database, store: str, owner: str):
              .values(status="running", owner=owner, heartbeat=now, started=now, frames_done=0,
                      attempts=jobs.c.attempts + 1)
              .returning(*jobs.c))
+    async with db.engine.connect() as conn:  # an idle worker looks without writing (SQLite: no write lock)
+        if (await conn.execute(select(jobs.c.id).where(jobs.c.store == store, jobs.c.status == "queued")
+                               .limit(1))).first() is None:
+            return None
     async with db.engine.begin() as conn:
         return (await conn.execute(query)).first()
 
