@@ -275,7 +275,8 @@ class UploadJobs:
         session was deleted): then its folder is removed."""
         values = {"filename": job.filename, "kind": job.kind, "size": job.size, "input": job.input.name}
         queued = await queue.start(self.db, job.id, self.owner, values)
-        self.local.pop(job.id, None)
+        if self.local.get(job.id) is job:  # (a worker may have claimed it already: then it is the worker's)
+            del self.local[job.id]
         if not queued:
             await self.io(shutil.rmtree, job.dir, True)
             return False
