@@ -346,7 +346,7 @@ async def test_replicas_sharing_an_uploads_folder_take_each_others_jobs(postgres
         assert row.status in ("queued", "running") and row.owner != c.app[keys.UPLOADS].owner
         assert (await (await c.get(f"/api/uploads/{third['id']}")).json())["status"] == row.status  # C tells it
         resp = await c.get(body["links"]["csv"])
-        assert resp.status == 503 and "another server replica" in (await resp.json())["error"]
+        assert resp.status == 503 and "on another server replica" in (await resp.json())["error"]
         blocked.set()
         assert (await wait_status(a, first["id"]))["status"] == "done"
         assert (await wait_status(c, third["id"]))["status"] == "done"  # by A or B; C reads its status
@@ -354,3 +354,10 @@ async def test_replicas_sharing_an_uploads_folder_take_each_others_jobs(postgres
         blocked.set()
         for client in (a, b, c):
             await client.close()
+
+
+def test_the_lease_is_a_setting():
+    assert UploadSettings.from_env({"FER_UPLOAD_LEASE_S": "2.5"}).lease_s == 2.5
+    assert Settings.from_args([], env={}).uploads.lease_s == 15.0
+    with pytest.raises(SystemExit):
+        Settings.from_args([], env={"FER_UPLOAD_LEASE_S": "0"})

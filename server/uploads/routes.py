@@ -47,8 +47,8 @@ CHUNK = 1 << 16
 WRITE_BLOCK = 1 << 20  # bytes gathered before one write on the I/O threads
 MAX_NAME = 120
 GONE = "no such upload (uploads are deleted after their retention time)"
-ELSEWHERE = ("this upload's results are on another server replica, whose uploads folder this one cannot read "
-             "(the operator should give the replicas one shared uploads folder); try again later")
+ELSEWHERE = ("this upload's result files are not in this server's uploads folder: they are on another server "
+             "replica (the operator should give the replicas one shared uploads folder), or the folder was emptied")
 NO_SESSION = "no such session"
 DELETE_TOKEN_HEADER = "X-Delete-Token"
 
