@@ -5,6 +5,7 @@ a study session's recordings stored in the session and exported."""
 import asyncio
 import csv
 import io
+import logging
 import threading
 import time
 
@@ -361,3 +362,32 @@ def test_the_lease_is_a_setting():
     assert Settings.from_args([], env={}).uploads.lease_s == 15.0
     with pytest.raises(SystemExit):
         Settings.from_args([], env={"FER_UPLOAD_LEASE_S": "0"})
+
+
+@pytest.mark.asyncio
+async def test_deleting_a_session_stops_its_recordings_analysis_and_leaves_nothing(app_on, face_frame_640, tmp_path,
+                                                                                    caplog):
+    caplog.set_level(logging.INFO, logger="server.uploads")
+    server = await app_on(lease_s=1.0)
+    c = server.client
+    study = await (await c.post("/api/studies", headers=AUTH, json={
+        "title": "Lab", "consent": "ok", "tasks": ["One"]})).json()
+    db = server.app[keys.STUDIES].db
+    session = await store.create_session(db, study["id"])
+    video = face_video(tmp_path / "lab.mp4", 600, face_frame_640)
+    resp = await c.post(f"/api/sessions/{session}/recordings", data=form(video, "lab.mp4"), headers=AUTH)
+    job = await resp.json()
+    assert resp.status == 202, job
+    body = await wait_status(c, job["id"], until=("running",))
+    while body["frames_done"] == 0:
+        body = await wait_status(c, job["id"], until=("running",))
+    assert (await c.delete(f"/api/sessions/{session}", headers=AUTH)).status == 204
+    assert (await c.get(f"/api/uploads/{job['id']}")).status == 404
+    folder = server.jobs.settings.directory / f"u-{job['id']}"
+    deadline = time.monotonic() + 20
+    while (folder.exists() or server.jobs.local) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not folder.exists() and not server.jobs.local  # the analysis stopped, its files are gone
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("upload analysed")]
+    assert line.startswith("upload analysed (video, cancelled)"), line  # stopped mid-way, not finished
+    assert await store.count_rows(db, session) == 0 and await queue.get(db, job["id"]) is None
