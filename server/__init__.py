@@ -19,7 +19,7 @@ Modules (docs/architecture.md draws the data paths):
     logs.py             log levels, quiet libraries, an access log without addresses or ids
     track_processor.py  a live video track analysed newest frame first
     inference.py        the model owner: one analyser, the live and recorded-media threads
-    uploads/            recorded videos and images: jobs (worker, expiry) and routes
+    uploads/            recorded videos and images: jobs (queue in the database, worker, expiry) and routes
     studies/            remote usability studies: the database, the result writer, the API and pages
     offer_policy.py     what an offer may contain (ICE candidates, fingerprints)
     client_limits.py    per-address and overall limits

@@ -55,8 +55,10 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     app[keys.WEBSOCKETS] = ClientCounter(
         settings.max_websockets_per_client, settings.max_websockets, what="WebSocket connections"
     )
-    app[keys.UPLOADS] = UploadJobs(settings.uploads, service)
     app[keys.STUDIES] = Studies(settings)
+    # the upload jobs' queue is in the studies' database (a throw-away one without --database)
+    app[keys.UPLOADS] = UploadJobs(settings.uploads, service, app[keys.STUDIES].db,
+                                   durable=settings.database is not None)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
     app.router.add_get("/", index, name="index")
     app.router.add_get("/ws", websocket_handler, name="ws")
@@ -67,8 +69,8 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     # resources, opened in this order at start-up and closed in reverse at cleanup
     app.cleanup_ctx.append(service.lifespan)
     app.cleanup_ctx.append(_log_model)
+    app.cleanup_ctx.append(app[keys.STUDIES].lifespan)  # the database, before the uploads' queue in it
     app.cleanup_ctx.append(app[keys.UPLOADS].lifespan)
-    app.cleanup_ctx.append(app[keys.STUDIES].lifespan)
     app.cleanup_ctx.append(_live_streams)
     # a signal, not a resource: tell every browser before the server goes (code 1001)
     app.on_shutdown.append(_close_connections)

@@ -18,6 +18,7 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_MPX       largest picture of an upload, in megapixels (default 40)
     FER_UPLOAD_MAX_SIDE      longest side of an upload's picture, in pixels (default 4096)
     FER_UPLOAD_MAX_MINUTES   longest uploaded video (default 30)
+    FER_UPLOAD_LEASE_S       a job whose server gave no sign of life this long is taken up again (default 15)
     FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
     FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
 
@@ -84,12 +85,19 @@ class UploadSettings:
     max_duration_s: float = 1800.0  # of a video
     frame_side: int = 1920  # frames are decoded (and annotated) at most this large on their longest side
     io_threads: int = 2  # file writes, header checks and deletions run on this many threads
+    # the job queue (in the database): a job whose server process gave no sign of life for lease_s
+    # (it died) is analysed again (max_attempts at most) or failed; idle workers look every poll_s
+    lease_s: float = 15.0
+    poll_s: float = 1.0
+    max_attempts: int = 3
 
     def __post_init__(self):
         self.directory = Path(self.directory)
         if self.cleanup_interval_s is None:
             self.cleanup_interval_s = max(0.05, min(60.0, self.retention_s / 4))
         self.every = max(1, int(self.every))
+        if self.lease_s <= 0:
+            raise ValueError(f"the job lease must be positive (FER_UPLOAD_LEASE_S={self.lease_s})")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "UploadSettings":
@@ -108,6 +116,8 @@ class UploadSettings:
             kwargs["max_side"] = int(env["FER_UPLOAD_MAX_SIDE"])
         if env.get("FER_UPLOAD_MAX_MINUTES"):
             kwargs["max_duration_s"] = float(env["FER_UPLOAD_MAX_MINUTES"]) * 60
+        if env.get("FER_UPLOAD_LEASE_S"):
+            kwargs["lease_s"] = float(env["FER_UPLOAD_LEASE_S"])
         return cls(**kwargs)
 
 

@@ -2,6 +2,8 @@
 fed upload bombs while its memory is read from /proc, and its log read afterwards."""
 
 import asyncio
+import csv
+import io
 import os
 import signal
 import socket
@@ -19,6 +21,7 @@ import pytest
 
 from server.client import FrameTrack, LiveClient
 
+from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
 from test_upload_abuse import h264, png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,13 +31,13 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="
 class ServerProcess:
     """``python -m server`` on a free port, its output in a file."""
 
-    def __init__(self, tmp_path: Path, upload_dir: Path, *args: str):
+    def __init__(self, tmp_path: Path, upload_dir: Path, *args: str, env: dict | None = None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / f"server-{self.port}.log"
-        env = dict(os.environ, FER_UPLOAD_DIR=str(upload_dir), TF_CPP_MIN_LOG_LEVEL="3")
+        env = dict(os.environ, FER_UPLOAD_DIR=str(upload_dir), TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(self.port), *args],
                                          cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -101,42 +104,63 @@ def face_video(path: Path, frames: int, face_frame_640) -> bytes:
     return path.read_bytes()
 
 
-def test_uploads_left_by_a_killed_server_are_deleted_when_it_starts_again(tmp_path, face_frame_640):
+def wait_job(url: str, job_id: str, until=("done", "error"), timeout: float = 240) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        status, body = get_json(f"{url}/api/uploads/{job_id}")
+        assert status == 200, body
+        if body["status"] in until:
+            return body
+        assert time.time() < deadline, body
+        time.sleep(0.2)
+
+
+def test_a_killed_server_resumes_its_upload_jobs_when_it_starts_again(tmp_path, face_frame_640, database_url):
+    """kill -9 mid-analysis, then the same server on the same database: the running job is analysed again
+    from its file and finishes, the queued one too; a folder no job owns is deleted."""
     uploads = tmp_path / "uploads"
-    server = ServerProcess(tmp_path, uploads)
+    options = ("--database", database_url)
+    lease = {"FER_UPLOAD_LEASE_S": "2"}
+    server = ServerProcess(tmp_path, uploads, *options, env=lease)
     try:
         status, job = post_file(server.url, face_video(tmp_path / "long.mp4", 400, face_frame_640), "long.mp4")
         assert status == 202, job
-        deadline = time.time() + 120
-        while True:  # mid-analysis: the raw upload and partial outputs are on disk
-            _, body = get_json(f"{server.url}/api/uploads/{job['id']}")
-            if body["status"] == "running" and body["frames_done"] > 0:
-                break
-            assert body["status"] in ("queued", "running") and time.time() < deadline, body
-            time.sleep(0.2)
+        status, queued = post_file(server.url, face_video(tmp_path / "short.mp4", 30, face_frame_640), "short.mp4")
+        assert status == 202, queued
+        body = wait_job(server.url, job["id"], until=("running",))
+        while body["frames_done"] == 0:  # mid-analysis: the raw upload and partial outputs are on disk
+            body = wait_job(server.url, job["id"], until=("running",))
+        assert get_json(f"{server.url}/api/uploads/{queued['id']}")[1]["status"] == "queued"
         folder = uploads / f"u-{job['id']}"
         assert (folder / "input.mp4").exists()
         server.proc.kill()  # kill -9: no cleanup runs
         server.proc.wait()
     finally:
         server.stop()
-    assert (folder / "input.mp4").exists(), "the crash left the upload behind (the situation to fix)"
     (uploads / "u-older-crash").mkdir()
     (uploads / "u-older-crash" / "input.png").write_bytes(b"someone's photo")
     (uploads / "operator-notes.txt").write_text("not an upload: kept")
 
-    again = ServerProcess(tmp_path, uploads)
+    again = ServerProcess(tmp_path, uploads, *options, env=lease)
     try:
-        assert not folder.exists() and not (uploads / "u-older-crash").exists()
-        assert (uploads / "operator-notes.txt").exists()
-        assert get_json(f"{again.url}/api/uploads/{job['id']}")[0] == 404
+        assert not (uploads / "u-older-crash").exists() and (uploads / "operator-notes.txt").exists()
+        body = wait_job(again.url, job["id"])
+        assert body["status"] == "done", body
+        assert body["summary"]["frames_total"] == 400 and body["summary"]["dominant"] == "happy"
+        with urllib.request.urlopen(again.url + body["links"]["csv"], timeout=30) as r:
+            rows = list(csv.DictReader(io.StringIO(r.read().decode())))
+        assert {int(r["frame"]) for r in rows} == set(range(1, 400)) and len(rows) == 399  # each frame once
+        assert sorted(p.name for p in folder.iterdir()) == ["annotated.mp4", "expressions.csv", "timeline.png"]
+        assert wait_job(again.url, queued["id"])["status"] == "done"
     finally:
         log = again.stop()
-    assert "deleted 2 upload folders left by an earlier run" in log
+    assert "deleted 1 upload folders left by an earlier run" in log
+    assert "uploads: 1 jobs of a stopped server recovered" in log
+    assert job["id"] not in log and "long.mp4" not in log
 
 
 def test_bombs_keep_memory_bounded_and_the_log_says_little(tmp_path, face_frame_640):
-    server = ServerProcess(tmp_path, tmp_path / "uploads")
+    server = ServerProcess(tmp_path, tmp_path / "uploads", "--database", f"sqlite:///{tmp_path / 'fer.db'}")
     try:
         get_json(server.url + "/api/uploads/config")
         base = server.memory_mb("VmHWM")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import ml
 from server import Settings, UploadSettings, create_app, keys
+from server.uploads.jobs import STORE_FILE
 
 FPS, N_FRAMES = 10, 15
 
@@ -58,7 +59,9 @@ async def wait_done(client, job_id, timeout=90):
 
 
 def files_in(folder):
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    """The files under ``folder``, but the uploads folder's id (``.store``: not an upload)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p.name != STORE_FILE) if folder.exists() else []
 
 
 @pytest.mark.asyncio

@@ -1,11 +1,15 @@
-"""The studies' tables (SQLAlchemy Core): studies, sessions, markers and results.
+"""The app's tables (SQLAlchemy Core): studies, sessions, markers and results; and the upload jobs.
 
 ``results`` holds the app's one row schema (``ml.schema.COLUMNS``: one row per face per
 analysed frame, a row without face fields for a frame without a face) plus ``session_id``
 and ``task``. Deleting a study deletes its sessions, and a session its markers and
 results (``ON DELETE CASCADE``). Times are seconds since the epoch (UTC); ``utc`` in
 results and markers is the schema's ISO 8601 text. The migrations in ``migrations/``
-create exactly these tables (tests/test_studies_db.py compares them).
+create exactly these tables (tests/test_studies.py compares them).
+
+``jobs`` is the queue of recorded-media uploads (server/uploads/): any server replica's
+worker claims the next queued job whose files it can read (same ``store``: the uploads
+folder's id), a job attached to a study session goes with it (``ON DELETE CASCADE``).
 """
 
 from __future__ import annotations
@@ -71,4 +75,35 @@ results = Table(
     Column("task", Integer),  # the task running when the frame was analysed; NULL: none
     *(Column(name, kind, nullable=name not in ("frame", "time_s")) for name, kind in RESULT_TYPES.items()),
     Index("ix_results_session_id", "session_id", "id"),
+)
+
+JOB_STATUS_MAX = 12
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),  # the upload's id: its folder u-ID, its URL
+    Column("store", String(ID_LENGTH), nullable=False),  # the uploads folder holding its files (its .store id)
+    Column("status", String(JOB_STATUS_MAX), nullable=False),  # receiving, queued, running, done, error
+    Column("owner", String(ID_LENGTH)),  # the server process receiving or analysing it
+    Column("heartbeat", Float),  # the owner's last sign of life; a stale one: the job is recovered
+    Column("attempts", Integer, nullable=False),  # analyses begun (an interrupted one is tried again)
+    Column("filename", String(255), nullable=False),
+    Column("kind", String(8), nullable=False),  # video or image
+    Column("input", String(64)),  # the uploaded file's name in its folder (removed once analysed)
+    Column("output", String(64)),  # the annotated video's or image's name in its folder
+    Column("size", BigInteger, nullable=False),
+    Column("client", String(64)),  # keyed hash of the uploader's address while pending (per-address limit)
+    Column("delete_hash", String(64), nullable=False),  # SHA-256 of the delete token only the uploader got
+    Column("created", Float, nullable=False),
+    Column("started", Float),
+    Column("finished", Float),
+    Column("frames_done", Integer, nullable=False),
+    Column("frames_total", Integer, nullable=False),
+    Column("error", Text),
+    Column("summary", JSON),
+    # a recording of a study session: its rows go into results (file set), its job goes with the session
+    Column("session_id", String(ID_LENGTH), ForeignKey("sessions.id", ondelete="CASCADE"), index=True),
+    Column("recording_start", Float),  # when the recording began (seconds since the epoch), if known
+    Index("ix_jobs_queue", "store", "status", "created"),
 )

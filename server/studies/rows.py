@@ -55,3 +55,11 @@ def schema_row(stored) -> dict:
     row["session"] = stored["session_id"]
     row["task"] = "" if stored["task"] is None else stored["task"]
     return row
+
+
+def recording_row(row: dict, session_id: str, task: int | None) -> dict:
+    """A row of a recording's CSV (``ml.schema`` text, as ``python -m ml.analyze`` writes it) as a results-table
+    row of ``session_id`` (server/uploads/recordings.py)."""
+    typed = _typed(row)
+    typed["session_id"], typed["task"] = session_id, task
+    return typed

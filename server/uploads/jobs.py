@@ -1,28 +1,50 @@
-"""Upload jobs: the recorded videos and images being analysed, their worker and their expiry.
+"""Upload jobs: the recorded videos and images being analysed, their queue (in the app's database),
+worker, recovery and expiry.
 
-    jobs = UploadJobs(settings.uploads, service)   # service: the server's AnalysisService
-    job = jobs.reserve(client)                      # a slot, counted at once (Refusal if none is free)
+    jobs = UploadJobs(settings.uploads, service, db)  # service: AnalysisService; db: the app's Database
+    job = await jobs.reserve(client)                # a slot, counted at once (Refusal if none is free)
     await jobs.io(jobs.make_folder, job)            # its private folder (file I/O: jobs.io, off the loop)
-    jobs.start(job)                                 # analysed on the service's recorded-media thread
-    jobs.get(job_id); await jobs.delete(job); jobs.discard(job); await jobs.sweep()
+    await jobs.start(job)                           # queued: the next free worker analyses it
+    await jobs.get(job_id); await jobs.delete(job); await jobs.remove(job); jobs.discard(job); await jobs.sweep()
 
-Limits: ``max_pending`` uploads being received, queued or analysed at once
-(``max_pending_per_client`` from one address), counted from before the body is read;
-pictures and durations checked from the file's header (``UploadSettings``), frames
-decoded scaled down. File I/O (folders, writes, header checks, deletions) runs on
-``io_threads`` threads, never on the event loop.
+The queue is the ``jobs`` table (server/uploads/queue.py) of the same database as the
+studies, so every server replica on one PostgreSQL shares it: each replica's worker claims
+the next queued job (``FOR UPDATE SKIP LOCKED``, each job exactly once) and analyses it on
+the analysis service's recorded-media thread. A job's files stay in the uploads folder
+that received them, so a worker claims only jobs of its own folder (its *store*: a random
+id kept in the folder's ``.store`` file). Replicas sharing one folder (a shared volume)
+share the store and take each other's jobs; replicas with folders of their own analyse
+their own uploads. See docs/analyze.md ("Several server replicas").
+
+Restarts: the server process receiving or analysing a job (its *owner*) refreshes the job's
+heartbeat every second. A job whose owner went quiet for ``lease_s`` (the process was
+killed) is recovered by a worker of its store: analysed again from its uploaded file (up
+to ``max_attempts`` tries), failed with a clear message when the file is gone, or deleted
+if it was still being received (nobody got its id). A server that stops cleanly puts its
+running job back in the queue. Finished jobs stay, and are served after a restart, until
+they expire.
+
+Limits: ``max_pending`` uploads being received, queued or analysed at once in one store
+(``max_pending_per_client`` from one address), counted from before the body is read, in
+one transaction (serialised over replicas); pictures and durations checked from the
+file's header (``UploadSettings``), frames decoded scaled down. File I/O (folders, writes,
+header checks, deletions) runs on ``io_threads`` threads, never on the event loop.
 
 Privacy: the uploaded file is deleted as soon as it has been analysed; its results are
-deleted ``retention_s`` after the upload (default 1 hour) by a periodic sweep, on
-DELETE (which needs the job's delete token, given only to the uploader), and when the
-server shuts down; at start-up every upload folder left by an earlier run (a crash) is
-deleted. Folders are 0700 and files 0600 in a folder of the server's user. Ids are
-unguessable random tokens, never logged.
+deleted ``retention_s`` after the upload (default 1 hour) by a periodic sweep, and on
+DELETE (which needs the job's delete token, given only to the uploader; the database keeps
+its SHA-256 only); every upload folder without a job (left by a crash, or by a deleted
+study session) is deleted by the sweep. With a throw-away database (no ``--database``:
+tests) everything is deleted when the server stops. Folders are 0700 and files 0600 in a
+folder of the server's user. Ids are unguessable random tokens, never logged; the database
+holds a keyed hash of the uploader's address, and only while the job is pending.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -42,39 +64,90 @@ from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, MediaLimits, o
 from ..client_limits import Refusal
 from ..inference import AnalysisService
 from ..settings import UploadSettings
+from ..studies import store as study_store
+from ..studies.db import Database
+from . import queue
+from .recordings import recording_rows
 
 log = logging.getLogger(__name__)
 
 ACCEPTED_EXTS = VIDEO_EXTS + IMAGE_EXTS
+STORE_FILE = ".store"
+CSV_NAME, PLOT_NAME = "expressions.csv", "timeline.png"
+FINAL = ("done", "error")
+FILE_GONE = ("{name}: the server stopped during the analysis and the uploaded file is no longer there; "
+             "upload it again")
+TOO_MANY_TRIES = "{name}: the analysis was interrupted {n} times (the server stopped each time); giving up"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass
 class Job:
     id: str
-    filename: str
+    store: str
     dir: Path
-    input: Path
-    kind: str
-    size: int
+    filename: str = ""
+    kind: str = ""
+    input: Path | None = None
+    size: int = 0
     created: float = field(default_factory=time.time)
-    status: str = "queued"  # receiving, queued, running, done, error, cancelled
+    status: str = "receiving"  # receiving, queued, running, done, error (cancelled: deleted while running)
     frames_done: int = 0
     frames_total: int = 0
     started: float | None = None
     finished: float | None = None
     error: str | None = None
     summary: dict | None = None
-    csv: Path | None = None
-    out: Path | None = None
-    plot: Path | None = None
+    output: str | None = None  # the annotated file's name in ``dir``
+    attempts: int = 0
+    session_id: str | None = None  # a study session's recording: its rows go there
+    recording_start: float | None = None
+    client: str = ""  # keyed hash of the uploader's address (per-address limit), never logged
+    delete_hash: str = ""
+    delete_token: str | None = None  # only on the job just reserved: for the uploader's answer
+    # while analysed here
     cancel: threading.Event = field(default_factory=threading.Event)
     future: object = None
-    client: str = ""  # the uploader's address: per-address limits only, never logged
-    delete_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # given to the uploader only
+    markers: list = field(default_factory=list)  # a recording's session's task markers
+    rows: list | None = None  # a recording's result rows, once analysed
+
+    @classmethod
+    def from_row(cls, row, directory: Path) -> "Job":
+        return cls(id=row.id, store=row.store, dir=directory / f"u-{row.id}", filename=row.filename, kind=row.kind,
+                   input=(directory / f"u-{row.id}" / row.input) if row.input else None, size=row.size,
+                   created=row.created, status=row.status, frames_done=row.frames_done,
+                   frames_total=row.frames_total, started=row.started, finished=row.finished, error=row.error,
+                   summary=row.summary, output=row.output, attempts=row.attempts, session_id=row.session_id,
+                   recording_start=row.recording_start, client=row.client or "", delete_hash=row.delete_hash)
+
+    def new_row(self, owner: str) -> dict:
+        return {"id": self.id, "store": self.store, "status": "receiving", "owner": owner,
+                "heartbeat": time.time(), "attempts": 0, "filename": "", "kind": "", "size": 0,
+                "client": self.client, "delete_hash": self.delete_hash, "created": self.created,
+                "frames_done": 0, "frames_total": 0, "session_id": self.session_id,
+                "recording_start": self.recording_start}
 
     @property
     def stem(self) -> str:
         return Path(self.filename).stem or "upload"
+
+    @property
+    def csv(self) -> Path | None:
+        return self.dir / CSV_NAME if self.status == "done" else None
+
+    @property
+    def plot(self) -> Path | None:
+        return self.dir / PLOT_NAME if self.status == "done" else None
+
+    @property
+    def out(self) -> Path | None:
+        return self.dir / self.output if self.status == "done" and self.output else None
+
+    def may_delete(self, token: str) -> bool:
+        return hmac.compare_digest(token_hash(token).encode(), self.delete_hash.encode())
 
     @property
     def progress(self) -> float:
@@ -125,14 +198,17 @@ def content_type(path: Path) -> str:
 
 
 class UploadJobs:
-    """The uploads of one application: storage, background analysis, expiry."""
+    """The uploads of one server process: its share of the database's queue, its worker, its folder."""
 
-    PENDING = ("receiving", "queued", "running")
-
-    def __init__(self, settings: UploadSettings, service: AnalysisService):
+    def __init__(self, settings: UploadSettings, service: AnalysisService, db: Database, durable: bool = True):
+        """``durable`` False (a throw-away database): every job is deleted when the server stops."""
         self.settings = settings
         self.service = service
-        self.jobs: dict[str, Job] = {}
+        self.db = db
+        self.durable = durable
+        self.owner = secrets.token_urlsafe(16)  # this server process, in the jobs it receives or analyses
+        self.store: str | None = None  # the uploads folder's id (read at start-up)
+        self.local: dict[str, Job] = {}  # jobs being received or analysed by this process
         self.limits = MediaLimits(
             max_pixels=settings.max_pixels,
             max_side=settings.max_side,
@@ -140,7 +216,12 @@ class UploadJobs:
             frame_side=settings.frame_side,
         )
         self._io: ThreadPoolExecutor | None = None
-        self._cleanup_task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._worker: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._reserving: asyncio.Lock | None = None
+        self._stopping = False
+        self._background: set[asyncio.Task] = set()
 
     async def io(self, fn, *args):
         """``fn(*args)`` on the upload I/O threads (bounded: ``io_threads``)."""
@@ -148,18 +229,27 @@ class UploadJobs:
             raise RuntimeError("the uploads are not running")
         return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
 
-    def reserve(self, client: str) -> Job | Refusal:
-        """A new job in state "receiving", counted against the limits at once (no await: parallel
-        uploads cannot slip past them); its folder still to be made (``make_folder``)."""
-        if self.pending() >= self.settings.max_pending:
-            return Refusal(429, "the server is busy analysing other uploads; try again in a minute")
-        mine = sum(1 for j in self.jobs.values() if j.client == client and j.status in self.PENDING)
-        if mine >= self.settings.max_pending_per_client:
-            return Refusal(429, f"you have {mine} uploads being analysed already; wait for them to finish")
+    def _client_key(self, client: str) -> str:
+        return hmac.new(self.store.encode(), client.encode(), hashlib.sha256).hexdigest()
+
+    async def reserve(self, client: str, session_id: str | None = None,
+                      recording_start: float | None = None) -> Job | Refusal:
+        """A new job in state "receiving", counted against the limits at once (count and insert in one
+        transaction: parallel uploads cannot slip past them); its folder still to be made (``make_folder``)."""
         job_id = secrets.token_urlsafe(16)
-        job_dir = self.settings.directory / f"u-{job_id}"
-        job = Job(job_id, "", job_dir, job_dir / "input", "", 0, status="receiving", client=client)
-        self.jobs[job.id] = job
+        token = secrets.token_urlsafe(24)
+        job = Job(job_id, self.store, self.settings.directory / f"u-{job_id}", client=self._client_key(client),
+                  delete_hash=token_hash(token), delete_token=token, session_id=session_id,
+                  recording_start=recording_start)
+        async with self._reserving:
+            refused = await queue.reserve(self.db, job.new_row(self.owner), self.settings.max_pending,
+                                          self.settings.max_pending_per_client)
+        if refused is not None:
+            which, n = refused
+            if which == "all":
+                return Refusal(429, "the server is busy analysing other uploads; try again in a minute")
+            return Refusal(429, f"you have {n} uploads being analysed already; wait for them to finish")
+        self.local[job.id] = job
         return job
 
     @staticmethod
@@ -180,73 +270,141 @@ class UploadJobs:
         """Blocking (I/O threads): the upload's header against the limits; MediaError if refused."""
         open_media(job.input, self.limits)
 
-    def start(self, job: Job) -> None:
-        """Queue an uploaded job for analysis."""
+    async def start(self, job: Job) -> bool:
+        """The upload is complete: queue it for analysis. False if its job is gone meanwhile (its study
+        session was deleted): then its folder is removed."""
+        values = {"filename": job.filename, "kind": job.kind, "size": job.size, "input": job.input.name}
+        queued = await queue.start(self.db, job.id, self.owner, values)
+        if self.local.get(job.id) is job:  # (a worker may have claimed it already: then it is the worker's)
+            del self.local[job.id]
+        if not queued:
+            await self.io(shutil.rmtree, job.dir, True)
+            return False
         job.status = "queued"
-        job.future = self.service.submit_recorded(lambda analyzer: self.run_job(job, analyzer))
+        self._wake.set()
+        return True
 
     async def remove(self, job: Job) -> None:
         """Forget a job that was never started (a refused upload) and remove its folder."""
-        self.jobs.pop(job.id, None)
+        self.local.pop(job.id, None)
+        await queue.remove(self.db, [job.id])
         await self.io(shutil.rmtree, job.dir, True)
 
     def discard(self, job: Job) -> None:
-        """``remove``, from where nothing can be awaited (a cancelled request): the folder goes in the background."""
-        self.jobs.pop(job.id, None)
-        if self._io is not None:
-            self._io.submit(shutil.rmtree, job.dir, True)
-        else:
-            shutil.rmtree(job.dir, ignore_errors=True)
+        """``remove``, from where nothing can be awaited (a cancelled request): it runs in the background."""
+        task = asyncio.ensure_future(self.remove(job))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-    def pending(self) -> int:
-        return sum(1 for j in self.jobs.values() if j.status in self.PENDING)
+    async def pending(self) -> int:
+        return await queue.pending(self.db, self.store)
 
-    def get(self, job_id: str) -> Job | None:
+    async def get(self, job_id: str) -> Job | None:
         """The job, unless unknown, still being received, or expired (the sweep deletes it)."""
-        job = self.jobs.get(job_id)
-        if job is None or job.status == "receiving":
+        row = await queue.get(self.db, job_id)
+        if row is None or row.status == "receiving":
             return None
-        if time.time() - job.created >= self.settings.retention_s:
+        if time.time() - row.created >= self.settings.retention_s:
             return None
+        job = Job.from_row(row, self.settings.directory)
+        here = self.local.get(job_id)
+        if here is not None and row.status == "running":  # analysed here: the newest progress
+            job.frames_done, job.frames_total = here.frames_done, here.frames_total
         return job
 
-    # --- analysis (the service's recorded-media thread) ------------------------------
+    async def session_jobs(self, session_id: str) -> list[Job]:
+        return [Job.from_row(r, self.settings.directory) for r in await queue.session_jobs(self.db, session_id)]
+
+    def is_here(self, job: Job) -> bool:
+        """Whether this server can read the job's files (its uploads folder is the job's store)."""
+        return job.store == self.store
+
+    # --- the worker ---------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        """Claim the next queued job of this store, analyse it, store its outcome; again."""
+        while not self._stopping:
+            try:
+                row = await queue.claim(self.db, self.store, self.owner)
+            except Exception:
+                log.exception("uploads: claiming the next job failed")
+                row = None
+            if row is not None and self._stopping:  # claimed while the server stops: for the next one
+                await queue.release(self.db, row.id, self.owner)
+                break
+            if row is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            job = Job.from_row(row, self.settings.directory)
+            self.local[job.id] = job
+            try:
+                await self._analyse(job)
+            except Exception:
+                log.exception("uploads: a job's outcome could not be stored; it is recovered later")
+            finally:
+                self.local.pop(job.id, None)
+
+    async def _analyse(self, job: Job) -> None:
+        if job.session_id is not None:
+            job.markers = await study_store.session_markers(self.db, job.session_id)
+        job.future = self.service.submit_recorded(lambda analyzer: self.run_job(job, analyzer))
+        await asyncio.shield(asyncio.wrap_future(job.future))
+        if job.status in FINAL:
+            values = {"status": job.status, "error": job.error, "summary": job.summary, "output": job.output,
+                      "finished": job.finished, "frames_done": job.frames_done, "frames_total": job.frames_total,
+                      "input": None if job.input is None else job.input.name}
+            stored = await queue.finish(self.db, job.id, self.owner, values, job.rows)
+            if not stored:  # deleted meanwhile (by its uploader, an expiry, or with its session)
+                await self.io(shutil.rmtree, job.dir, True)
+        elif self._stopping and self.durable:
+            await queue.release(self.db, job.id, self.owner)  # analysed again after the restart
 
     def run_job(self, job: Job, analyzer) -> None:
         """Blocking, on the recorded-media thread: analyse the job's upload, write its results."""
         if job.cancel.is_set():
             job.status = "cancelled"
             return
-        job.status, job.started = "running", time.time()
+        job.status = "running"
+        job.started = job.started or time.time()
 
         def progress(done: int, total: int) -> None:
             job.frames_done, job.frames_total = done, total
             if job.cancel.is_set():
                 raise Cancelled()
 
-        out_ext = ".mp4" if job.kind == "video" else (".jpg" if job.input.suffix.lower() in (".jpg", ".jpeg") else ".png")
         try:
+            _clear_outputs(job)  # what an interrupted try left
+            if job.input is None or not job.input.is_file():
+                raise MediaError(FILE_GONE.format(name=job.filename))
+            suffix = job.input.suffix.lower()
+            out_ext = ".mp4" if job.kind == "video" else (".jpg" if suffix in (".jpg", ".jpeg") else ".png")
             source = open_media(job.input, self.limits)
             job.frames_total = source.frame_count
             result = analyze_media(
                 source,
                 analyzer,
-                csv=job.dir / "expressions.csv",
+                csv=job.dir / CSV_NAME,
                 out=job.dir / f"annotated{out_ext}",
-                plot=job.dir / "timeline.png",
+                plot=job.dir / PLOT_NAME,
                 every=self.settings.every,
                 progress=progress,
             )
-            job.csv, job.out, job.plot = result.csv, result.out, result.plot
+            job.output = result.out.name
             summary = result.summary.to_dict()
             summary["source"] = job.filename
             job.summary = summary
             job.frames_done = job.frames_total = result.summary.frames_total
+            if job.session_id is not None:
+                job.rows = recording_rows(result.csv, job.session_id, job.filename, job.recording_start, job.markers)
             job.status = "done"
         except Cancelled:
             job.status = "cancelled"
         except MediaError as e:
-            job.error = str(e).replace(str(job.input), job.filename)
+            job.error = str(e) if job.input is None else str(e).replace(str(job.input), job.filename)
             job.status = "error"
         except Exception as e:  # report, never leave the job "running"
             log.exception("analysis of an upload failed")
@@ -254,11 +412,13 @@ class UploadJobs:
             job.status = "error"
         finally:
             job.finished = time.time()
-            # privacy: the uploaded recording itself is not kept once analysed
-            try:
-                job.input.unlink()
-            except FileNotFoundError:
-                pass
+            if job.status in FINAL:  # privacy: the uploaded recording itself is not kept once analysed
+                if job.input is not None:
+                    try:
+                        job.input.unlink()
+                    except FileNotFoundError:
+                        pass
+                job.input = None
             for path in (job.csv, job.out, job.plot):  # results: the server's user only
                 if path is not None:
                     try:
@@ -270,16 +430,68 @@ class UploadJobs:
                 job.kind, job.status, job.frames_done, job.finished - (job.started or job.finished),
             )
 
-    # --- storage and expiry --------------------------------------------------------
+    # --- signs of life, recovery ----------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        """Every second: this process's jobs are alive (and their progress, for the other replicas);
+        every ``lease_s / 2``: jobs of dead servers are recovered, folders without a job deleted."""
+        tick = min(1.0, self.settings.lease_s / 4)
+        last_recovery = time.monotonic()
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                running = {j.id: (j.frames_done, j.frames_total) for j in self.local.values() if j.status != "receiving"}
+                if self.local:
+                    for job_id in await queue.heartbeat(self.db, self.owner, running):
+                        if job_id in self.local:
+                            self.local[job_id].cancel.set()  # deleted elsewhere: stop analysing it
+                if time.monotonic() - last_recovery >= self.settings.lease_s / 2:
+                    last_recovery = time.monotonic()
+                    await self.recover()
+                    await self._remove_strays()
+            except Exception:  # keep going whatever happens
+                log.exception("uploads: heartbeat or recovery failed")
+
+    async def recover(self) -> int:
+        """Jobs of this store whose server died (no heartbeat for ``lease_s``): a running one is analysed
+        again from its file (at most ``max_attempts`` tries) or failed if the file is gone; one still
+        being received is deleted (its uploader never got its id)."""
+        cutoff = time.time() - self.settings.lease_s
+        n = 0
+        for row in await queue.stale(self.db, self.store, cutoff):
+            job = Job.from_row(row, self.settings.directory)
+            if row.status == "receiving":
+                if await queue.remove(self.db, [job.id]):
+                    await self.io(shutil.rmtree, job.dir, True)
+                    n += 1
+                continue
+            there = job.input is not None and await self.io(job.input.is_file)
+            if not there:
+                done = await queue.fail(self.db, job.id, cutoff, FILE_GONE.format(name=job.filename))
+            elif job.attempts >= self.settings.max_attempts:
+                done = await queue.fail(self.db, job.id, cutoff, TOO_MANY_TRIES.format(name=job.filename,
+                                                                                        n=job.attempts))
+            else:
+                done = await queue.requeue(self.db, job.id, cutoff)
+                self._wake.set()
+            n += bool(done)
+        if n:
+            log.info("uploads: %d jobs of a stopped server recovered", n)
+        return n
+
+    # --- storage and expiry --------------------------------------------------------------
 
     async def delete(self, job: Job) -> None:
-        """Forget a job and remove its files (a running analysis is cancelled and awaited first)."""
-        job.cancel.set()
-        self.jobs.pop(job.id, None)
-        fut = job.future
-        if fut is not None and not fut.done():
-            await asyncio.wait([asyncio.wrap_future(fut)], timeout=60)
-        await self.io(shutil.rmtree, job.dir, True)
+        """Delete a job and its files (an analysis running here is cancelled and awaited first; one
+        running on another replica stops at its next heartbeat, and that replica deletes its folder)."""
+        here = self.local.get(job.id)
+        if here is not None:
+            here.cancel.set()
+        await queue.remove(self.db, [job.id])
+        if here is not None and here.future is not None and not here.future.done():
+            await asyncio.wait([asyncio.wrap_future(here.future)], timeout=60)
+        if self.is_here(job):
+            await self.io(shutil.rmtree, job.dir, True)
 
     def _folders(self) -> list[str]:
         """Blocking: the names of the upload folders on disk."""
@@ -292,19 +504,30 @@ class UploadJobs:
         for name in names:
             shutil.rmtree(self.settings.directory / name, ignore_errors=True)
 
-    async def sweep(self) -> int:
-        """Delete jobs older than the retention time, and every upload folder no job owns (a job owns its
-        folder from before it is made, so a folder without one was left by a crash or a lost cleanup)."""
-        now = time.time()
-        expired = [j for j in self.jobs.values() if now - j.created >= self.settings.retention_s]
-        for job in expired:
-            await self.delete(job)
+    async def _remove_strays(self) -> int:
+        """Delete every upload folder no job owns (a job owns its folder from before it is made, so a
+        folder without one was left by a crash, a lost cleanup or a deleted study session)."""
         on_disk = await self.io(self._folders)
-        known = {j.dir.name for j in self.jobs.values()}
-        stray = [name for name in on_disk if name not in known]
+        known = await queue.existing(self.db, [name[2:] for name in on_disk])
+        stray = [name for name in on_disk if name[2:] not in known]
+        for job_id in (name[2:] for name in stray):
+            if job_id in self.local:
+                self.local[job_id].cancel.set()
         if stray:
             await self.io(self._remove, stray)
-        return len(expired) + len(stray)
+        return len(stray)
+
+    async def sweep(self) -> int:
+        """Delete the jobs older than the retention time (of every store: their rows; of this one: their
+        folders too) and every upload folder without a job."""
+        expired = await queue.expire(self.db, time.time() - self.settings.retention_s)
+        for job_id, _ in expired:
+            if job_id in self.local:
+                self.local[job_id].cancel.set()
+        mine = [f"u-{job_id}" for job_id, store in expired if store == self.store]
+        if mine:
+            await self.io(self._remove, mine)
+        return len(mine) + await self._remove_strays()
 
     async def _cleanup_loop(self) -> None:
         while True:
@@ -315,30 +538,75 @@ class UploadJobs:
                 log.exception("upload cleanup failed")
 
     async def lifespan(self, app: web.Application):
+        """Needs the database open (the studies' lifespan runs first)."""
         self._io = ThreadPoolExecutor(max_workers=self.settings.io_threads, thread_name_prefix="fer-upload-io")
+        self._wake, self._reserving = asyncio.Event(), asyncio.Lock()
         await self.io(private_folder, self.settings.directory)
-        left = await self.sweep()  # a crashed run's uploads: nobody can reach them any more
+        self.store = await self.io(store_id, self.settings.directory)
+        await self.recover()
+        left = await self.sweep()  # a crashed run's uploads nobody can reach any more
         if left:
             log.info("deleted %d upload folders left by an earlier run", left)
-        self._cleanup_task = asyncio.create_task(self._cleanup_loop())
+        self._worker = asyncio.create_task(self._work())
+        self._tasks = [asyncio.create_task(self._heartbeat_loop()), asyncio.create_task(self._cleanup_loop())]
         yield
-        self._cleanup_task.cancel()
-        try:
-            await self._cleanup_task
-        except asyncio.CancelledError:
-            pass
-        running = []
-        for job in list(self.jobs.values()):
+        await self._stop()
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        for job in list(self.local.values()):
             job.cancel.set()
-            if job.future is not None and not job.future.done():
-                running.append(asyncio.wrap_future(job.future))
-        if running:
-            await asyncio.wait(running, timeout=30)
-        jobs = list(self.jobs.values())  # privacy: nothing outlives the server
-        self.jobs.clear()
-        await self.io(self._remove, [j.dir.name for j in jobs])
+        self._wake.set()
+        try:  # the worker stores the running job's outcome (or puts it back in the queue) and ends
+            await asyncio.wait_for(asyncio.shield(self._worker), 30)
+        except (asyncio.TimeoutError, Exception):
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        receiving = [j for j in self.local.values() if j.status == "receiving"]  # cut off: nothing kept
+        if receiving:
+            await queue.remove(self.db, [j.id for j in receiving])
+            await self.io(self._remove, [j.dir.name for j in receiving])
+        if not self.durable:  # a throw-away database: nothing could reach these jobs again
+            gone = await queue.remove_store(self.db, self.store)
+            await self.io(self._remove, [f"u-{job_id}" for job_id in gone])
         self._io.shutdown(wait=True)
         self._io = None
+
+
+def _clear_outputs(job: Job) -> None:
+    """Blocking: every file of the job's folder but its upload (an interrupted try's partial results)."""
+    if not job.dir.is_dir():
+        return
+    for entry in os.scandir(job.dir):
+        if job.input is None or entry.name != job.input.name:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+
+
+def store_id(directory: Path) -> str:
+    """Blocking: the uploads folder's id (its ``.store`` file, made once, atomically): servers whose
+    uploads folder is the same (a shared volume) have the same id and take each other's jobs."""
+    path = directory / STORE_FILE
+    if not path.exists():
+        tmp = directory / f".store-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+        try:
+            os.link(tmp, path)  # fails if another server made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    value = path.read_text().strip()
+    if not (16 <= len(value) <= 43) or not all(c.isalnum() or c in "-_" for c in value):
+        raise RuntimeError(f"{path} is not an uploads folder id; delete it (a new one is made)")
+    return value
 
 
 def private_folder(path: Path) -> None:

@@ -11,15 +11,22 @@
     DELETE /api/uploads/{id}           delete the upload and its results now; needs the header
                                        X-Delete-Token: <delete_token of the POST's answer> (else 403)
 
+A study session's recordings (researcher token, as the studies' API; server/uploads/recordings.py):
+
+    POST   /api/sessions/{id}/recordings[?started=WHEN]   as POST /api/uploads; once analysed, the
+                                       recording's rows are stored in the session (404 no such session)
+    GET    /api/sessions/{id}/recordings                   the session's recording jobs, oldest first
+
 The delete token goes to the uploader only (in the POST's answer), never in a URL: a link
-to the results (the id) shared or logged does not let anyone delete them.
+to the results (the id) shared or logged does not let anyone delete them. A job's result
+files are in the uploads folder of the server that received it: a replica with another
+folder answers 503 (docs/analyze.md: several replicas share one folder).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -29,7 +36,10 @@ from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError
 
 from .. import keys
 from ..client_limits import Refusal, client_address
+from ..studies import store as study_store
+from ..studies.auth import is_researcher, unauthorized
 from .jobs import ACCEPTED_EXTS, Job, content_type
+from .recordings import parse_started
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +47,9 @@ CHUNK = 1 << 16
 WRITE_BLOCK = 1 << 20  # bytes gathered before one write on the I/O threads
 MAX_NAME = 120
 GONE = "no such upload (uploads are deleted after their retention time)"
+ELSEWHERE = ("this upload's result files are not in this server's uploads folder: they are on another server "
+             "replica (the operator should give the replicas one shared uploads folder), or the folder was emptied")
+NO_SESSION = "no such session"
 DELETE_TOKEN_HEADER = "X-Delete-Token"
 
 
@@ -49,6 +62,9 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/uploads/{id}/csv", handle_csv)
     r.add_get("/api/uploads/{id}/video", handle_video)
     r.add_get("/api/uploads/{id}/timeline.png", handle_plot)
+    session = "/api/sessions/{id:[A-Za-z0-9_-]{1,64}}/recordings"
+    r.add_post(session, handle_recording)
+    r.add_get(session, handle_recordings)
 
 
 def safe_filename(name: str) -> str:
@@ -88,12 +104,17 @@ async def handle_config(request: web.Request) -> web.Response:
 
 
 async def handle_upload(request: web.Request) -> web.Response:
+    return await _accept(request)
+
+
+async def _accept(request: web.Request, **options) -> web.Response:
+    """Take an uploaded file as a new job (``options``: a study session's recording)."""
     jobs = request.app[keys.UPLOADS]
     limit = jobs.settings.max_bytes
     mb = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
         return _refuse(413, f"the file is larger than the {mb} limit")
-    job = jobs.reserve(client_address(request))  # counted now, before the body is read
+    job = await jobs.reserve(client_address(request), **options)  # counted now, before the body is read
     if isinstance(job, Refusal):
         return _refuse(job.status, job.text)
     try:
@@ -109,7 +130,8 @@ async def handle_upload(request: web.Request) -> web.Response:
     except BaseException:  # the client went away mid-upload, or a bug: nothing is kept
         jobs.discard(job)
         raise
-    jobs.start(job)
+    if not await jobs.start(job):
+        return _refuse(404, NO_SESSION + " (deleted during the upload)")
     body = job.to_json(jobs.settings.retention_s)
     body["delete_token"] = job.delete_token  # the uploader's only: not in any later answer
     return web.json_response(body, status=202)
@@ -174,7 +196,7 @@ def _refuse(status: int, message: str) -> web.Response:
 
 async def handle_status(request: web.Request) -> web.Response:
     jobs = request.app[keys.UPLOADS]
-    job = jobs.get(request.match_info["id"])
+    job = await jobs.get(request.match_info["id"])
     if job is None:
         return _error(404, GONE)
     return web.json_response(job.to_json(jobs.settings.retention_s))
@@ -182,11 +204,10 @@ async def handle_status(request: web.Request) -> web.Response:
 
 async def handle_delete(request: web.Request) -> web.Response:
     jobs = request.app[keys.UPLOADS]
-    job = jobs.get(request.match_info["id"])
+    job = await jobs.get(request.match_info["id"])
     if job is None:
         return _error(404, GONE)
-    token = request.headers.get(DELETE_TOKEN_HEADER, "")
-    if not secrets.compare_digest(token.encode(), job.delete_token.encode()):
+    if not job.may_delete(request.headers.get(DELETE_TOKEN_HEADER, "")):
         return _error(403, f"deleting needs the upload's delete token (header {DELETE_TOKEN_HEADER}), "
                            "which only the uploader got")
     await jobs.delete(job)
@@ -195,11 +216,13 @@ async def handle_delete(request: web.Request) -> web.Response:
 
 async def _result(request: web.Request, attr: str, download_name):
     jobs = request.app[keys.UPLOADS]
-    job = jobs.get(request.match_info["id"])
+    job = await jobs.get(request.match_info["id"])
     if job is None:
         return _error(404, GONE)
     if job.status != "done":
         return _error(409, f"{job.filename}: analysis is {job.status}, no results yet")
+    if not jobs.is_here(job):
+        return _error(503, ELSEWHERE)
     path = getattr(job, attr)
     if path is None or not await jobs.io(path.is_file):
         return _error(404, f"{job.filename}: this result was not produced")
@@ -220,3 +243,30 @@ async def handle_video(request: web.Request):
 
 async def handle_plot(request: web.Request):
     return await _result(request, "plot", None)
+
+
+async def handle_recording(request: web.Request) -> web.Response:
+    """A recording of a study session, uploaded by the researcher: analysed as an upload job, its rows
+    stored in the session."""
+    if not is_researcher(request):
+        return unauthorized()
+    session = await study_store.get_session(request.app[keys.STUDIES].db, request.match_info["id"])
+    if session is None:
+        return _error(404, NO_SESSION)
+    started = None
+    if request.query.get("started"):
+        try:
+            started = parse_started(request.query["started"])
+        except ValueError as e:
+            return _error(400, str(e))
+    return await _accept(request, session_id=session["id"], recording_start=started)
+
+
+async def handle_recordings(request: web.Request) -> web.Response:
+    if not is_researcher(request):
+        return unauthorized()
+    session = await study_store.get_session(request.app[keys.STUDIES].db, request.match_info["id"])
+    if session is None:
+        return _error(404, NO_SESSION)
+    jobs = request.app[keys.UPLOADS]
+    return web.json_response([j.to_json(jobs.settings.retention_s) for j in await jobs.session_jobs(session["id"])])
