@@ -1,0 +1,193 @@
+"""Live events between replicas through a real PostgreSQL (LISTEN/NOTIFY): two hubs, each with its
+relay on its own connection, as two ``python -m server`` processes have them; the payload limit,
+bad payloads from someone else on the channel, and a connection killed by the database."""
+
+import asyncio
+import json
+import logging
+import time
+
+import asyncpg
+import pytest
+
+from server import Settings
+from server.studies import Studies, store
+from server.studies.hub import LiveEvent, ResultHub, StudyResult
+from server.studies.relay import CHANNEL, PAYLOAD_MAX, PgRelay, listen_dsn
+
+from db_support import postgres_server  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def pg_url(postgres_server):  # noqa: F811
+    return postgres_server.new_database()
+
+
+class Watcher:
+    def __init__(self, hub: ResultHub, study: str):
+        self.events: list[LiveEvent] = []
+        self._changed = asyncio.Event()
+        hub.watch(study, self._on)
+
+    def _on(self, event: LiveEvent):
+        self.events.append(event)
+        self._changed.set()
+
+    async def wait(self, n: int, timeout: float = 10.0) -> list[LiveEvent]:
+        deadline = time.monotonic() + timeout
+        while len(self.events) < n:
+            self._changed.clear()
+            left = deadline - time.monotonic()
+            assert left > 0, f"{len(self.events)} events came, expected {n}: {[e.kind for e in self.events]}"
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+        return self.events
+
+
+async def replicas(url: str, n: int = 2):
+    hubs = [ResultHub() for _ in range(n)]
+    relays = [PgRelay(h, url, interval=0.02) for h in hubs]
+    for r in relays:
+        await r.start()
+    return hubs, relays
+
+
+def result_message(i: int, faces: int = 1) -> dict:
+    probs = {"angry": 0.01, "disgust": 0.0, "fear": 0.02, "happy": 0.9, "sad": 0.03, "surprise": 0.02,
+             "neutral": 0.02}
+    return {"type": "result", "faces": [{"id": k, "box": [10 * k, 20, 96, 96], "label": "happy", "probs": probs,
+                                         "held": False} for k in range(faces)],
+            "frame": i, "timestamp": i / 30, "utc": "2026-11-26T14:00:00.000Z", "width": 640, "height": 480}
+
+
+async def test_events_made_on_one_replica_reach_the_observers_of_the_other_once(pg_url):
+    (a, b), relays = await replicas(pg_url)
+    try:
+        on_a, on_b, other_study_on_b = Watcher(a, "s1"), Watcher(b, "s1"), Watcher(b, "s2")
+        a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
+        for i in range(50):
+            a.publish(StudyResult("s1", "p1", 0, result_message(i)))
+        a.emit(LiveEvent("s1", "p1", "marker", {"task": 0, "event": "start", "time_s": 1.5, "utc": "x"}))
+        b.emit(LiveEvent("s1", "p1", "note", {"text": "frowns at the price", "time_s": 2.0, "utc": "y"}))
+
+        got = await on_b.wait(53)
+        from_a = [e for e in got if e.origin == a.replica]
+        assert [e.kind for e in from_a] == ["started"] + ["result"] * 50 + ["marker"]
+        assert [e.data["message"]["frame"] for e in from_a if e.kind == "result"] == list(range(50))
+        assert from_a[1].data == {"task": 0, "message": result_message(0)}
+        assert [e.kind for e in got if e.origin == b.replica] == ["note"]
+
+        await on_a.wait(53)  # its own 52, and the note from b
+        await asyncio.sleep(0.3)  # nothing more: a's events do not come back to a, nor twice to b
+        assert len(on_a.events) == 53 and len(on_b.events) == 53
+        assert [e.data["text"] for e in on_a.events if e.kind == "note"] == ["frowns at the price"]
+        assert other_study_on_b.events == []
+        assert relays[0].sent == 52 and relays[1].received == 52 and relays[0].bad == relays[1].bad == 0
+    finally:
+        for r in relays:
+            await r.close()
+
+
+async def test_events_bigger_than_a_notify_payload_arrive_whole(pg_url):
+    (a, b), relays = await replicas(pg_url)
+    try:
+        on_b = Watcher(b, "s1")
+        note = "😟" * 1995 + "顔が曇る。"  # 2000 characters (a note's most), 7995 bytes of UTF-8
+        crowd = result_message(7, faces=100)  # 100 faces: about 19 kB of JSON, 3 payloads
+        assert len(note.encode()) > PAYLOAD_MAX and len(json.dumps(crowd)) > 2 * PAYLOAD_MAX
+        a.emit(LiveEvent("s1", "p1", "note", {"text": note, "time_s": 3.0, "utc": "z"}))
+        a.publish(StudyResult("s1", "p1", 1, crowd))
+        for i in range(400):  # one flush of 400 results: many payloads, in order
+            a.publish(StudyResult("s1", "p2", 1, result_message(i, faces=3)))
+        got = await on_b.wait(402)
+        assert got[0].data["text"] == note
+        assert got[1].data["message"] == crowd
+        assert [e.data["message"]["frame"] for e in got[2:]] == list(range(400))
+        assert relays[0].dropped == 0
+    finally:
+        for r in relays:
+            await r.close()
+
+
+async def test_bad_payloads_on_the_channel_are_logged_and_ignored(pg_url, caplog):
+    (a, b), relays = await replicas(pg_url)
+    other = await asyncpg.connect(listen_dsn(pg_url))
+    try:
+        on_b = Watcher(b, "s1")
+        caplog.set_level(logging.WARNING, logger="server.studies.relay")
+        for bad in ("not json {", "[1, 2]", '{"r": "x", "e": [{"study": "s1"}]}', '{"r": "x", "e": 5}',
+                    '{"r": "x", "f": "set", "i": 0, "n": 2, "d": "AAAA"}',  # a piece whose partner never comes
+                    '{"r": "x", "f": "one", "i": 0, "n": 1, "d": "not base64!"}'):
+            await other.execute("SELECT pg_notify($1, $2)", CHANNEL, bad)
+        a.emit(LiveEvent("s1", "p1", "note", {"text": "still here", "time_s": 1.0, "utc": "u"}))
+        got = await on_b.wait(1)
+        await asyncio.sleep(0.3)
+        assert [e.data["text"] for e in got] == ["still here"]
+        assert relays[0].bad == relays[1].bad == 5  # the lone piece waits for its partner
+        warnings = [r.getMessage() for r in caplog.records if r.name == "server.studies.relay"]
+        # one line per replica, not one per payload
+        assert len(warnings) == 2 and all("ignored a live relay payload" in w for w in warnings), warnings
+    finally:
+        await other.close()
+        for r in relays:
+            await r.close()
+
+
+async def test_a_relay_whose_connection_is_killed_reconnects_and_loses_nothing_it_made(pg_url, caplog):
+    (a, b), relays = await replicas(pg_url)
+    admin = await asyncpg.connect(listen_dsn(pg_url))
+    caplog.set_level(logging.INFO, logger="server.studies.relay")
+    try:
+        on_b = Watcher(b, "s1")
+        a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
+        await on_b.wait(1)
+        # the database ends both relays' sessions (a failover, an operator, a restart)
+        for r in relays:
+            await admin.execute("SELECT pg_terminate_backend($1)", r._conn.get_server_pid())
+        for i in range(20):  # made while a's connection is down or coming back: queued, then sent
+            a.publish(StudyResult("s1", "p1", 0, result_message(i)))
+            await asyncio.sleep(0.01)
+        got = await on_b.wait(21)
+        assert [e.data["message"]["frame"] for e in got[1:]] == list(range(20))
+        assert relays[0].connected and relays[1].connected and relays[0].dropped == 0
+        lost = [r for r in caplog.records if "lost its database connection" in r.getMessage()]
+        back = [r for r in caplog.records if "connected again" in r.getMessage()]
+        assert len(lost) == 2 and len(back) == 2, [r.getMessage() for r in caplog.records]
+    finally:
+        await admin.close()
+        for r in relays:
+            await r.close()
+
+
+async def test_studies_relays_on_postgresql_only(pg_url, tmp_path):
+    """``Studies.lifespan`` starts the relay on PostgreSQL: a session started on one replica is
+    seen by an observer of the other; SQLite (one process) has none."""
+    one = Studies(Settings(database=pg_url, admin_token="t" * 32))
+    two = Studies(Settings(database=pg_url, admin_token="t" * 32))
+    lives = [one.lifespan(None), two.lifespan(None)]
+    for life in lives:
+        await life.__anext__()
+    try:
+        assert one.relay is not None and two.relay is not None
+        study = await store.create_study(one.db, "Checkout", "ok", ["Pay"])
+        on_two = Watcher(two.hub, study["id"])
+        participation = await one.join(study["participant_token"])
+        await participation.mark(0, "start")
+        await participation.end()
+        got = await on_two.wait(3)
+        assert [e.kind for e in got] == ["started", "marker", "ended"]
+        assert {e.session_id for e in got} == {participation.session_id}
+    finally:
+        for life in lives:
+            with pytest.raises(StopAsyncIteration):
+                await life.__anext__()
+    lone = Studies(Settings(database=f"sqlite:///{tmp_path / 'one.db'}", admin_token="t" * 32))
+    life = lone.lifespan(None)
+    await life.__anext__()
+    assert lone.relay is None
+    with pytest.raises(StopAsyncIteration):
+        await life.__anext__()
