@@ -32,6 +32,7 @@ class Participation:
         self.task: int | None = None
         self.closed = False
         self.results = 0
+        self.last: dict | None = None  # the newest result message (the observers' snapshot)
         self._on_end = on_end
         self._clock: tuple[float, float] | None = None  # (stream time, wall clock) of the last result
         self._emit("started", {"started": time.time()})
@@ -46,6 +47,7 @@ class Participation:
         if message.get("timestamp") is not None:
             self._clock = (message["timestamp"], time.time())
         self.results += 1
+        self.last = message
         self.hub.publish(StudyResult(self.study["id"], self.session_id, self.task, message))
 
     def stream_time(self) -> float:

@@ -7,9 +7,12 @@ Researcher (``Authorization: Bearer TOKEN``, or the cookie of the login form; el
     GET    /api/studies                    every study, newest first, with its number of sessions
     GET    /api/studies/{id}               the study and its sessions (started, ended, frames, shares)
     GET    /api/studies/{id}/export.csv    every session's rows: ml.schema.COLUMNS + session, task
+    GET    /api/studies/{id}/notes.csv     every session's notes: session, time_s, utc, text
+    GET    /api/studies/{id}/live          the live view, a WebSocket (observe.py)
     DELETE /api/studies/{id}               the study, its sessions, markers and results
     GET    /api/sessions/{id}              a session: markers, timeline, per-task table
-    GET    /api/sessions/{id}/export.csv   its rows;  .../export.json: the same with markers and tasks
+    GET    /api/sessions/{id}/export.csv   its rows;  .../export.json: the same with markers, notes and tasks
+    GET    /api/sessions/{id}/notes.csv    its notes
     DELETE /api/sessions/{id}
 
 Participant (the study's token from the invitation link, and the session id it got on /ws):
@@ -46,10 +49,12 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/studies", list_studies)
     r.add_get(f"/api/studies/{ID}", show_study)
     r.add_get(f"/api/studies/{ID}/export.csv", export_study)
+    r.add_get(f"/api/studies/{ID}/notes.csv", export_study_notes)
     r.add_delete(f"/api/studies/{ID}", delete_study)
     r.add_get(f"/api/sessions/{ID}", show_session)
     r.add_get(f"/api/sessions/{ID}/export.csv", export_session_csv)
     r.add_get(f"/api/sessions/{ID}/export.json", export_session_json)
+    r.add_get(f"/api/sessions/{ID}/notes.csv", export_session_notes)
     r.add_delete(f"/api/sessions/{ID}", delete_session)
     r.add_delete("/api/participant/{token:[A-Za-z0-9_-]{1,64}}/sessions/" + ID, participant_delete)
 
@@ -168,9 +173,12 @@ async def show_study(request: web.Request, db, study: dict) -> web.Response:
     return web.json_response({**study_json(request, study), "sessions": found})
 
 
+def _csv_headers(name: str) -> dict:
+    return {"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"'}
+
+
 async def _csv_response(request: web.Request, name: str, rows) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
-                                           "Content-Disposition": f'attachment; filename="{name}"'})
+    response = web.StreamResponse(headers=_csv_headers(name))
     await response.prepare(request)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
@@ -193,6 +201,31 @@ async def export_study(request: web.Request, db, study: dict) -> web.StreamRespo
     return await _csv_response(request, f"study-{study['id'][:8]}.csv", store.result_rows(db, study_id=study["id"]))
 
 
+NOTE_COLUMNS = ("session", "time_s", "utc", "text")
+
+
+def _notes_csv(name: str, notes: list[dict]) -> web.Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(NOTE_COLUMNS)
+    writer.writerows([n["session_id"], f"{n['time_s']:.3f}", n["utc"], n["text"]] for n in notes)
+    return web.Response(body=buffer.getvalue().encode(), headers=_csv_headers(name))
+
+
+@with_record("study")
+async def export_study_notes(request: web.Request, db, study: dict) -> web.Response:
+    return _notes_csv(f"study-{study['id'][:8]}-notes.csv", await store.notes_of(db, study_id=study["id"]))
+
+
+@with_record("session")
+async def export_session_notes(request: web.Request, db, session: dict, _study: dict) -> web.Response:
+    return _notes_csv(f"session-{session['id'][:8]}-notes.csv", await store.notes_of(db, session_id=session["id"]))
+
+
+def _session_notes(notes: list[dict]) -> list[dict]:
+    return [{k: v for k, v in n.items() if k != "session_id"} for n in notes]
+
+
 @researcher
 async def delete_study(request: web.Request) -> web.Response:
     if not await request.app[keys.STUDIES].delete_study(request.match_info["id"]):
@@ -209,6 +242,7 @@ async def show_session(request: web.Request, db, session: dict, study: dict) -> 
         "study": {"id": study["id"], "title": study["title"], "tasks": study["tasks"]},
         "rows": len(rows),
         "markers": await store.session_markers(db, session["id"]),
+        "notes": _session_notes(await store.notes_of(db, session_id=session["id"])),
         **session_summary(rows, study["tasks"]),
     })
 
@@ -225,7 +259,9 @@ async def export_session_json(request: web.Request, db, session: dict, study: di
             async for r in store.result_rows(db, session_id=session["id"])]
     body = {"session": session_json(session), "study": {"id": study["id"], "title": study["title"],
                                                         "tasks": study["tasks"]},
-            "markers": await store.session_markers(db, session["id"]), "columns": list(EXPORT_COLUMNS), "rows": rows}
+            "markers": await store.session_markers(db, session["id"]),
+            "notes": _session_notes(await store.notes_of(db, session_id=session["id"])),
+            "columns": list(EXPORT_COLUMNS), "rows": rows}
     return web.json_response(body, headers={
         "Content-Disposition": f'attachment; filename="session-{session["id"][:8]}.json"'})
 
