@@ -76,8 +76,10 @@ class Participation:
         self.hub.emit(LiveEvent(self.study["id"], self.session_id, kind, data))
 
     def close(self) -> None:
-        """No more results or markers are taken (the session was deleted)."""
-        self.closed = True
+        """No more results or markers are taken (the session was deleted); observers see it end."""
+        if not self.closed:
+            self.closed = True
+            self._emit("ended", {"ended": time.time(), "deleted": True})
 
     async def end(self) -> None:
         was_closed, self.closed = self.closed, True

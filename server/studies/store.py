@@ -11,7 +11,9 @@ import time
 from collections import Counter
 from typing import AsyncIterator
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Integer, delete, func, insert, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from ml.labels import CLASSES
 
@@ -77,6 +79,14 @@ async def study_sessions(db: Database, study_id: str) -> list[dict]:
         out.append({"id": r.id, "started": r.started, "ended": r.ended, "frames": r.frames, "faces": faces,
                     "shares": {k: (c[k] / faces if faces else 0.0) for k in CLASSES}})
     return out
+
+
+async def session_list(db: Database, study_id: str) -> list[dict]:
+    """The study's sessions, oldest first: id, started, ended."""
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(select(sessions.c.id, sessions.c.started, sessions.c.ended)
+                                  .where(sessions.c.study_id == study_id).order_by(sessions.c.started))
+        return [dict(r._mapping) for r in rows]
 
 
 async def create_session(db: Database, study_id: str) -> str:
@@ -156,6 +166,55 @@ async def notes_of(db: Database, *, session_id: str | None = None, study_id: str
                  .order_by(sessions.c.started, notes.c.session_id, notes.c.id))
     async with db.engine.connect() as conn:
         return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def task_counts(db: Database, study_id: str) -> list[dict]:
+    """Per session, task and label, over the study's rows with a face: ``n`` rows and the sum of each
+    class's probability (``sums``). One query, grouped in the database."""
+    query = (select(results.c.session_id, results.c.task, results.c.label, func.count().label("n"),
+                    *(func.sum(results.c[c]).label(c) for c in CLASSES))
+             .join(sessions, sessions.c.id == results.c.session_id)
+             .where(sessions.c.study_id == study_id, results.c.face.is_not(None))
+             .group_by(results.c.session_id, results.c.task, results.c.label))
+    async with db.engine.connect() as conn:
+        return [{"session_id": r.session_id, "task": r.task, "label": r.label, "n": r.n,
+                 "sums": {c: r._mapping[c] for c in CLASSES}} for r in await conn.execute(query)]
+
+
+class floor_(FunctionElement):
+    """FLOOR(x) in every database (SQLite has no FLOOR without its math functions)."""
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(floor_)
+def _floor(element, compiler, **kw):
+    return f"FLOOR({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(floor_, "sqlite")
+def _floor_sqlite(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    return f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
+
+
+async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
+    """The study's rows with a face, per session and task, in bins of ``bin_s`` seconds since the
+    task's first start marker: the bin's number ``bin``, ``n`` rows and each class's mean probability."""
+    starts = (select(markers.c.session_id, markers.c.task, func.min(markers.c.time_s).label("t0"))
+              .join(sessions, sessions.c.id == markers.c.session_id)
+              .where(sessions.c.study_id == study_id, markers.c.event == "start")
+              .group_by(markers.c.session_id, markers.c.task).subquery())
+    b = floor_((results.c.time_s - starts.c.t0) / bin_s).label("bin")
+    query = (select(results.c.session_id, results.c.task, b, func.count().label("n"),
+                    *(func.avg(results.c[c]).label(c) for c in CLASSES))
+             .join(starts, (starts.c.session_id == results.c.session_id) & (starts.c.task == results.c.task))
+             .where(results.c.face.is_not(None))
+             .group_by(results.c.session_id, results.c.task, b)
+             .order_by(results.c.session_id, results.c.task, b))
+    async with db.engine.connect() as conn:
+        return [{"session_id": r.session_id, "task": r.task, "bin": int(r.bin), "n": r.n,
+                 "means": {c: float(r._mapping[c]) for c in CLASSES}} for r in await conn.execute(query)]
 
 
 async def result_rows(db: Database, *, session_id: str | None = None, study_id: str | None = None,
