@@ -1,6 +1,7 @@
 """A Python client for the live protocol: streams frames to the server over WebRTC, collects results.
 
-Used by the tests and by bench/live_stream.py; it is what a browser does, in aiortc::
+Used by the tests and by bench/live_stream.py; it is what a browser does, in aiortc (``ObserverClient``:
+the researcher's live view of a study, below)::
 
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect("http://localhost:8080/ws") as ws:
@@ -150,6 +151,77 @@ class LiveClient:
     async def close(self) -> None:
         if self.pc is not None:
             await self.pc.close()
+        await self.ws.close()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class ObserverClient:
+    """The researcher's live view of a study (``/api/studies/{id}/live``, docs/protocol.md), for tests and bench::
+
+        ws = await http.ws_connect(f"{base}/api/studies/{study}/live", headers={"Authorization": f"Bearer {token}"})
+        observer = ObserverClient(ws)
+        snapshot = await observer.snapshot()
+        event = await observer.wait_event(lambda e: e["kind"] == "result")
+        await observer.note(session_id, "looked away")
+    """
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.events: list[dict] = []  # every ``event`` message, in order
+        self.errors: list[str] = []
+        self.arrivals: list[float] = []  # wall-clock arrival time of each event
+        self._snapshot: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._changed = asyncio.Event()
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            data = json.loads(msg.data)
+            if data["type"] == "snapshot" and not self._snapshot.done():
+                self._snapshot.set_result(data)
+            elif data["type"] == "event":
+                self.events.append(data)
+                self.arrivals.append(time.time())
+            elif data["type"] == "error":
+                self.errors.append(data["message"])
+            self._changed.set()
+        self._changed.set()
+
+    async def snapshot(self, timeout: float = 10.0) -> dict:
+        return await asyncio.wait_for(asyncio.shield(self._snapshot), timeout)
+
+    async def _wait(self, found, timeout: float):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = found()
+            if value is not None:
+                return value
+            if self._reader.done():
+                raise ConnectionError("the live view closed")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("nothing matching came")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def wait_event(self, match, timeout: float = 30.0, start: int = 0) -> dict:
+        """The first event (from index ``start``) for which ``match(event)`` is true."""
+        return await self._wait(lambda: next((e for e in self.events[start:] if match(e)), None), timeout)
+
+    async def wait_error(self, after: int, timeout: float = 10.0) -> str:
+        """The first error message after the first ``after`` ones."""
+        return await self._wait(lambda: self.errors[after] if len(self.errors) > after else None, timeout)
+
+    async def note(self, session: str, text: str) -> None:
+        await self.ws.send_str(json.dumps({"type": "note", "session": session, "text": text}))
+
+    async def close(self) -> None:
         await self.ws.close()
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)

@@ -97,7 +97,7 @@ class Database:
         else:
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text("VACUUM results, markers, sessions, studies"))
+                await conn.execute(text("VACUUM results, markers, notes, sessions, studies"))
 
     async def close(self) -> None:
         if self.engine is not None:
