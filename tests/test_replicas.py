@@ -5,6 +5,8 @@ researcher adds on B reaches an observer on A. The events cross through PostgreS
 
 import csv
 import io
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -13,7 +15,7 @@ import pytest
 from server.client import FrameTrack, LiveClient, ObserverClient
 
 from db_support import postgres_server  # noqa: F401  (fixture)
-from test_server_process import ServerProcess
+from test_server_process import ROOT, ServerProcess
 
 TOKEN = "researcher-token-for-the-replicas-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -94,3 +96,28 @@ async def test_a_participant_streaming_to_replica_a_is_watched_live_from_replica
         assert [(row["session"], row["text"]) for row in rows] == [(sid, "hesitates at the price")]
         for o in (on_a, on_b, late, after):
             await o.close()
+
+
+OPEN_DATABASE = """
+import asyncio, sys
+from server.studies.db import Database
+
+async def main():
+    db = Database(sys.argv[1])
+    await db.open()
+    await db.close()
+
+asyncio.run(main())
+"""
+
+
+def test_replicas_starting_at_once_on_an_empty_database_all_come_up(postgres_server):  # noqa: F811
+    """Each replica migrates the database at start-up; started together (a deploy, a restart of
+    all), they take turns instead of failing on the tables another one is creating. Without the
+    lock, about half of these rounds had a replica fail."""
+    for _ in range(4):
+        url = postgres_server.new_database()
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_DATABASE, url], cwd=ROOT, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(3)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], errors
