@@ -77,15 +77,12 @@ async def observer(http, base: str, study_id: str) -> ObserverClient:
 def figures(obs: ObserverClient, parts, t0: float, t1: float) -> dict:
     tracks = {session: track for session, _, track in parts}
     own = {}  # (session, timestamp) -> the participant's own delay
-    own_results = 0
     for session, client, track in parts:
         for r, arrived in zip(client.results, client.arrivals):
-            if t0 <= arrived <= t1:
-                own_results += 1
-                sent = track.sent_at(r["timestamp"])
-                if sent is not None:
-                    own[(session, r["timestamp"])] = arrived - sent
-    delays, added, happy, results = [], [], 0, 0
+            sent = track.sent_at(r["timestamp"])
+            if t0 <= arrived <= t1 and sent is not None:
+                own[(session, r["timestamp"])] = arrived - sent
+    delays, added, happy, results, seen = [], [], 0, 0, set()
     for event, arrived in zip(obs.events, obs.arrivals):
         if event["kind"] != "result" or event["session"] not in tracks or not t0 <= arrived <= t1:
             continue
@@ -96,11 +93,13 @@ def figures(obs: ObserverClient, parts, t0: float, t1: float) -> dict:
         if sent is None:
             continue
         delays.append(arrived - sent)
-        if (event["session"], message["timestamp"]) in own:
-            added.append(arrived - sent - own[(event["session"], message["timestamp"])])
+        key = (event["session"], message["timestamp"])
+        if key in own:
+            added.append(arrived - sent - own[key])
+            seen.add(key)
     ms = lambda v: round(1000 * v, 1)  # noqa: E731
     return {"result_events_per_session_s": round(results / len(parts) / (t1 - t0), 1),
-            "share_of_results_observed": round(results / max(1, own_results), 3),
+            "share_of_results_observed": round(len(seen) / max(1, len(own)), 3),
             "delay_ms_median": ms(pctl(delays, 50)), "delay_ms_p95": ms(pctl(delays, 95)),
             "participant_delay_ms_median": ms(statistics.median(own.values())) if own else None,
             "added_ms_median": ms(pctl(added, 50)), "added_ms_p95": ms(pctl(added, 95)),
