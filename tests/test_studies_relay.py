@@ -13,11 +13,9 @@ import pytest
 from server import Settings
 from server.studies import Studies, store
 from server.studies.hub import LiveEvent, ResultHub, StudyResult
-from server.studies.relay import CHANNEL, PAYLOAD_MAX, PgRelay, listen_dsn
+from server.studies.relay import CHANNEL, PAYLOAD_MAX, Pending, PgRelay, listen_dsn
 
 from db_support import postgres_server  # noqa: F401  (fixture)
-
-pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
@@ -64,34 +62,38 @@ def result_message(i: int, faces: int = 1) -> dict:
             "frame": i, "timestamp": i / 30, "utc": "2026-11-26T14:00:00.000Z", "width": 640, "height": 480}
 
 
+@pytest.mark.asyncio
 async def test_events_made_on_one_replica_reach_the_observers_of_the_other_once(pg_url):
     (a, b), relays = await replicas(pg_url)
     try:
         on_a, on_b, other_study_on_b = Watcher(a, "s1"), Watcher(b, "s1"), Watcher(b, "s2")
         a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
-        for i in range(50):
+        for i in range(50):  # 50 sessions' results
+            a.publish(StudyResult("s1", f"q{i}", 0, result_message(i)))
+        for i in range(50, 60):  # one session's results faster than the relay sends: its newest goes
             a.publish(StudyResult("s1", "p1", 0, result_message(i)))
         a.emit(LiveEvent("s1", "p1", "marker", {"task": 0, "event": "start", "time_s": 1.5, "utc": "x"}))
         b.emit(LiveEvent("s1", "p1", "note", {"text": "frowns at the price", "time_s": 2.0, "utc": "y"}))
 
-        got = await on_b.wait(53)
+        got = await on_b.wait(54)
         from_a = [e for e in got if e.origin == a.replica]
-        assert [e.kind for e in from_a] == ["started"] + ["result"] * 50 + ["marker"]
-        assert [e.data["message"]["frame"] for e in from_a if e.kind == "result"] == list(range(50))
-        assert from_a[1].data == {"task": 0, "message": result_message(0)}
+        assert [e.kind for e in from_a] == ["started"] + ["result"] * 51 + ["marker"]
+        assert [e.data["message"]["frame"] for e in from_a if e.kind == "result"] == list(range(50)) + [59]
+        assert from_a[1].session_id == "q0" and from_a[1].data == {"task": 0, "message": result_message(0)}
         assert [e.kind for e in got if e.origin == b.replica] == ["note"]
 
-        await on_a.wait(53)  # its own 52, and the note from b
+        await on_a.wait(63)  # its own 62 (all of them: coalescing is the relay's), and the note from b
         await asyncio.sleep(0.3)  # nothing more: a's events do not come back to a, nor twice to b
-        assert len(on_a.events) == 53 and len(on_b.events) == 53
+        assert len(on_a.events) == 63 and len(on_b.events) == 54
         assert [e.data["text"] for e in on_a.events if e.kind == "note"] == ["frowns at the price"]
         assert other_study_on_b.events == []
-        assert relays[0].sent == 52 and relays[1].received == 52 and relays[0].bad == relays[1].bad == 0
+        assert relays[0].sent == 53 and relays[1].received == 53 and relays[0].bad == relays[1].bad == 0
     finally:
         for r in relays:
             await r.close()
 
 
+@pytest.mark.asyncio
 async def test_events_bigger_than_a_notify_payload_arrive_whole(pg_url):
     (a, b), relays = await replicas(pg_url)
     try:
@@ -100,9 +102,9 @@ async def test_events_bigger_than_a_notify_payload_arrive_whole(pg_url):
         crowd = result_message(7, faces=100)  # 100 faces: about 19 kB of JSON, 3 payloads
         assert len(note.encode()) > PAYLOAD_MAX and len(json.dumps(crowd)) > 2 * PAYLOAD_MAX
         a.emit(LiveEvent("s1", "p1", "note", {"text": note, "time_s": 3.0, "utc": "z"}))
-        a.publish(StudyResult("s1", "p1", 1, crowd))
-        for i in range(400):  # one flush of 400 results: many payloads, in order
-            a.publish(StudyResult("s1", "p2", 1, result_message(i, faces=3)))
+        a.publish(StudyResult("s1", "crowd", 1, crowd))
+        for i in range(400):  # 400 sessions' results at once: many payloads in two statements, in order
+            a.publish(StudyResult("s1", f"p{i}", 1, result_message(i, faces=3)))
         got = await on_b.wait(402)
         assert got[0].data["text"] == note
         assert got[1].data["message"] == crowd
@@ -113,6 +115,7 @@ async def test_events_bigger_than_a_notify_payload_arrive_whole(pg_url):
             await r.close()
 
 
+@pytest.mark.asyncio
 async def test_bad_payloads_on_the_channel_are_logged_and_ignored(pg_url, caplog):
     (a, b), relays = await replicas(pg_url)
     other = await asyncpg.connect(listen_dsn(pg_url))
@@ -137,32 +140,46 @@ async def test_bad_payloads_on_the_channel_are_logged_and_ignored(pg_url, caplog
             await r.close()
 
 
+@pytest.mark.asyncio
 async def test_a_relay_whose_connection_is_killed_reconnects_and_loses_nothing_it_made(pg_url, caplog):
     (a, b), relays = await replicas(pg_url)
     admin = await asyncpg.connect(listen_dsn(pg_url))
     caplog.set_level(logging.INFO, logger="server.studies.relay")
+
+    def logged(text):
+        return [r for r in caplog.records if text in r.getMessage()]
+
     try:
         on_b = Watcher(b, "s1")
         a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
         await on_b.wait(1)
-        # the database ends both relays' sessions (a failover, an operator, a restart)
-        for r in relays:
-            await admin.execute("SELECT pg_terminate_backend($1)", r._conn.get_server_pid())
-        for i in range(20):  # made while a's connection is down or coming back: queued, then sent
-            a.publish(StudyResult("s1", "p1", 0, result_message(i)))
+        # the database ends A's session (a failover, an operator, a restart of PostgreSQL)
+        await admin.execute("SELECT pg_terminate_backend($1)", relays[0]._conn.get_server_pid())
+        for i in range(20):  # made while A's connection is down or coming back: queued, then sent
+            a.publish(StudyResult("s1", f"p{i}", 0, result_message(i)))
             await asyncio.sleep(0.01)
         got = await on_b.wait(21)
         assert [e.data["message"]["frame"] for e in got[1:]] == list(range(20))
-        assert relays[0].connected and relays[1].connected and relays[0].dropped == 0
-        lost = [r for r in caplog.records if "lost its database connection" in r.getMessage()]
-        back = [r for r in caplog.records if "connected again" in r.getMessage()]
-        assert len(lost) == 2 and len(back) == 2, [r.getMessage() for r in caplog.records]
+        assert relays[0].connected and relays[0].dropped == 0
+        assert len(logged("lost its database connection")) == 1 and len(logged("connected again")) == 1
+
+        # B's listening session ends: B reconnects and hears A again (what A sent meanwhile is
+        # not stored by PostgreSQL: an observer reconnecting gets a snapshot from the database)
+        await admin.execute("SELECT pg_terminate_backend($1)", relays[1]._conn.get_server_pid())
+        deadline = time.monotonic() + 10
+        while not (len(logged("connected again")) == 2 and relays[1].connected):
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            await asyncio.sleep(0.05)
+        a.emit(LiveEvent("s1", "p1", "ended", {"ended": 2.0}))
+        assert (await on_b.wait(22))[-1].kind == "ended"
+        assert len(logged("lost its database connection")) == 2
     finally:
         await admin.close()
         for r in relays:
             await r.close()
 
 
+@pytest.mark.asyncio
 async def test_studies_relays_on_postgresql_only(pg_url, tmp_path):
     """``Studies.lifespan`` starts the relay on PostgreSQL: a session started on one replica is
     seen by an observer of the other; SQLite (one process) has none."""
@@ -191,3 +208,22 @@ async def test_studies_relays_on_postgresql_only(pg_url, tmp_path):
     assert lone.relay is None
     with pytest.raises(StopAsyncIteration):
         await life.__anext__()
+
+
+def test_the_queue_keeps_order_coalesces_results_and_counts_what_it_drops():
+    def ev(kind, session, n=0):
+        return LiveEvent("s1", session, kind, {"n": n})
+
+    q = Pending(limit=4)
+    for e in (ev("started", "a"), ev("result", "a", 1), ev("marker", "a"), ev("result", "a", 2), ev("result", "b", 1)):
+        q.put(e)
+    taken = q.take(10)  # a's first result was replaced by its newer one, which moved after the marker
+    assert [(e.kind, e.session_id, e.data["n"]) for e in taken] == [
+        ("started", "a", 0), ("marker", "a", 0), ("result", "a", 2), ("result", "b", 1)]
+    q.put(ev("result", "a", 3))  # made while the taken ones were being sent, which failed
+    q.put_back(taken)  # they go first again, except a's older result
+    assert [(e.kind, e.session_id, e.data["n"]) for e in q.take(10)] == [
+        ("started", "a", 0), ("marker", "a", 0), ("result", "b", 1), ("result", "a", 3)]
+    for i in range(6):
+        q.put(ev("note", "a", i))
+    assert [e.data["n"] for e in q.take(10)] == [2, 3, 4, 5] and q.dropped == 2

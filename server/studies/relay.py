@@ -5,10 +5,13 @@
     await relay.close()     # what is queued goes out, then the connection closes
 
 Every ``LiveEvent`` made on this replica (``ResultHub.emit``) is queued by ``send`` (on the event
-loop, never blocks); a task sends the queue every ``interval`` seconds as NOTIFY payloads on
-``CHANNEL``, all in one statement. Every replica LISTENs on the same connection and hands the
-other replicas' events to ``hub.deliver`` (its own observers only). SQLite is one process:
-no relay.
+loop, never blocks); a task sends what is queued as NOTIFY payloads on ``CHANNEL``, in one
+statement (up to ``BATCH_MAX`` events), then waits ``interval`` seconds: an event after a quiet
+spell goes at once, a stream's results at most once per interval. A session's newer result
+replaces its older one still queued (observers show the newest; ``Pending``), so the relay's
+cost is bounded by the number of live sessions, not by their frame rate. Every replica LISTENs
+on the same connection and hands the other replicas' events to ``hub.deliver`` (its own
+observers only). SQLite is one process: no relay.
 
 A payload is JSON text under PostgreSQL's limit (``PAYLOAD_MAX`` bytes, the server refuses
 8000 and more): ``{"r": replica, "e": [event, ...]}`` carries whole events (``LiveEvent.to_json``),
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "fer_live_events"
 PAYLOAD_MAX = 7900  # bytes of one NOTIFY payload (PostgreSQL refuses 8000 and more)
 QUEUE_MAX = 20_000  # events waiting for the database; beyond it the oldest are dropped (and counted)
+BATCH_MAX = 200  # events in one NOTIFY statement: bounded work on the event loop between awaits
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # waits between reconnection attempts, the last one repeated
 PING_S = 10.0  # an idle connection is checked this often (a dead TCP peer shows no error by itself)
 PIECES_TTL_S = 10.0  # a piece set not complete by then is dropped (logged)
@@ -110,6 +114,58 @@ class BadPayload(ValueError):
     pass
 
 
+class Pending:
+    """The events waiting to be sent, in order; a session's newer result replaces its older one
+    still waiting (and moves to the end): observers show a session's newest result, so a relay
+    carries at most one result per session per batch, however fast the stream. At most ``limit``
+    items: beyond it the oldest go, counted in ``dropped``."""
+
+    def __init__(self, limit: int = QUEUE_MAX):
+        self.limit = limit
+        self.dropped = 0
+        self._items: deque = deque()  # LiveEvent, or a session id whose newest result is in _results
+        self._results: dict[str, LiveEvent] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, event: LiveEvent) -> None:
+        if event.kind == "result":
+            if event.session_id in self._results:
+                self._items.remove(event.session_id)
+            self._results[event.session_id] = event
+            self._items.append(event.session_id)
+        else:
+            self._items.append(event)
+        while len(self._items) > self.limit:
+            item = self._items.popleft()
+            if isinstance(item, str):
+                del self._results[item]
+            self.dropped += 1
+
+    def take(self, n: int) -> list[LiveEvent]:
+        """The oldest ``n`` events (fewer if fewer wait)."""
+        out = []
+        while self._items and len(out) < n:
+            item = self._items.popleft()
+            out.append(self._results.pop(item) if isinstance(item, str) else item)
+        return out
+
+    def put_back(self, events: list[LiveEvent]) -> None:
+        """Events taken but not sent go first again (a result not if a newer one of its session waits)."""
+        for event in reversed(events):
+            if event.kind != "result":
+                self._items.appendleft(event)
+            elif event.session_id not in self._results:
+                self._results[event.session_id] = event
+                self._items.appendleft(event.session_id)
+        while len(self._items) > self.limit:
+            item = self._items.pop()
+            if isinstance(item, str):
+                del self._results[item]
+            self.dropped += 1
+
+
 class PgRelay:
     def __init__(self, hub: ResultHub, url: str, interval: float = 0.05, channel: str = CHANNEL):
         self.hub = hub
@@ -118,9 +174,8 @@ class PgRelay:
         self.channel = channel
         self.sent = 0  # events NOTIFYed
         self.received = 0  # events from other replicas handed to the hub
-        self.dropped = 0  # events lost: the queue was full while the database was unreachable
         self.bad = 0  # payloads ignored
-        self._queue: deque[LiveEvent] = deque()
+        self._queue = Pending()
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task | None = None
@@ -131,6 +186,12 @@ class PgRelay:
         self._bad_logged_at = 0.0
         self._bad_unlogged = 0
         self._closing = False
+        self._refused = 0
+
+    @property
+    def dropped(self) -> int:
+        """Events lost: the queue was full while the database was unreachable, or the database refused them."""
+        return self._queue.dropped + self._refused
 
     @property
     def connected(self) -> bool:
@@ -144,10 +205,7 @@ class PgRelay:
 
     def send(self, event: LiveEvent) -> None:
         """An event made on this replica (the hub calls it on the event loop): queued, sent by the task."""
-        if len(self._queue) >= QUEUE_MAX:
-            self._queue.popleft()
-            self.dropped += 1
-        self._queue.append(event)
+        self._queue.put(event)
         self._wake.set()
 
     async def close(self) -> None:
@@ -233,33 +291,30 @@ class PgRelay:
                     except NETWORK_ERRORS as e:
                         self._lost(type(e).__name__)
                     continue
-                if not self._closing:
-                    await asyncio.sleep(self.interval)  # more events come: one NOTIFY statement for them all
             self._wake.clear()
             if self._queue and self.connected:
                 await self._flush()
+                if not self._closing:  # what comes meanwhile goes in the next statement, results coalesced
+                    await asyncio.sleep(self.interval)
 
     async def _flush(self) -> None:
-        events = list(self._queue)
-        self._queue.clear()
-        try:
-            texts = payloads(self.hub.replica, [e.to_json() for e in events])
-        except (TypeError, ValueError):  # an event that is not JSON-safe (a bug where it was made): only it is lost
-            events = [e for e in events if _json_safe(e)]
-            texts = payloads(self.hub.replica, [e.to_json() for e in events])
-        try:
-            await self._conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) "
-                                     "ORDER BY i", self.channel, texts, timeout=10)
-            self.sent += len(events)
-        except CONNECTION_ERRORS as e:
-            room = QUEUE_MAX - len(self._queue)
-            keep = events[-room:] if room > 0 else []
-            self.dropped += len(events) - len(keep)
-            self._queue.extendleft(reversed(keep))
-            self._lost(type(e).__name__)
-        except asyncpg.PostgresError as e:  # refused, not lost: sending them again would fail again
-            self.dropped += len(events)
-            log.error("studies: the database refused %d live events for the other replicas: %s", len(events), e)
+        while self._queue and self.connected:
+            events = self._queue.take(BATCH_MAX)
+            try:
+                texts = payloads(self.hub.replica, [e.to_json() for e in events])
+            except (TypeError, ValueError):  # an event that is not JSON-safe (a bug where it was made): only it is lost
+                events = [e for e in events if _json_safe(e)]
+                texts = payloads(self.hub.replica, [e.to_json() for e in events])
+            try:
+                await self._conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) "
+                                         "ORDER BY i", self.channel, texts, timeout=10)
+                self.sent += len(events)
+            except CONNECTION_ERRORS as e:
+                self._queue.put_back(events)
+                self._lost(type(e).__name__)
+            except asyncpg.PostgresError as e:  # refused, not lost: sending them again would fail again
+                self._refused += len(events)
+                log.error("studies: the database refused %d live events for the other replicas: %s", len(events), e)
 
     # receiving
 
