@@ -9,6 +9,7 @@ import time
 
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from server import Settings
 from server.studies import Studies, store
@@ -46,12 +47,24 @@ class Watcher:
         return self.events
 
 
-async def replicas(url: str, n: int = 2):
-    hubs = [ResultHub() for _ in range(n)]
-    relays = [PgRelay(h, url, interval=0.02) for h in hubs]
+@pytest_asyncio.fixture
+async def pair(pg_url):
+    """Two replicas' hubs, each with its relay (its own connection) on the database."""
+    hubs = [ResultHub(), ResultHub()]
+    relays = [PgRelay(h, pg_url, interval=0.02) for h in hubs]
     for r in relays:
         await r.start()
-    return hubs, relays
+    yield hubs, relays
+    for r in relays:
+        await r.close()
+
+
+@pytest_asyncio.fixture
+async def admin(pg_url):
+    """Someone else on the database: another client, an operator."""
+    conn = await asyncpg.connect(listen_dsn(pg_url))
+    yield conn
+    await conn.close()
 
 
 def result_message(i: int, faces: int = 1) -> dict:
@@ -63,120 +76,100 @@ def result_message(i: int, faces: int = 1) -> dict:
 
 
 @pytest.mark.asyncio
-async def test_events_made_on_one_replica_reach_the_observers_of_the_other_once(pg_url):
-    (a, b), relays = await replicas(pg_url)
-    try:
-        on_a, on_b, other_study_on_b = Watcher(a, "s1"), Watcher(b, "s1"), Watcher(b, "s2")
-        a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
-        for i in range(50):  # 50 sessions' results
-            a.publish(StudyResult("s1", f"q{i}", 0, result_message(i)))
-        for i in range(50, 60):  # one session's results faster than the relay sends: its newest goes
-            a.publish(StudyResult("s1", "p1", 0, result_message(i)))
-        a.emit(LiveEvent("s1", "p1", "marker", {"task": 0, "event": "start", "time_s": 1.5, "utc": "x"}))
-        b.emit(LiveEvent("s1", "p1", "note", {"text": "frowns at the price", "time_s": 2.0, "utc": "y"}))
+async def test_events_made_on_one_replica_reach_the_observers_of_the_other_once(pair):
+    (a, b), relays = pair
+    on_a, on_b, other_study_on_b = Watcher(a, "s1"), Watcher(b, "s1"), Watcher(b, "s2")
+    a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
+    for i in range(50):  # 50 sessions' results
+        a.publish(StudyResult("s1", f"q{i}", 0, result_message(i)))
+    for i in range(50, 60):  # one session's results faster than the relay sends: its newest goes
+        a.publish(StudyResult("s1", "p1", 0, result_message(i)))
+    a.emit(LiveEvent("s1", "p1", "marker", {"task": 0, "event": "start", "time_s": 1.5, "utc": "x"}))
+    b.emit(LiveEvent("s1", "p1", "note", {"text": "frowns at the price", "time_s": 2.0, "utc": "y"}))
 
-        got = await on_b.wait(54)
-        from_a = [e for e in got if e.origin == a.replica]
-        assert [e.kind for e in from_a] == ["started"] + ["result"] * 51 + ["marker"]
-        assert [e.data["message"]["frame"] for e in from_a if e.kind == "result"] == list(range(50)) + [59]
-        assert from_a[1].session_id == "q0" and from_a[1].data == {"task": 0, "message": result_message(0)}
-        assert [e.kind for e in got if e.origin == b.replica] == ["note"]
+    got = await on_b.wait(54)
+    from_a = [e for e in got if e.origin == a.replica]
+    assert [e.kind for e in from_a] == ["started"] + ["result"] * 51 + ["marker"]
+    assert [e.data["message"]["frame"] for e in from_a if e.kind == "result"] == list(range(50)) + [59]
+    assert from_a[1].session_id == "q0" and from_a[1].data == {"task": 0, "message": result_message(0)}
+    assert [e.kind for e in got if e.origin == b.replica] == ["note"]
 
-        await on_a.wait(63)  # its own 62 (all of them: coalescing is the relay's), and the note from b
-        await asyncio.sleep(0.3)  # nothing more: a's events do not come back to a, nor twice to b
-        assert len(on_a.events) == 63 and len(on_b.events) == 54
-        assert [e.data["text"] for e in on_a.events if e.kind == "note"] == ["frowns at the price"]
-        assert other_study_on_b.events == []
-        assert relays[0].sent == 53 and relays[1].received == 53 and relays[0].bad == relays[1].bad == 0
-    finally:
-        for r in relays:
-            await r.close()
+    await on_a.wait(63)  # its own 62 (all of them: coalescing is the relay's), and the note from b
+    await asyncio.sleep(0.3)  # nothing more: a's events do not come back to a, nor twice to b
+    assert len(on_a.events) == 63 and len(on_b.events) == 54
+    assert [e.data["text"] for e in on_a.events if e.kind == "note"] == ["frowns at the price"]
+    assert other_study_on_b.events == []
+    assert relays[0].sent == 53 and relays[1].received == 53 and relays[0].bad == relays[1].bad == 0
 
 
 @pytest.mark.asyncio
-async def test_events_bigger_than_a_notify_payload_arrive_whole(pg_url):
-    (a, b), relays = await replicas(pg_url)
-    try:
-        on_b = Watcher(b, "s1")
-        note = "😟" * 1995 + "顔が曇る。"  # 2000 characters (a note's most), 7995 bytes of UTF-8
-        crowd = result_message(7, faces=100)  # 100 faces: about 19 kB of JSON, 3 payloads
-        assert len(note.encode()) > PAYLOAD_MAX and len(json.dumps(crowd)) > 2 * PAYLOAD_MAX
-        a.emit(LiveEvent("s1", "p1", "note", {"text": note, "time_s": 3.0, "utc": "z"}))
-        a.publish(StudyResult("s1", "crowd", 1, crowd))
-        for i in range(400):  # 400 sessions' results at once: many payloads in two statements, in order
-            a.publish(StudyResult("s1", f"p{i}", 1, result_message(i, faces=3)))
-        got = await on_b.wait(402)
-        assert got[0].data["text"] == note
-        assert got[1].data["message"] == crowd
-        assert [e.data["message"]["frame"] for e in got[2:]] == list(range(400))
-        assert relays[0].dropped == 0
-    finally:
-        for r in relays:
-            await r.close()
+async def test_events_bigger_than_a_notify_payload_arrive_whole(pair):
+    (a, b), relays = pair
+    on_b = Watcher(b, "s1")
+    note = "😟" * 1995 + "顔が曇る。"  # 2000 characters (a note's most), 7995 bytes of UTF-8
+    crowd = result_message(7, faces=100)  # 100 faces: about 19 kB of JSON, 3 payloads
+    assert len(note.encode()) > PAYLOAD_MAX and len(json.dumps(crowd)) > 2 * PAYLOAD_MAX
+    a.emit(LiveEvent("s1", "p1", "note", {"text": note, "time_s": 3.0, "utc": "z"}))
+    a.publish(StudyResult("s1", "crowd", 1, crowd))
+    for i in range(400):  # 400 sessions' results at once: many payloads in two statements, in order
+        a.publish(StudyResult("s1", f"p{i}", 1, result_message(i, faces=3)))
+    got = await on_b.wait(402)
+    assert got[0].data["text"] == note
+    assert got[1].data["message"] == crowd
+    assert [e.data["message"]["frame"] for e in got[2:]] == list(range(400))
+    assert relays[0].dropped == 0
 
 
 @pytest.mark.asyncio
-async def test_bad_payloads_on_the_channel_are_logged_and_ignored(pg_url, caplog):
-    (a, b), relays = await replicas(pg_url)
-    other = await asyncpg.connect(listen_dsn(pg_url))
-    try:
-        on_b = Watcher(b, "s1")
-        caplog.set_level(logging.WARNING, logger="server.studies.relay")
-        for bad in ("not json {", "[1, 2]", '{"r": "x", "e": [{"study": "s1"}]}', '{"r": "x", "e": 5}',
-                    '{"r": "x", "f": "set", "i": 0, "n": 2, "d": "AAAA"}',  # a piece whose partner never comes
-                    '{"r": "x", "f": "one", "i": 0, "n": 1, "d": "not base64!"}'):
-            await other.execute("SELECT pg_notify($1, $2)", CHANNEL, bad)
-        a.emit(LiveEvent("s1", "p1", "note", {"text": "still here", "time_s": 1.0, "utc": "u"}))
-        got = await on_b.wait(1)
-        await asyncio.sleep(0.3)
-        assert [e.data["text"] for e in got] == ["still here"]
-        assert relays[0].bad == relays[1].bad == 5  # the lone piece waits for its partner
-        warnings = [r.getMessage() for r in caplog.records if r.name == "server.studies.relay"]
-        # one line per replica, not one per payload
-        assert len(warnings) == 2 and all("ignored a live relay payload" in w for w in warnings), warnings
-    finally:
-        await other.close()
-        for r in relays:
-            await r.close()
+async def test_bad_payloads_on_the_channel_are_logged_and_ignored(pair, admin, caplog):
+    (a, b), relays = pair
+    on_b = Watcher(b, "s1")
+    caplog.set_level(logging.WARNING, logger="server.studies.relay")
+    for bad in ("not json {", "[1, 2]", '{"r": "x", "e": [{"study": "s1"}]}', '{"r": "x", "e": 5}',
+                '{"r": "x", "f": "set", "i": 0, "n": 2, "d": "AAAA"}',  # a piece whose partner never comes
+                '{"r": "x", "f": "one", "i": 0, "n": 1, "d": "not base64!"}'):
+        await admin.execute("SELECT pg_notify($1, $2)", CHANNEL, bad)
+    a.emit(LiveEvent("s1", "p1", "note", {"text": "still here", "time_s": 1.0, "utc": "u"}))
+    got = await on_b.wait(1)
+    await asyncio.sleep(0.3)
+    assert [e.data["text"] for e in got] == ["still here"]
+    assert relays[0].bad == relays[1].bad == 5  # the lone piece waits for its partner
+    warnings = [r.getMessage() for r in caplog.records if r.name == "server.studies.relay"]
+    # one line per replica, not one per payload
+    assert len(warnings) == 2 and all("ignored a live relay payload" in w for w in warnings), warnings
 
 
 @pytest.mark.asyncio
-async def test_a_relay_whose_connection_is_killed_reconnects_and_loses_nothing_it_made(pg_url, caplog):
-    (a, b), relays = await replicas(pg_url)
-    admin = await asyncpg.connect(listen_dsn(pg_url))
+async def test_a_relay_whose_connection_is_killed_reconnects_and_loses_nothing_it_made(pair, admin, caplog):
+    (a, b), relays = pair
     caplog.set_level(logging.INFO, logger="server.studies.relay")
 
     def logged(text):
         return [r for r in caplog.records if text in r.getMessage()]
 
-    try:
-        on_b = Watcher(b, "s1")
-        a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
-        await on_b.wait(1)
-        # the database ends A's session (a failover, an operator, a restart of PostgreSQL)
-        await admin.execute("SELECT pg_terminate_backend($1)", relays[0]._conn.get_server_pid())
-        for i in range(20):  # made while A's connection is down or coming back: queued, then sent
-            a.publish(StudyResult("s1", f"p{i}", 0, result_message(i)))
-            await asyncio.sleep(0.01)
-        got = await on_b.wait(21)
-        assert [e.data["message"]["frame"] for e in got[1:]] == list(range(20))
-        assert relays[0].connected and relays[0].dropped == 0
-        assert len(logged("lost its database connection")) == 1 and len(logged("connected again")) == 1
+    on_b = Watcher(b, "s1")
+    a.emit(LiveEvent("s1", "p1", "started", {"started": 1.0}))
+    await on_b.wait(1)
+    # the database ends A's session (a failover, an operator, a restart of PostgreSQL)
+    await admin.execute("SELECT pg_terminate_backend($1)", relays[0]._conn.get_server_pid())
+    for i in range(20):  # made while A's connection is down or coming back: queued, then sent
+        a.publish(StudyResult("s1", f"p{i}", 0, result_message(i)))
+        await asyncio.sleep(0.01)
+    got = await on_b.wait(21)
+    assert [e.data["message"]["frame"] for e in got[1:]] == list(range(20))
+    assert relays[0].connected and relays[0].dropped == 0
+    assert len(logged("lost its database connection")) == 1 and len(logged("connected again")) == 1
 
-        # B's listening session ends: B reconnects and hears A again (what A sent meanwhile is
-        # not stored by PostgreSQL: an observer reconnecting gets a snapshot from the database)
-        await admin.execute("SELECT pg_terminate_backend($1)", relays[1]._conn.get_server_pid())
-        deadline = time.monotonic() + 10
-        while not (len(logged("connected again")) == 2 and relays[1].connected):
-            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
-            await asyncio.sleep(0.05)
-        a.emit(LiveEvent("s1", "p1", "ended", {"ended": 2.0}))
-        assert (await on_b.wait(22))[-1].kind == "ended"
-        assert len(logged("lost its database connection")) == 2
-    finally:
-        await admin.close()
-        for r in relays:
-            await r.close()
+    # B's listening session ends: B reconnects and hears A again (what A sent meanwhile is
+    # not stored by PostgreSQL: an observer reconnecting gets a snapshot from the database)
+    await admin.execute("SELECT pg_terminate_backend($1)", relays[1]._conn.get_server_pid())
+    deadline = time.monotonic() + 10
+    while not (len(logged("connected again")) == 2 and relays[1].connected):
+        assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+        await asyncio.sleep(0.05)
+    a.emit(LiveEvent("s1", "p1", "ended", {"ended": 2.0}))
+    assert (await on_b.wait(22))[-1].kind == "ended"
+    assert len(logged("lost its database connection")) == 2
 
 
 @pytest.mark.asyncio
