@@ -1,10 +1,11 @@
 """What carrying live events between replicas costs: two hubs, each with its PostgreSQL relay
 (server/studies/relay.py), in this process, on a throw-away PostgreSQL (tests/db_support.py).
 
-    python bench/relay_cost.py [--rates 64,240] [--seconds 8] [--intervals 0,0.05] [--faces 1]
+    python bench/relay_cost.py [--rates 64,240] [--seconds 8] [--intervals 0,0.05] [--faces 1] [--sessions 8]
 
-Replica A makes ``rate`` result events a second (the /ws result message with ``--faces`` faces,
-about 400 bytes with one), replica B's observer receives them. For each rate and batching
+Replica A makes ``rate`` result events a second, from ``--sessions`` sessions in turn (the /ws
+result message with ``--faces`` faces, about 470 bytes with one), replica B's observer receives
+them (a session's results made faster than the relay's interval are coalesced: its newest goes). For each rate and batching
 interval it prints (first without relays, A's own observer: the baseline of making the events): events received (of those made), the relay's delay (made on A -> handed to
 B's observer; median, p95), NOTIFY statements a second, and CPU: this process (both relays:
 A's serialising and sending, B's parsing) and the two relay connections' PostgreSQL backends,
@@ -47,7 +48,7 @@ def message(i: int, faces: int) -> dict:
             "frames_processed": i + 1, "frames_dropped": 2, "server_time": time.time()}
 
 
-async def step(url: str, rate: float, seconds: float, interval: float | None, faces: int) -> dict:
+async def step(url: str, rate: float, seconds: float, interval: float | None, faces: int, sessions: int) -> dict:
     """``interval`` None: no relay, A's own observer gets the events (the baseline: making and pacing them)."""
     a, b = ResultHub(), ResultHub()
     relays = [] if interval is None else [PgRelay(a, url, interval=interval), PgRelay(b, url, interval=interval)]
@@ -63,7 +64,7 @@ async def step(url: str, rate: float, seconds: float, interval: float | None, fa
     t0, me0, pg0 = time.time(), cpu_s(), sum(cpu_s(p) for p in pids)
     n = int(rate * seconds)
     for i in range(n):
-        a.publish(StudyResult("study", f"session-{i % 8}", 0, message(i, faces)))
+        a.publish(StudyResult("study", f"session-{i % sessions}", 0, message(i, faces)))
         wait = t0 + (i + 1) / rate - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -73,7 +74,7 @@ async def step(url: str, rate: float, seconds: float, interval: float | None, fa
     for r in relays:
         await r.close()
     delays.sort()
-    return {"rate": rate, "interval_s": interval, "faces": faces, "made": n, "received": len(delays),
+    return {"rate": rate, "interval_s": interval, "faces": faces, "sessions": sessions, "made": n, "received": len(delays),
             "event_bytes": len(json.dumps(message(0, faces))),
             "relay_delay_ms_median": round(1000 * statistics.median(delays), 1),
             "relay_delay_ms_p95": round(1000 * delays[int(0.95 * (len(delays) - 1))], 1),
@@ -88,6 +89,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--intervals", default="0,0.05", help="the relay's batching interval, seconds (default 0,0.05)")
     p.add_argument("--faces", type=int, default=1)
+    p.add_argument("--sessions", type=int, default=8, help="live sessions the events come from (default 8)")
     a = p.parse_args()
     from db_support import PostgresServer
 
@@ -97,7 +99,7 @@ def main() -> int:
         url = pg.new_database()
         for rate in (float(r) for r in a.rates.split(",")):
             for interval in [None] + [float(i) for i in a.intervals.split(",")]:
-                print(json.dumps(asyncio.run(step(url, rate, a.seconds, interval, a.faces))), flush=True)
+                print(json.dumps(asyncio.run(step(url, rate, a.seconds, interval, a.faces, a.sessions))), flush=True)
     finally:
         pg.stop()
     print("load average:", " ".join(Path("/proc/loadavg").read_text().split()[:3]))
