@@ -8,11 +8,9 @@ import csv
 import io
 import json
 import threading
-import time
 import urllib.request
 
 import numpy as np
-import pytest
 
 from server import Settings, create_app
 from server.client import FrameTrack, LiveClient
