@@ -100,6 +100,11 @@ class JsonSocket:
     def on_close(self) -> None:
         pass
 
+    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+        """Until the server closes the socket; its close code."""
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.ws.close_code
+
     async def close(self) -> None:
         await self.ws.close()
         self._reader.cancel()
