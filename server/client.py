@@ -78,11 +78,43 @@ class FrameTrack(VideoStreamTrack):
         return None
 
 
-class LiveClient:
-    """Speak the /ws protocol over an open aiohttp client WebSocket."""
+class JsonSocket:
+    """An open aiohttp client WebSocket of JSON text messages: each one to ``on_message`` as it comes."""
 
     def __init__(self, ws):
         self.ws = ws
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type != WSMsgType.TEXT:
+                    break
+                self.on_message(json.loads(msg.data))
+        finally:
+            self.on_close()
+
+    def on_message(self, data: dict) -> None:
+        raise NotImplementedError
+
+    def on_close(self) -> None:
+        pass
+
+    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+        """Until the server closes the socket; its close code."""
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class LiveClient(JsonSocket):
+    """Speak the /ws protocol over an open aiohttp client WebSocket."""
+
+    def __init__(self, ws):
         self.pc: RTCPeerConnection | None = None
         self.results: list[dict] = []
         self.messages: list[dict] = []
@@ -90,22 +122,18 @@ class LiveClient:
         self._answer: asyncio.Future | None = None
         self._marked: asyncio.Future | None = None
         self._new_result = asyncio.Event()
-        self._reader = asyncio.ensure_future(self._read())
+        super().__init__(ws)
 
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            data = json.loads(msg.data)
-            self.messages.append(data)
-            if data.get("type") == "result":
-                self.results.append(data)
-                self.arrivals.append(time.time())
-                self._new_result.set()
-            elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
-                self._answer.set_result(data)
-            elif data.get("type") in ("marked", "error") and self._marked is not None and not self._marked.done():
-                self._marked.set_result(data)
+    def on_message(self, data: dict) -> None:
+        self.messages.append(data)
+        if data.get("type") == "result":
+            self.results.append(data)
+            self.arrivals.append(time.time())
+            self._new_result.set()
+        elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
+            self._answer.set_result(data)
+        elif data.get("type") in ("marked", "error") and self._marked is not None and not self._marked.done():
+            self._marked.set_result(data)
 
     async def start(self, track, timeout: float = 20.0, codec: str | None = None, **fields) -> None:
         """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply.
@@ -151,12 +179,10 @@ class LiveClient:
     async def close(self) -> None:
         if self.pc is not None:
             await self.pc.close()
-        await self.ws.close()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
+        await super().close()
 
 
-class ObserverClient:
+class ObserverClient(JsonSocket):
     """The researcher's live view of a study (``/api/studies/{id}/live``, docs/protocol.md), for tests and bench::
 
         ws = await http.ws_connect(f"{base}/api/studies/{study}/live", headers={"Authorization": f"Bearer {token}"})
@@ -167,27 +193,24 @@ class ObserverClient:
     """
 
     def __init__(self, ws):
-        self.ws = ws
         self.events: list[dict] = []  # every ``event`` message, in order
         self.errors: list[str] = []
         self.arrivals: list[float] = []  # wall-clock arrival time of each event
         self._snapshot: asyncio.Future = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
-        self._reader = asyncio.ensure_future(self._read())
+        super().__init__(ws)
 
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            data = json.loads(msg.data)
-            if data["type"] == "snapshot" and not self._snapshot.done():
-                self._snapshot.set_result(data)
-            elif data["type"] == "event":
-                self.events.append(data)
-                self.arrivals.append(time.time())
-            elif data["type"] == "error":
-                self.errors.append(data["message"])
-            self._changed.set()
+    def on_message(self, data: dict) -> None:
+        if data["type"] == "snapshot" and not self._snapshot.done():
+            self._snapshot.set_result(data)
+        elif data["type"] == "event":
+            self.events.append(data)
+            self.arrivals.append(time.time())
+        elif data["type"] == "error":
+            self.errors.append(data["message"])
+        self._changed.set()
+
+    def on_close(self) -> None:
         self._changed.set()
 
     async def snapshot(self, timeout: float = 10.0) -> dict:
@@ -220,8 +243,3 @@ class ObserverClient:
 
     async def note(self, session: str, text: str) -> None:
         await self.ws.send_str(json.dumps({"type": "note", "session": session, "text": text}))
-
-    async def close(self) -> None:
-        await self.ws.close()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)

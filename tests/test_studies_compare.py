@@ -5,6 +5,7 @@ figures computed here from the sessions' exported rows."""
 import csv
 import io
 import math
+from types import SimpleNamespace
 
 import pytest
 import pytest_asyncio
@@ -15,7 +16,7 @@ from server import Settings, create_app
 
 from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
 from test_server import StubAnalyzer
-from test_studies import AUTH, TOKEN, create_study, participant
+from test_studies import AUTH, TOKEN, create_study, participant, settled
 
 CLASSES = list(ml.CLASSES)
 
@@ -76,6 +77,7 @@ async def test_comparison_matches_the_sessions_rows(client):
         [("start", 1), 9],
     ]
     sids = [await run_session(c, study, plan) for plan in plans]
+    await settled(SimpleNamespace(app=c.app))  # every row stored
     rows = {sid: list(csv.DictReader(io.StringIO(await (await c.get(f"/api/sessions/{sid}/export.csv",
                                                                       headers=AUTH)).text()))) for sid in sids}
     markers = {sid: (await (await c.get(f"/api/sessions/{sid}/export.json", headers=AUTH)).json())["markers"]

@@ -238,3 +238,14 @@ def test_outbox_keeps_order_coalesces_results_and_overflows():
         assert box.overflowed and len(await box.take()) == 3
 
     asyncio.run(run())
+
+
+@pytest.mark.asyncio
+async def test_observers_are_told_when_the_server_stops(server):
+    c = server.client
+    study = await create_study(c)
+    o = await observer(c, study["id"])
+    await o.snapshot()
+    t0 = time.monotonic()
+    await c.server.close()  # the app shuts down
+    assert await o.wait_closed() == 1001 and time.monotonic() - t0 < 5

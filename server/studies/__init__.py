@@ -27,5 +27,5 @@ def add_routes(app) -> None:
     from . import observe, pages, routes
 
     routes.add_routes(app)
-    observe.add_routes(app)
+    observe.setup(app)
     pages.add_routes(app)

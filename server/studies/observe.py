@@ -25,7 +25,7 @@ import time
 from collections import deque
 from datetime import datetime
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ml.schema import utc_iso
 
@@ -226,6 +226,7 @@ async def observe(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     observer = Observer(studies, study, ws, request.transport)
     unwatch = studies.hub.watch(study["id"], observer.on_event)  # before the snapshot: nothing falls between
+    request.app[keys.OBSERVERS].add(observer)
     pump = None
     try:
         await observer.send(await snapshot(studies, study))
@@ -239,6 +240,7 @@ async def observe(request: web.Request) -> web.StreamResponse:
         pass  # gone or too slow: closed below
     finally:
         unwatch()
+        request.app[keys.OBSERVERS].discard(observer)
         if pump is not None:
             pump.cancel()
         if not ws.closed:
@@ -246,7 +248,15 @@ async def observe(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def add_routes(app: web.Application) -> None:
+async def close_observers(app: web.Application) -> None:
+    """At shutdown: every live view is told (1001), so that its page reconnects (to another replica)."""
+    await asyncio.gather(*(o.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                           for o in list(app[keys.OBSERVERS])), return_exceptions=True)
+
+
+def setup(app: web.Application) -> None:
     from .routes import ID
 
+    app[keys.OBSERVERS] = set()
     app.router.add_get(f"/api/studies/{ID}/live", observe)
+    app.on_shutdown.append(close_observers)

@@ -156,14 +156,18 @@ async def add_note(db: Database, session_id: str, time_s: float, utc: str, text:
     return {"id": note_id, **values}
 
 
+def _scoped(query, table, session_id: str | None, study_id: str | None):
+    """``query`` of ``table`` (a session's rows, in ``id`` order) for one session, or for every session of
+    a study (in start order)."""
+    if session_id is not None:
+        return query.where(table.c.session_id == session_id).order_by(table.c.id)
+    return (query.join(sessions, sessions.c.id == table.c.session_id).where(sessions.c.study_id == study_id)
+            .order_by(sessions.c.started, table.c.session_id, table.c.id))
+
+
 async def notes_of(db: Database, *, session_id: str | None = None, study_id: str | None = None) -> list[dict]:
     """The notes of a session or of a whole study (its sessions in start order): session_id, time_s, utc, text."""
-    query = select(notes.c.session_id, notes.c.time_s, notes.c.utc, notes.c.text)
-    if session_id is not None:
-        query = query.where(notes.c.session_id == session_id).order_by(notes.c.id)
-    else:
-        query = (query.join(sessions, sessions.c.id == notes.c.session_id).where(sessions.c.study_id == study_id)
-                 .order_by(sessions.c.started, notes.c.session_id, notes.c.id))
+    query = _scoped(select(notes.c.session_id, notes.c.time_s, notes.c.utc, notes.c.text), notes, session_id, study_id)
     async with db.engine.connect() as conn:
         return [dict(r._mapping) for r in await conn.execute(query)]
 
@@ -220,12 +224,7 @@ async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
 async def result_rows(db: Database, *, session_id: str | None = None, study_id: str | None = None,
                       chunk: int = 5000) -> AsyncIterator:
     """The stored results rows of a session or of a whole study (its sessions in start order), streamed."""
-    query = select(results)
-    if session_id is not None:
-        query = query.where(results.c.session_id == session_id).order_by(results.c.id)
-    else:
-        query = (query.join(sessions, sessions.c.id == results.c.session_id).where(sessions.c.study_id == study_id)
-                 .order_by(sessions.c.started, results.c.session_id, results.c.id))
+    query = _scoped(select(results), results, session_id, study_id)
     async with db.engine.connect() as conn:
         stream = await conn.stream(query.execution_options(yield_per=chunk))
         async for row in stream:
