@@ -200,6 +200,8 @@ class PgRelay:
     async def start(self) -> None:
         """Connect and LISTEN (errors propagate: the database was just reachable), then relay."""
         await self._connect()
+        log.info("studies: live events go to and come from the other replicas on this database "
+                 "(LISTEN/NOTIFY channel %s)", self.channel)
         self._unrelay = self.hub.add_relay(self.send)
         self._task = asyncio.create_task(self._run(), name="studies-live-relay")
 
