@@ -220,3 +220,6 @@ def test_the_queue_keeps_order_coalesces_results_and_counts_what_it_drops():
     for i in range(6):
         q.put(ev("note", "a", i))
     assert [e.data["n"] for e in q.take(10)] == [2, 3, 4, 5] and q.dropped == 2
+    q.put(ev("note", "a", 6))
+    q.put_back([ev("note", "a", i) for i in range(2, 6)])  # the oldest go here too
+    assert [e.data["n"] for e in q.take(10)] == [3, 4, 5, 6] and q.dropped == 3

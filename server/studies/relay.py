@@ -137,11 +137,7 @@ class Pending:
             self._items.append(event.session_id)
         else:
             self._items.append(event)
-        while len(self._items) > self.limit:
-            item = self._items.popleft()
-            if isinstance(item, str):
-                del self._results[item]
-            self.dropped += 1
+        self._trim()
 
     def take(self, n: int) -> list[LiveEvent]:
         """The oldest ``n`` events (fewer if fewer wait)."""
@@ -159,8 +155,11 @@ class Pending:
             elif event.session_id not in self._results:
                 self._results[event.session_id] = event
                 self._items.appendleft(event.session_id)
-        while len(self._items) > self.limit:
-            item = self._items.pop()
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._items) > self.limit:  # the oldest go
+            item = self._items.popleft()
             if isinstance(item, str):
                 del self._results[item]
             self.dropped += 1
