@@ -1,6 +1,7 @@
 """A Python client for the live protocol: streams frames to the server over WebRTC, collects results.
 
-Used by the tests and by bench/live_stream.py; it is what a browser does, in aiortc::
+Used by the tests and by bench/live_stream.py; it is what a browser does, in aiortc (``ObserverClient``:
+the researcher's live view of a study, below)::
 
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect("http://localhost:8080/ws") as ws:
@@ -77,11 +78,43 @@ class FrameTrack(VideoStreamTrack):
         return None
 
 
-class LiveClient:
-    """Speak the /ws protocol over an open aiohttp client WebSocket."""
+class JsonSocket:
+    """An open aiohttp client WebSocket of JSON text messages: each one to ``on_message`` as it comes."""
 
     def __init__(self, ws):
         self.ws = ws
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type != WSMsgType.TEXT:
+                    break
+                self.on_message(json.loads(msg.data))
+        finally:
+            self.on_close()
+
+    def on_message(self, data: dict) -> None:
+        raise NotImplementedError
+
+    def on_close(self) -> None:
+        pass
+
+    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+        """Until the server closes the socket; its close code."""
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class LiveClient(JsonSocket):
+    """Speak the /ws protocol over an open aiohttp client WebSocket."""
+
+    def __init__(self, ws):
         self.pc: RTCPeerConnection | None = None
         self.results: list[dict] = []
         self.messages: list[dict] = []
@@ -89,22 +122,18 @@ class LiveClient:
         self._answer: asyncio.Future | None = None
         self._marked: asyncio.Future | None = None
         self._new_result = asyncio.Event()
-        self._reader = asyncio.ensure_future(self._read())
+        super().__init__(ws)
 
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            data = json.loads(msg.data)
-            self.messages.append(data)
-            if data.get("type") == "result":
-                self.results.append(data)
-                self.arrivals.append(time.time())
-                self._new_result.set()
-            elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
-                self._answer.set_result(data)
-            elif data.get("type") in ("marked", "error") and self._marked is not None and not self._marked.done():
-                self._marked.set_result(data)
+    def on_message(self, data: dict) -> None:
+        self.messages.append(data)
+        if data.get("type") == "result":
+            self.results.append(data)
+            self.arrivals.append(time.time())
+            self._new_result.set()
+        elif data.get("type") in ("answer", "error") and self._answer is not None and not self._answer.done():
+            self._answer.set_result(data)
+        elif data.get("type") in ("marked", "error") and self._marked is not None and not self._marked.done():
+            self._marked.set_result(data)
 
     async def start(self, track, timeout: float = 20.0, codec: str | None = None, **fields) -> None:
         """Offer ``track`` to the server and apply its answer; RuntimeError on an ``error`` reply.
@@ -150,6 +179,67 @@ class LiveClient:
     async def close(self) -> None:
         if self.pc is not None:
             await self.pc.close()
-        await self.ws.close()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
+        await super().close()
+
+
+class ObserverClient(JsonSocket):
+    """The researcher's live view of a study (``/api/studies/{id}/live``, docs/protocol.md), for tests and bench::
+
+        ws = await http.ws_connect(f"{base}/api/studies/{study}/live", headers={"Authorization": f"Bearer {token}"})
+        observer = ObserverClient(ws)
+        snapshot = await observer.snapshot()
+        event = await observer.wait_event(lambda e: e["kind"] == "result")
+        await observer.note(session_id, "looked away")
+    """
+
+    def __init__(self, ws):
+        self.events: list[dict] = []  # every ``event`` message, in order
+        self.errors: list[str] = []
+        self.arrivals: list[float] = []  # wall-clock arrival time of each event
+        self._snapshot: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._changed = asyncio.Event()
+        super().__init__(ws)
+
+    def on_message(self, data: dict) -> None:
+        if data["type"] == "snapshot" and not self._snapshot.done():
+            self._snapshot.set_result(data)
+        elif data["type"] == "event":
+            self.events.append(data)
+            self.arrivals.append(time.time())
+        elif data["type"] == "error":
+            self.errors.append(data["message"])
+        self._changed.set()
+
+    def on_close(self) -> None:
+        self._changed.set()
+
+    async def snapshot(self, timeout: float = 10.0) -> dict:
+        return await asyncio.wait_for(asyncio.shield(self._snapshot), timeout)
+
+    async def _wait(self, found, timeout: float):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = found()
+            if value is not None:
+                return value
+            if self._reader.done():
+                raise ConnectionError("the live view closed")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("nothing matching came")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def wait_event(self, match, timeout: float = 30.0, start: int = 0) -> dict:
+        """The first event (from index ``start``) for which ``match(event)`` is true."""
+        return await self._wait(lambda: next((e for e in self.events[start:] if match(e)), None), timeout)
+
+    async def wait_error(self, after: int, timeout: float = 10.0) -> str:
+        """The first error message after the first ``after`` ones."""
+        return await self._wait(lambda: self.errors[after] if len(self.errors) > after else None, timeout)
+
+    async def note(self, session: str, text: str) -> None:
+        await self.ws.send_str(json.dumps({"type": "note", "session": session, "text": text}))

@@ -17,3 +17,4 @@ LIVE_SESSIONS = web.AppKey("live_sessions", set)  # live_session.LiveSession: ev
 UPLOADS = web.AppKey("uploads", UploadJobs)  # recorded-media upload jobs
 WEBSOCKETS = web.AppKey("websockets", ClientCounter)  # open /ws per client address, and overall
 STUDIES = web.AppKey("studies", Studies)  # studies: database, result writer, live participations
+OBSERVERS = web.AppKey("observers", set)  # studies.observe.Observer: every open live view of a study

@@ -100,6 +100,12 @@
     $('export-json').href = `/api/sessions/${encodeURIComponent(id)}/export.json`;
     drawTimeline($('timeline'), s.timeline, s.markers, s.study.tasks);
     taskTable(s.tasks);
+    $('session-notes').replaceChildren(...s.notes.map((n) => {
+      const li = document.createElement('li');
+      li.textContent = `${n.time_s.toFixed(1)} s (${n.utc.slice(11, 19)} UTC): ${n.text}`;
+      return li;
+    }));
+    $('no-notes').hidden = s.notes.length > 0;
   }
 
   async function load() {
@@ -139,11 +145,24 @@
     await api(`/api/studies/${encodeURIComponent(config.study)}`, { method: 'DELETE' });
     location.href = '/studies';
   });
-  $('legend').replaceChildren(...CLASSES.map((c) => {
-    const li = document.createElement('li');
-    li.innerHTML = `<span class="swatch" style="background:${EXPRESSION_COLORS[c]}"></span>`;
-    li.append(`${config.emoji[c]} ${c}`);
-    return li;
-  }));
+  for (const list of [$('legend'), $('compare-legend')]) {  // the session's timeline; the comparison
+    list.replaceChildren(...CLASSES.map((c) => {
+      const li = document.createElement('li');
+      li.innerHTML = `<span class="swatch" style="background:${EXPRESSION_COLORS[c]}"></span>`;
+      li.append(`${config.emoji[c]} ${c}`);
+      return li;
+    }));
+  }
+  let reloading = null;
+  /* A session started or ended (observe.js): reload the sessions table, at most once a second. */
+  function reload() {
+    if (reloading) return;
+    reloading = setTimeout(() => {
+      reloading = null;
+      load().catch((e) => showMessage(e.message));
+      document.dispatchEvent(new Event('study-changed'));  // the comparison (compare.js) reloads too
+    }, 1000);
+  }
+  window.studyPage = { config, api, cell, showMessage, reload, pct };
   load().catch((e) => showMessage(e.message));
 })();

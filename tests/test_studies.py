@@ -105,6 +105,9 @@ def expected_rows(results: list[dict]) -> int:
 async def test_migrations_create_exactly_the_tables_of_the_models(database_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from server.studies.db import alembic_config
 
     first = Database(database_url)
     await first.open()

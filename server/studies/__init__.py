@@ -1,7 +1,7 @@
 """Remote usability studies: invitation links, consent, task markers, sessions stored in a database.
 
     db.py            the database: URL (SQLite by default, PostgreSQL), async engine, migrations at start-up
-    models.py        the tables: studies, sessions, markers, results (the app's one row schema + session, task)
+    models.py        the tables: studies, sessions, markers, notes, results (the app's one row schema + session, task)
     migrations/      Alembic's environment and revisions
     store.py         the queries
     rows.py          result message -> stored rows -> exported rows (ml.schema)
@@ -12,6 +12,7 @@
     service.py       ``Studies``: all of the above for the app (app[keys.STUDIES])
     auth.py          the researcher's token: Bearer header, login cookie
     routes.py        the JSON API;  pages.py: the researcher's and the participant's pages
+    observe.py       the researcher's live view: a WebSocket of the study's live events, notes
 
 docs/studies.md is the researcher's how-to.
 """
@@ -23,7 +24,8 @@ __all__ = ["Participation", "Studies", "StudyError", "add_routes"]
 
 
 def add_routes(app) -> None:
-    from . import pages, routes
+    from . import observe, pages, routes
 
     routes.add_routes(app)
+    observe.setup(app)
     pages.add_routes(app)

@@ -8,7 +8,8 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` (a committed batch survives a killed
 server), foreign keys on (the cascades) and ``secure_delete`` (deleted rows are
-overwritten with zeros).
+overwritten with zeros). On PostgreSQL, replicas starting at once migrate one after the other
+(a transaction-scoped advisory lock), so none fails on tables another is creating.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x66657231  # PostgreSQL advisory lock key ("fer1"): one replica migrates at a time
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
                   "PRAGMA secure_delete=ON", "PRAGMA busy_timeout=10000")
 
@@ -82,6 +84,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         try:
             async with self.engine.begin() as conn:
+                if not self.is_sqlite:  # replicas starting together: the others wait, then find the newest schema
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 await conn.run_sync(_upgrade)
         except BaseException:
             await self.engine.dispose()
@@ -97,7 +101,7 @@ class Database:
         else:
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text("VACUUM results, markers, sessions, studies, jobs"))
+                await conn.execute(text("VACUUM results, markers, notes, sessions, studies, jobs"))
 
     async def close(self) -> None:
         if self.engine is not None:

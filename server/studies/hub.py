@@ -18,7 +18,7 @@ Two kinds of listener:
 Event kinds and their ``data`` (JSON-safe, small: a relay may have an 8000-byte limit):
 ``started`` {"started": epoch s}; ``result`` {"task": int|None, "message": the /ws result message};
 ``marker`` {"task", "event", "time_s", "utc"}; ``note`` {"text", "time_s", "utc", ...};
-``ended`` {"ended": epoch s}.
+``ended`` {"ended": epoch s} (and ``"deleted": true`` when the session was deleted while live).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The app's tables (SQLAlchemy Core): studies, sessions, markers and results; and the upload jobs.
+"""The app's tables (SQLAlchemy Core): studies, sessions, markers, notes and results; and the upload jobs.
 
 ``results`` holds the app's one row schema (``ml.schema.COLUMNS``: one row per face per
 analysed frame, a row without face fields for a frame without a face) plus ``session_id``
-and ``task``. Deleting a study deletes its sessions, and a session its markers and
-results (``ON DELETE CASCADE``). Times are seconds since the epoch (UTC); ``utc`` in
-results and markers is the schema's ISO 8601 text. The migrations in ``migrations/``
+and ``task``. Deleting a study deletes its sessions, and a session its markers, notes
+and results (``ON DELETE CASCADE``). Times are seconds since the epoch (UTC); ``utc`` in
+results, markers and notes is the schema's ISO 8601 text. The migrations in ``migrations/``
 create exactly these tables (tests/test_studies.py compares them).
 
 ``jobs`` is the queue of recorded-media uploads (server/uploads/): any server replica's
@@ -57,6 +57,19 @@ markers = Table(
     Column("event", String(8), nullable=False),  # "start" or "end"
     Column("time_s", Float, nullable=False),  # on the stream's clock, like results' time_s
     Column("utc", String(24), nullable=False),
+)
+
+NOTE_MAX = 2000  # characters of a researcher's note
+
+notes = Table(  # the researcher's notes (or markers) on a live session, from the observer view
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(ID_LENGTH), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("time_s", Float, nullable=False),  # on the stream's clock when it was made, like results' time_s
+    Column("utc", String(24), nullable=False),
+    Column("text", Text, nullable=False),
 )
 
 # the one row schema's columns and their types

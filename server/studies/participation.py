@@ -32,6 +32,7 @@ class Participation:
         self.task: int | None = None
         self.closed = False
         self.results = 0
+        self.last: dict | None = None  # the newest result message (the observers' snapshot)
         self._on_end = on_end
         self._clock: tuple[float, float] | None = None  # (stream time, wall clock) of the last result
         self._emit("started", {"started": time.time()})
@@ -46,6 +47,7 @@ class Participation:
         if message.get("timestamp") is not None:
             self._clock = (message["timestamp"], time.time())
         self.results += 1
+        self.last = message
         self.hub.publish(StudyResult(self.study["id"], self.session_id, self.task, message))
 
     def stream_time(self) -> float:
@@ -74,8 +76,10 @@ class Participation:
         self.hub.emit(LiveEvent(self.study["id"], self.session_id, kind, data))
 
     def close(self) -> None:
-        """No more results or markers are taken (the session was deleted)."""
-        self.closed = True
+        """No more results or markers are taken (the session was deleted); observers see it end."""
+        if not self.closed:
+            self.closed = True
+            self._emit("ended", {"ended": time.time(), "deleted": True})
 
     async def end(self) -> None:
         was_closed, self.closed = self.closed, True

@@ -7,9 +7,15 @@ Researcher (``Authorization: Bearer TOKEN``, or the cookie of the login form; el
     GET    /api/studies                    every study, newest first, with its number of sessions
     GET    /api/studies/{id}               the study and its sessions (started, ended, frames, shares)
     GET    /api/studies/{id}/export.csv    every session's rows: ml.schema.COLUMNS + session, task
+    GET    /api/studies/{id}/notes.csv     every session's notes: session, time_s, utc, text
+    GET    /api/studies/{id}/compare.json  per task: each session's shares and mean probabilities beside the
+                                           study's mean; timelines aligned on the task's start (?bin=SECONDS)
+    GET    /api/studies/{id}/compare.csv   the same table: one row per task and session, and per task its mean
+    GET    /api/studies/{id}/live          the live view, a WebSocket (observe.py)
     DELETE /api/studies/{id}               the study, its sessions, markers and results
     GET    /api/sessions/{id}              a session: markers, timeline, per-task table
-    GET    /api/sessions/{id}/export.csv   its rows;  .../export.json: the same with markers and tasks
+    GET    /api/sessions/{id}/export.csv   its rows;  .../export.json: the same with markers, notes and tasks
+    GET    /api/sessions/{id}/notes.csv    its notes
     DELETE /api/sessions/{id}
 
 Participant (the study's token from the invitation link, and the session id it got on /ws):
@@ -26,6 +32,7 @@ from functools import wraps
 
 from aiohttp import web
 
+from ml.labels import CLASSES
 from ml.schema import COLUMNS, utc_iso
 
 from .. import keys
@@ -33,7 +40,7 @@ from . import store
 from .auth import is_researcher, unauthorized
 from .models import CONSENT_MAX, TASK_MAX, TASKS_MAX, TITLE_MAX
 from .rows import EXPORT_COLUMNS, schema_row
-from .summary import session_summary
+from .summary import comparison, session_summary
 
 BODY_MAX = 256 * 1024
 ID = r"{id:[A-Za-z0-9_-]{1,64}}"
@@ -46,10 +53,14 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/studies", list_studies)
     r.add_get(f"/api/studies/{ID}", show_study)
     r.add_get(f"/api/studies/{ID}/export.csv", export_study)
+    r.add_get(f"/api/studies/{ID}/notes.csv", export_study_notes)
+    r.add_get(f"/api/studies/{ID}/compare.json", compare_json)
+    r.add_get(f"/api/studies/{ID}/compare.csv", compare_csv)
     r.add_delete(f"/api/studies/{ID}", delete_study)
     r.add_get(f"/api/sessions/{ID}", show_session)
     r.add_get(f"/api/sessions/{ID}/export.csv", export_session_csv)
     r.add_get(f"/api/sessions/{ID}/export.json", export_session_json)
+    r.add_get(f"/api/sessions/{ID}/notes.csv", export_session_notes)
     r.add_delete(f"/api/sessions/{ID}", delete_session)
     r.add_delete("/api/participant/{token:[A-Za-z0-9_-]{1,64}}/sessions/" + ID, participant_delete)
 
@@ -168,9 +179,12 @@ async def show_study(request: web.Request, db, study: dict) -> web.Response:
     return web.json_response({**study_json(request, study), "sessions": found})
 
 
+def _csv_headers(name: str) -> dict:
+    return {"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"'}
+
+
 async def _csv_response(request: web.Request, name: str, rows) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
-                                           "Content-Disposition": f'attachment; filename="{name}"'})
+    response = web.StreamResponse(headers=_csv_headers(name))
     await response.prepare(request)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
@@ -193,6 +207,73 @@ async def export_study(request: web.Request, db, study: dict) -> web.StreamRespo
     return await _csv_response(request, f"study-{study['id'][:8]}.csv", store.result_rows(db, study_id=study["id"]))
 
 
+NOTE_COLUMNS = ("session", "time_s", "utc", "text")
+
+
+def _notes_csv(name: str, notes: list[dict]) -> web.Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(NOTE_COLUMNS)
+    writer.writerows([n["session_id"], f"{n['time_s']:.3f}", n["utc"], n["text"]] for n in notes)
+    return web.Response(body=buffer.getvalue().encode(), headers=_csv_headers(name))
+
+
+@with_record("study")
+async def export_study_notes(request: web.Request, db, study: dict) -> web.Response:
+    return _notes_csv(f"study-{study['id'][:8]}-notes.csv", await store.notes_of(db, study_id=study["id"]))
+
+
+@with_record("session")
+async def export_session_notes(request: web.Request, db, session: dict, _study: dict) -> web.Response:
+    return _notes_csv(f"session-{session['id'][:8]}-notes.csv", await store.notes_of(db, session_id=session["id"]))
+
+
+BIN_DEFAULT, BIN_MIN, BIN_MAX = 1.0, 0.1, 600.0
+
+
+async def _comparison(request: web.Request, db, study: dict) -> dict:
+    try:
+        bin_s = float(request.query.get("bin", BIN_DEFAULT))
+    except ValueError:
+        bin_s = float("nan")
+    if not BIN_MIN <= bin_s <= BIN_MAX:  # also NaN
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"bin must be seconds from {BIN_MIN} to {BIN_MAX}"}),
+                                 content_type="application/json")
+    sessions = await store.session_list(db, study["id"])
+    figures = comparison(sessions, study["tasks"], await store.task_counts(db, study["id"]),
+                         await store.task_bins(db, study["id"], bin_s), bin_s)
+    return {"study": study["id"], "title": study["title"],
+            "sessions": [{"id": s["id"], "started": utc_iso(s["started"]), "ended": utc_iso(s["ended"]) or None}
+                         for s in sessions], **figures}
+
+
+@with_record("study")
+async def compare_json(request: web.Request, db, study: dict) -> web.Response:
+    return web.json_response(await _comparison(request, db, study))
+
+
+COMPARE_COLUMNS = ("task", "title", "session", "sessions", "faces", *(f"share_{c}" for c in CLASSES),
+                   *(f"prob_{c}" for c in CLASSES))
+
+
+@with_record("study")
+async def compare_csv(request: web.Request, db, study: dict) -> web.Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COMPARE_COLUMNS)
+    for t in (await _comparison(request, db, study))["tasks"]:
+        task = "" if t["task"] is None else t["task"]
+        for session, n, row in [("mean", t["mean"]["sessions"], t["mean"]),
+                                *((r["session"], "", r) for r in t["sessions"])]:
+            writer.writerow([task, t["title"], session, n, row["faces"], *(row["shares"][c] for c in CLASSES),
+                             *(row["mean_probs"][c] for c in CLASSES)])
+    return web.Response(body=buffer.getvalue().encode(), headers=_csv_headers(f"study-{study['id'][:8]}-compare.csv"))
+
+
+def _session_notes(notes: list[dict]) -> list[dict]:
+    return [{k: v for k, v in n.items() if k != "session_id"} for n in notes]
+
+
 @researcher
 async def delete_study(request: web.Request) -> web.Response:
     if not await request.app[keys.STUDIES].delete_study(request.match_info["id"]):
@@ -209,6 +290,7 @@ async def show_session(request: web.Request, db, session: dict, study: dict) -> 
         "study": {"id": study["id"], "title": study["title"], "tasks": study["tasks"]},
         "rows": len(rows),
         "markers": await store.session_markers(db, session["id"]),
+        "notes": _session_notes(await store.notes_of(db, session_id=session["id"])),
         **session_summary(rows, study["tasks"]),
     })
 
@@ -225,7 +307,9 @@ async def export_session_json(request: web.Request, db, session: dict, study: di
             async for r in store.result_rows(db, session_id=session["id"])]
     body = {"session": session_json(session), "study": {"id": study["id"], "title": study["title"],
                                                         "tasks": study["tasks"]},
-            "markers": await store.session_markers(db, session["id"]), "columns": list(EXPORT_COLUMNS), "rows": rows}
+            "markers": await store.session_markers(db, session["id"]),
+            "notes": _session_notes(await store.notes_of(db, session_id=session["id"])),
+            "columns": list(EXPORT_COLUMNS), "rows": rows}
     return web.json_response(body, headers={
         "Content-Disposition": f'attachment; filename="session-{session["id"][:8]}.json"'})
 

@@ -1,7 +1,8 @@
 """``Studies``: the studies' database, result writer and hub, the live participations, the researcher token.
 
     studies = Studies(settings)                 # app[keys.STUDIES]; settings.database, settings.admin_token
-    app.cleanup_ctx.append(studies.lifespan)    # opens and migrates the database, runs the writer
+    app.cleanup_ctx.append(studies.lifespan)    # opens and migrates the database, runs the writer and,
+                                                # on PostgreSQL, the relay to the other replicas (relay.py)
     participation = await studies.join(token)   # a participant's offer (signaling.py)
     await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages
 """
@@ -16,6 +17,7 @@ from . import store
 from .db import Database
 from .hub import ResultHub
 from .participation import Participation, StudyError
+from .relay import PgRelay
 from .writer import ResultWriter
 
 log = logging.getLogger(__name__)
@@ -32,15 +34,25 @@ class Studies:
         self.writer = ResultWriter(self.db, interval=flush_interval)
         self.hub.subscribe(self.writer.add)
         self.live: dict[str, Participation] = {}  # session id -> its participation, while its /ws is open
+        self.relay: PgRelay | None = None  # live events to and from other replicas (PostgreSQL only)
 
     async def lifespan(self, _app):
         await self.db.open()
+        try:
+            if not self.db.is_sqlite:  # SQLite is one process: nobody to relay to
+                self.relay = PgRelay(self.hub, self.db.url)
+                await self.relay.start()
+        except BaseException:
+            await self.db.close()
+            raise
         self.writer.start()
         try:
             yield
         finally:
             for p in list(self.live.values()):
                 await p.end()
+            if self.relay is not None:
+                await self.relay.close()  # after the sessions' "ended" events
             await self.writer.close()
             await self.db.close()
 

@@ -1,4 +1,4 @@
-"""The studies' queries: studies, sessions, markers and results in and out of the database (Core, async).
+"""The studies' queries: studies, sessions, markers, notes and results in and out of the database (Core, async).
 
 Every function takes the ``Database`` first; ids are the random tokens made here
 (``new_id``: 256 random bits, URL-safe). Values always travel as bound parameters.
@@ -11,12 +11,14 @@ import time
 from collections import Counter
 from typing import AsyncIterator
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Integer, delete, func, insert, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from ml.labels import CLASSES
 
 from .db import Database
-from .models import markers, results, sessions, studies
+from .models import markers, notes, results, sessions, studies
 
 
 def new_id() -> str:
@@ -79,6 +81,14 @@ async def study_sessions(db: Database, study_id: str) -> list[dict]:
     return out
 
 
+async def session_list(db: Database, study_id: str) -> list[dict]:
+    """The study's sessions, oldest first: id, started, ended."""
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(select(sessions.c.id, sessions.c.started, sessions.c.ended)
+                                  .where(sessions.c.study_id == study_id).order_by(sessions.c.started))
+        return [dict(r._mapping) for r in rows]
+
+
 async def create_session(db: Database, study_id: str) -> str:
     sid = new_id()
     async with db.engine.begin() as conn:
@@ -112,15 +122,109 @@ async def session_markers(db: Database, session_id: str) -> list[dict]:
         return [dict(r._mapping) for r in rows]
 
 
+async def live_sessions(db: Database, study_id: str) -> list[dict]:
+    """The study's sessions not ended (oldest first): id, started and their markers in order."""
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(sessions.c.id, sessions.c.started)
+                                   .where(sessions.c.study_id == study_id, sessions.c.ended.is_(None))
+                                   .order_by(sessions.c.started))).all()
+        found = {r.id: {"id": r.id, "started": r.started, "markers": []} for r in rows}
+        if found:
+            marks = await conn.execute(
+                select(markers.c.session_id, markers.c.task, markers.c.event, markers.c.time_s, markers.c.utc)
+                .join(sessions, sessions.c.id == markers.c.session_id)
+                .where(sessions.c.study_id == study_id, sessions.c.ended.is_(None)).order_by(markers.c.id))
+            for m in marks:
+                if m.session_id in found:
+                    found[m.session_id]["markers"].append({"task": m.task, "event": m.event, "time_s": m.time_s,
+                                                           "utc": m.utc})
+    return list(found.values())
+
+
+async def last_time_s(db: Database, session_id: str) -> float | None:
+    """The stream time of the session's newest stored result."""
+    async with db.engine.connect() as conn:
+        return (await conn.execute(select(func.max(results.c.time_s))
+                                   .where(results.c.session_id == session_id))).scalar_one()
+
+
+async def add_note(db: Database, session_id: str, time_s: float, utc: str, text: str) -> dict:
+    values = {"session_id": session_id, "time_s": time_s, "utc": utc, "text": text}
+    async with db.engine.begin() as conn:
+        done = await conn.execute(insert(notes).returning(notes.c.id), values)
+        note_id = done.scalar_one()
+    return {"id": note_id, **values}
+
+
+def _scoped(query, table, session_id: str | None, study_id: str | None):
+    """``query`` of ``table`` (a session's rows, in ``id`` order) for one session, or for every session of
+    a study (in start order)."""
+    if session_id is not None:
+        return query.where(table.c.session_id == session_id).order_by(table.c.id)
+    return (query.join(sessions, sessions.c.id == table.c.session_id).where(sessions.c.study_id == study_id)
+            .order_by(sessions.c.started, table.c.session_id, table.c.id))
+
+
+async def notes_of(db: Database, *, session_id: str | None = None, study_id: str | None = None) -> list[dict]:
+    """The notes of a session or of a whole study (its sessions in start order): session_id, time_s, utc, text."""
+    query = _scoped(select(notes.c.session_id, notes.c.time_s, notes.c.utc, notes.c.text), notes, session_id, study_id)
+    async with db.engine.connect() as conn:
+        return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def task_counts(db: Database, study_id: str) -> list[dict]:
+    """Per session, task and label, over the study's rows with a face: ``n`` rows and the sum of each
+    class's probability (``sums``). One query, grouped in the database."""
+    query = (select(results.c.session_id, results.c.task, results.c.label, func.count().label("n"),
+                    *(func.sum(results.c[c]).label(c) for c in CLASSES))
+             .join(sessions, sessions.c.id == results.c.session_id)
+             .where(sessions.c.study_id == study_id, results.c.face.is_not(None))
+             .group_by(results.c.session_id, results.c.task, results.c.label))
+    async with db.engine.connect() as conn:
+        return [{"session_id": r.session_id, "task": r.task, "label": r.label, "n": r.n,
+                 "sums": {c: r._mapping[c] for c in CLASSES}} for r in await conn.execute(query)]
+
+
+class floor_(FunctionElement):
+    """FLOOR(x) in every database (SQLite has no FLOOR without its math functions)."""
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(floor_)
+def _floor(element, compiler, **kw):
+    return f"FLOOR({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(floor_, "sqlite")
+def _floor_sqlite(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    return f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
+
+
+async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
+    """The study's rows with a face, per session and task, in bins of ``bin_s`` seconds since the
+    task's first start marker: the bin's number ``bin``, ``n`` rows and each class's mean probability."""
+    starts = (select(markers.c.session_id, markers.c.task, func.min(markers.c.time_s).label("t0"))
+              .join(sessions, sessions.c.id == markers.c.session_id)
+              .where(sessions.c.study_id == study_id, markers.c.event == "start")
+              .group_by(markers.c.session_id, markers.c.task).subquery())
+    b = floor_((results.c.time_s - starts.c.t0) / bin_s).label("bin")
+    query = (select(results.c.session_id, results.c.task, b, func.count().label("n"),
+                    *(func.avg(results.c[c]).label(c) for c in CLASSES))
+             .join(starts, (starts.c.session_id == results.c.session_id) & (starts.c.task == results.c.task))
+             .where(results.c.face.is_not(None))
+             .group_by(results.c.session_id, results.c.task, b)
+             .order_by(results.c.session_id, results.c.task, b))
+    async with db.engine.connect() as conn:
+        return [{"session_id": r.session_id, "task": r.task, "bin": int(r.bin), "n": r.n,
+                 "means": {c: float(r._mapping[c]) for c in CLASSES}} for r in await conn.execute(query)]
+
+
 async def result_rows(db: Database, *, session_id: str | None = None, study_id: str | None = None,
                       chunk: int = 5000) -> AsyncIterator:
     """The stored results rows of a session or of a whole study (its sessions in start order), streamed."""
-    query = select(results)
-    if session_id is not None:
-        query = query.where(results.c.session_id == session_id).order_by(results.c.id)
-    else:
-        query = (query.join(sessions, sessions.c.id == results.c.session_id).where(sessions.c.study_id == study_id)
-                 .order_by(sessions.c.started, results.c.session_id, results.c.id))
+    query = _scoped(select(results), results, session_id, study_id)
     async with db.engine.connect() as conn:
         stream = await conn.stream(query.execution_options(yield_per=chunk))
         async for row in stream:
