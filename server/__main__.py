@@ -8,8 +8,29 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+MMAP_THRESHOLD = 128 * 1024  # bytes: blocks from this size are mapped, and unmapped when freed
+
+
+def keep_frames_out_of_the_heap() -> None:
+    """glibc only (a no-op elsewhere): every block of 128 kB or more (a decoded video frame is
+    300-900 kB) is mapped on its own and given back to the system when freed. By default glibc
+    raises this threshold after the first such block is freed, and frames then land in the
+    threads' heaps, which grow in steps as streams come and go and are never returned
+    (``python bench/load.py --soak 600``: docs/deploy-limits.md). Called before any thread starts."""
+    import ctypes
+    import ctypes.util
+
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return  # the operator chose
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (also turns glibc's dynamic threshold off)
+    except (OSError, AttributeError):
+        pass
+
 
 def main(argv=None) -> int:
+    keep_frames_out_of_the_heap()
     from .settings import Settings
 
     settings = Settings.from_args(argv)
