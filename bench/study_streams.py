@@ -7,9 +7,10 @@ Starts ``python -m server`` on a free port with the database (``sqlite``: a new 
 temporary folder; ``postgresql``: a throw-away PostgreSQL cluster started like the tests'
 one, tests/db_support.py; or a URL), creates a study, and streams the test suite's 640x480
 astronaut frame (scaled to ``--size``) from N aiortc clients (server/client.py) at ``--fps``,
-each in a task. Then it counts what was stored against what was sent. The clients' VP8
-encoding runs on the same machine as the server (real participants encode on theirs):
-``--size 320x240`` makes it 4x cheaper. Prints:
+each in a task. Then it counts what was stored against what was sent. By default the
+clients send that face as pre-encoded H.264 (``bench/load.py``'s 2-s loop, packets sent as
+they are), so that they cost this machine little (real participants encode on theirs);
+``--size`` (or ``--encode``) makes each client encode the frame itself with VP8 instead. Prints:
 
 - results per second per participant (median, min) and the share of results with a face,
 - rows expected (one per face per result, one for a result without a face) and rows stored,
@@ -42,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import aiohttp  # noqa: E402
 
 from bench.live_stream import face_frame_640, free_port, wait_up  # noqa: E402
+from bench.load import EncodedTrack, encoded_loop  # noqa: E402
 from server.client import FrameTrack, LiveClient  # noqa: E402
 
 TOKEN = "bench-researcher-token-0123456789"
@@ -67,11 +69,15 @@ async def db_size(url: str) -> int:
         await conn.close()
 
 
-async def participant(http, base: str, frame, token: str | None, duration: float, fps: float) -> dict:
+async def participant(http, base: str, camera, token: str | None, duration: float, fps: float) -> dict:
+    """``camera``: one BGR frame (encoded by the client, VP8) or a list of H.264 packets (sent as they are)."""
     ws = await http.ws_connect(base + "/ws", max_msg_size=0)
     live = LiveClient(ws)
     fields = {"study": token, "consent": True} if token else {}
-    await live.start(FrameTrack([frame], fps=fps), **fields)
+    if isinstance(camera, list):
+        await live.start(EncodedTrack(camera, fps), codec="video/H264", **fields)
+    else:
+        await live.start(FrameTrack([camera], fps=fps), **fields)
     session = next((m["id"] for m in live.messages if m["type"] == "session"), None)
     if token:
         await live.mark(0, "start")
@@ -91,11 +97,14 @@ async def participant(http, base: str, frame, token: str | None, duration: float
     }
 
 
-async def run(base: str, url: str, n: int, duration: float, fps: float, study: bool, size: str) -> dict:
+async def run(base: str, url: str, n: int, duration: float, fps: float, study: bool, size: str | None) -> dict:
     import cv2
 
-    width, height = (int(v) for v in size.split("x"))
-    frame = cv2.resize(face_frame_640(), (width, height), interpolation=cv2.INTER_AREA)
+    if size is None:
+        camera, size = encoded_loop(int(fps)), "640x480 H.264, pre-encoded"
+    else:
+        width, height = (int(v) for v in size.split("x"))
+        camera = cv2.resize(face_frame_640(), (width, height), interpolation=cv2.INTER_AREA)
     async with aiohttp.ClientSession() as http:
         token = study_id = None
         if study:
@@ -105,7 +114,7 @@ async def run(base: str, url: str, n: int, duration: float, fps: float, study: b
             study_id, token = created["id"], created["participant_url"].rsplit("/", 1)[1]
         size_before = await db_size(url)
         t0 = time.time()
-        clients = await asyncio.gather(*(participant(http, base, frame, token, duration, fps) for _ in range(n)))
+        clients = await asyncio.gather(*(participant(http, base, camera, token, duration, fps) for _ in range(n)))
         wall = time.time() - t0
         await asyncio.sleep(2)  # the last flush
         figures = {"participants": n, "duration_s": duration, "camera_fps": fps, "size": size, "study": study}
@@ -178,10 +187,14 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=30.0, help="seconds each participant streams (default 30)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--database", default="sqlite", help="sqlite, postgresql (a throw-away server) or a URL")
-    p.add_argument("--size", default="640x480", help="camera frame size, WIDTHxHEIGHT (default 640x480)")
+    p.add_argument("--size", default=None,
+                   help="each client encodes (VP8) the face at this size, WIDTHxHEIGHT (default: pre-encoded 640x480 H.264)")
+    p.add_argument("--encode", action="store_true", help="each client encodes the 640x480 face itself (VP8)")
     p.add_argument("--no-study", action="store_true", help="stream without a study: nothing stored (baseline)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     a = p.parse_args()
+    if a.encode and a.size is None:
+        a.size = "640x480"
     with bench_database(a.database) as url:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
