@@ -118,10 +118,6 @@ async def test_migrations_create_exactly_the_tables_of_the_models(database_url):
         async with db.engine.connect() as conn:
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), metadata))
             version = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
-        from alembic.script import ScriptDirectory
-
-        from server.studies.db import alembic_config
-
         assert diff == [] and version == ScriptDirectory.from_config(alembic_config()).get_current_head()
     finally:
         await db.close()
