@@ -15,7 +15,7 @@ import pytest
 from server import keys
 from server.client import ObserverClient
 from server.studies.hub import LiveEvent
-from server.studies.observe import Outbox
+from server.studies.observe import SEND_TIMEOUT_S, Outbox
 
 from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
 from test_studies import AUTH, TOKEN, create_study, participant, server  # noqa: F401  (fixtures)
@@ -173,33 +173,34 @@ async def stalled_observer(port: int, study_id: str):
                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
     await writer.drain()
     assert (await reader.readline()).startswith(b"HTTP/1.1 101")
-    return writer
+    return reader, writer
 
 
 @pytest.mark.asyncio
 async def test_an_observer_that_does_not_read_slows_nobody(server):
     c = server.client
     study = await create_study(c)
-    stalled = await stalled_observer(c.server.port, study["id"])
+    stalled_reader, stalled = await stalled_observer(c.server.port, study["id"])
     fast = await observer(c, study["id"])
     await fast.snapshot()
     live = await participant(c, study)
     sid = next(m["id"] for m in live.messages if m["type"] == "session")
     await live.wait_results(5)
 
-    # a flood of large results from 3 sessions, far more than any socket buffer holds (about 60 MB)
+    # a flood of large results from 3 sessions, far more than the socket buffers hold (100 MB)
     hub = server.app[keys.STUDIES].hub
-    payload = {"type": "result", "faces": [], "frame": 0, "timestamp": 0.0, "padding": "x" * 20000}
+    payload = {"type": "result", "faces": [], "frame": 0, "timestamp": 0.0, "padding": "x" * 100_000}
     t0 = time.perf_counter()
-    for i in range(3000):
+    flood = 1000
+    for i in range(flood):
         hub.emit(LiveEvent(study["id"], f"flood-{i % 3}", "result", {"task": None, "message": {**payload, "frame": i}}))
-        if i % 100 == 0:
-            await asyncio.sleep(0)  # the streams and the other observers run between the events
+        if i % 10 == 0:
+            await asyncio.sleep(0)  # the streams and the observers' senders run between the events
     emit_s = time.perf_counter() - t0
-    assert emit_s < 2.0, f"emitting 3000 events to a stalled observer took {emit_s:.2f} s"
+    assert emit_s < 3.0, f"emitting 1000 events to a stalled observer took {emit_s:.2f} s"
     # the fast observer gets each flood session's newest result (older ones may be coalesced) ...
     for k in range(3):
-        last = 2997 + k
+        last = max(i for i in range(flood) if i % 3 == k)
         await fast.wait_event(lambda e: e["session"] == f"flood-{k}" and e["data"]["message"]["frame"] == last,
                               timeout=20)
     # ... and keeps getting the participant's, at most a second behind
@@ -213,6 +214,21 @@ async def test_an_observer_that_does_not_read_slows_nobody(server):
     assert arrived - sent < 1.0
     resp = await c.get("/healthz")  # the server answers everyone else
     assert resp.status == 200
+
+    # the stalled observer is cut off once a message waits 10 s for it; the others stay
+    observers = server.app[keys.OBSERVERS]
+    assert len(observers) == 2
+    t0 = time.monotonic()
+    while len(observers) > 1 and time.monotonic() - t0 < SEND_TIMEOUT_S + 8:
+        await asyncio.sleep(0.2)
+    assert len(observers) == 1 and time.monotonic() - t0 < SEND_TIMEOUT_S + 8
+
+    async def drain():
+        while await stalled_reader.read(1 << 16):
+            pass
+    await asyncio.wait_for(drain(), 10)  # what it had, then the end of the connection
+    hub.emit(LiveEvent(study["id"], sid, "marker", {"task": 1, "event": "start", "time_s": 1.0, "utc": ""}))
+    await fast.wait_event(lambda e: e["kind"] == "marker", start=n)
     stalled.close()
     await live.close()
     await fast.close()
