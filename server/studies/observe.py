@@ -26,6 +26,7 @@ from collections import deque
 from datetime import datetime
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ml.schema import utc_iso
 
@@ -180,6 +181,11 @@ class Observer:
             await self.note(message.get("session"), message.get("text"))
         except ValueError as e:
             await self.error(str(e))
+        except IntegrityError:  # the session was deleted meanwhile
+            await self.error("no such session in this study")
+        except SQLAlchemyError:
+            log.exception("studies: a note could not be stored")
+            await self.error("the server could not store the note; try again")
 
     async def error(self, text: str) -> None:
         await self.send({"type": "error", "message": text})
