@@ -265,3 +265,20 @@ async def test_observers_are_told_when_the_server_stops(server):
     t0 = time.monotonic()
     await c.server.close()  # the app shuts down
     assert await o.wait_closed() == 1001 and time.monotonic() - t0 < 5
+
+
+@pytest.mark.asyncio
+async def test_a_live_session_deleted_ends_for_its_observers(server):
+    c = server.client
+    study = await create_study(c)
+    o = await observer(c, study["id"])
+    await o.snapshot()
+    live = await participant(c, study)
+    sid = next(m["id"] for m in live.messages if m["type"] == "session")
+    await o.wait_event(kind("result", sid))
+    assert (await c.delete(f"/api/sessions/{sid}", headers=AUTH)).status == 204
+    ended = await o.wait_event(kind("ended", sid))
+    assert ended["data"]["deleted"] is True
+    assert (await (await observer(c, study["id"])).snapshot())["sessions"] == []
+    await live.close()
+    await o.close()
