@@ -137,6 +137,7 @@ async def test_bad_notes_get_an_error_and_the_socket_stays_open(server):
         (json.dumps({"type": "note", "session": sid, "text": "   "}), '"text"'),
         (json.dumps({"type": "note", "session": sid, "text": 5}), '"text"'),
         (json.dumps({"type": "note", "session": sid, "text": "x" * 2001}), "too long (2001 characters"),
+        (json.dumps({"type": "note", "session": sid, "text": "a\x00b"}), "NUL"),
         (json.dumps({"type": "note", "session": 7, "text": "hi"}), '"session"'),
         (json.dumps({"type": "note", "session": "nope", "text": "hi"}), "no such session"),
         (json.dumps({"type": "note", "session": other_sid, "text": "hi"}), "no such session"),
@@ -154,9 +155,14 @@ async def test_bad_notes_get_an_error_and_the_socket_stays_open(server):
     sid = next(m["id"] for m in live.messages if m["type"] == "session")
     await o.note(sid, "x" * 2000)
     assert len((await o.wait_event(kind("note", sid)))["data"]["text"]) == 2000
+    # 2000 emoji: stored whole; the event (which a relay between replicas carries) has its start
+    await o.note(sid, "😀" * 2000)
+    event = await o.wait_event(lambda e: kind("note", sid)(e) and e["data"]["text"].startswith("😀"))
+    assert event["data"]["truncated"] is True and len(json.dumps(event)) < 8000
     rows = list(csv.DictReader(io.StringIO(await (await c.get(f"/api/studies/{study['id']}/notes.csv",
                                                                 headers=AUTH)).text())))
-    assert [(r["session"], len(r["text"])) for r in rows] == [(sid, 2000)]
+    assert [(r["session"], len(r["text"])) for r in rows] == [(sid, 2000), (sid, 2000)]
+    assert rows[1]["text"] == "😀" * 2000
     await live.close()
     await o.close()
 

@@ -197,6 +197,8 @@ class Observer:
         text = text.strip()
         if len(text) > NOTE_MAX:
             raise ValueError(f"the note is too long ({len(text)} characters; the limit is {NOTE_MAX})")
+        if "\x00" in text:  # PostgreSQL's text cannot hold it
+            raise ValueError("a note cannot contain NUL characters")
         if not isinstance(session_id, str) or len(session_id) > 64:
             raise ValueError('a note needs "session": the id of a live session of this study')
         session = await store.get_session(self.studies.db, session_id)
