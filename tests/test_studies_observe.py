@@ -25,6 +25,18 @@ async def observer(client, study_id: str) -> ObserverClient:
     return ObserverClient(await client.ws_connect(f"/api/studies/{study_id}/live", headers=AUTH))
 
 
+async def watching(c):
+    """A new study and an observer of it that has its snapshot."""
+    study = await create_study(c)
+    o = await observer(c, study["id"])
+    await o.snapshot()
+    return study, o
+
+
+def session_id(live) -> str:
+    return next(m["id"] for m in live.messages if m["type"] == "session")
+
+
 def kind(k, session=None):
     return lambda e: e["kind"] == k and (session is None or e["session"] == session)
 
@@ -38,7 +50,7 @@ async def test_observers_see_a_participant_live_and_share_notes(server):
     assert snap == {"type": "snapshot", "study": study["id"], "tasks": ["Find a lamp", "Pay for it"], "sessions": []}
 
     live = await participant(c, study)
-    sid = next(m["id"] for m in live.messages if m["type"] == "session")
+    sid = session_id(live)
     started = await first.wait_event(kind("started", sid))
     assert started["study"] == study["id"] and started["data"]["started"] <= time.time()
     await live.mark(0, "start")
@@ -124,9 +136,9 @@ async def test_bad_notes_get_an_error_and_the_socket_stays_open(server):
     study = await create_study(c)
     other = await create_study(c, title="Another")
     live = await participant(c, study)
-    sid = next(m["id"] for m in live.messages if m["type"] == "session")
+    sid = session_id(live)
     elsewhere = await participant(c, other)
-    other_sid = next(m["id"] for m in elsewhere.messages if m["type"] == "session")
+    other_sid = session_id(elsewhere)
     o = await observer(c, study["id"])
     await o.snapshot()
     bad = [
@@ -152,7 +164,7 @@ async def test_bad_notes_get_an_error_and_the_socket_stays_open(server):
     assert "has ended" in await o.wait_error(len(bad))
     # nothing of the above was stored; the socket still takes a good note
     live = await participant(c, study)
-    sid = next(m["id"] for m in live.messages if m["type"] == "session")
+    sid = session_id(live)
     await o.note(sid, "x" * 2000)
     assert len((await o.wait_event(kind("note", sid)))["data"]["text"]) == 2000
     # 2000 emoji: stored whole; the event (which a relay between replicas carries) has its start
@@ -190,7 +202,7 @@ async def test_an_observer_that_does_not_read_slows_nobody(server):
     fast = await observer(c, study["id"])
     await fast.snapshot()
     live = await participant(c, study)
-    sid = next(m["id"] for m in live.messages if m["type"] == "session")
+    sid = session_id(live)
     await live.wait_results(5)
 
     # a flood of large results from 3 sessions, far more than the socket buffers hold (100 MB)
@@ -265,9 +277,7 @@ def test_outbox_keeps_order_coalesces_results_and_overflows():
 @pytest.mark.asyncio
 async def test_observers_are_told_when_the_server_stops(server):
     c = server.client
-    study = await create_study(c)
-    o = await observer(c, study["id"])
-    await o.snapshot()
+    _, o = await watching(c)
     t0 = time.monotonic()
     await c.server.close()  # the app shuts down
     assert await o.wait_closed() == 1001 and time.monotonic() - t0 < 5
@@ -276,11 +286,9 @@ async def test_observers_are_told_when_the_server_stops(server):
 @pytest.mark.asyncio
 async def test_a_live_session_deleted_ends_for_its_observers(server):
     c = server.client
-    study = await create_study(c)
-    o = await observer(c, study["id"])
-    await o.snapshot()
+    study, o = await watching(c)
     live = await participant(c, study)
-    sid = next(m["id"] for m in live.messages if m["type"] == "session")
+    sid = session_id(live)
     await o.wait_event(kind("result", sid))
     assert (await c.delete(f"/api/sessions/{sid}", headers=AUTH)).status == 204
     ended = await o.wait_event(kind("ended", sid))
