@@ -26,6 +26,7 @@ from collections import deque
 from datetime import datetime
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ml.schema import utc_iso
 
@@ -160,11 +161,14 @@ class Observer:
             await self.close_slow()
 
     async def close_slow(self) -> None:
-        try:
-            await asyncio.wait_for(self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow: reconnect"), 2.0)
-        except (asyncio.TimeoutError, ConnectionError):
-            if self.transport is not None:
-                self.transport.abort()
+        """Closes with 1013; cuts the connection if the closing frame did not go out within 2 s (a
+        close stuck behind a full buffer is left to fail, not waited for)."""
+        closing = asyncio.ensure_future(self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow: reconnect"))
+        closing.add_done_callback(lambda t: t.cancelled() or t.exception())
+        await asyncio.wait({closing}, timeout=2.0)
+        clean = closing.done() and not closing.cancelled() and closing.exception() is None
+        if self.transport is not None and (not clean or self.transport.get_write_buffer_size()):
+            self.transport.abort()  # else the transport waits for its buffer to drain, forever
 
     async def handle(self, text: str) -> None:
         try:
@@ -177,6 +181,11 @@ class Observer:
             await self.note(message.get("session"), message.get("text"))
         except ValueError as e:
             await self.error(str(e))
+        except IntegrityError:  # the session was deleted meanwhile
+            await self.error("no such session in this study")
+        except SQLAlchemyError:
+            log.exception("studies: a note could not be stored")
+            await self.error("the server could not store the note; try again")
 
     async def error(self, text: str) -> None:
         await self.send({"type": "error", "message": text})
@@ -188,6 +197,8 @@ class Observer:
         text = text.strip()
         if len(text) > NOTE_MAX:
             raise ValueError(f"the note is too long ({len(text)} characters; the limit is {NOTE_MAX})")
+        if "\x00" in text:  # PostgreSQL's text cannot hold it
+            raise ValueError("a note cannot contain NUL characters")
         if not isinstance(session_id, str) or len(session_id) > 64:
             raise ValueError('a note needs "session": the id of a live session of this study')
         session = await store.get_session(self.studies.db, session_id)
