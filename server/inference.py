@@ -99,9 +99,7 @@ class AnalysisService:
         live only in this call: nothing is stored.
         """
         start = time.perf_counter()
-        # a video frame straight to grayscale (what the detector and the model take): its luma
-        # plane, no colour conversion
-        image = frame if isinstance(frame, np.ndarray) else frame.to_ndarray(format="gray")
+        image = frame if isinstance(frame, np.ndarray) else luma(frame)
         faces = self._live_analyzer().analyze(image, tracker, t)
         return faces, (int(image.shape[1]), int(image.shape[0])), time.perf_counter() - start
 
@@ -135,6 +133,27 @@ class AnalysisService:
             other = getattr(self.analyzer, "for_another_thread", None)
             self._recorded_analyzer = other() if other else self.analyzer
         return self._recorded_analyzer
+
+
+# video's luma is 16-235 ("limited range"); pictures, and the model's training faces, 0-255
+LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+
+
+def luma(frame) -> np.ndarray:
+    """A decoded video frame (``av.VideoFrame``) in grayscale, what the detector and the model
+    take: the frame's own luma plane, full range, without a colour conversion. (Asking PyAV
+    for ``format="gray"`` gives the same pixels, but sets up a converter for every frame: 7-10 %
+    of the live threads' time with 8 streams.)"""
+    if frame.format.name not in PLANAR_YUV:
+        return frame.to_ndarray(format="gray")
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    if frame.format.name.startswith("yuvj") or frame.color_range == 2:  # already full range (JPEG)
+        return y.copy()
+    import cv2
+
+    return cv2.LUT(y, LIMITED_TO_FULL)
 
 
 def default_live_threads() -> int:

@@ -82,3 +82,13 @@ def test_an_analyser_that_cannot_be_copied_gets_one_live_thread():
         assert service.live_threads == 1
     finally:
         service.close()
+
+
+def test_a_frames_luma_is_pyavs_grayscale_picture(face_frame_640):
+    from server.inference import luma
+
+    for pix in ("yuv420p", "yuvj420p", "nv12", "rgb24"):
+        frame = av.VideoFrame.from_ndarray(face_frame_640, format="bgr24").reformat(format=pix)
+        gray = luma(frame)
+        assert gray.shape == (480, 640) and gray.dtype == np.uint8, pix
+        assert np.abs(gray.astype(int) - frame.to_ndarray(format="gray").astype(int)).max() <= 1, pix
