@@ -14,8 +14,11 @@ shares the one classifier (one model in memory, thread-safe) and has its own fac
 (OpenCV's cascade is not thread-safe). With more than one live thread, each OpenCV and
 TensorFlow op runs on one core (``one_core_per_op``): the parallelism comes from frames,
 which costs less than splitting each small op between cores (``python bench/load.py``,
-docs/deploy-limits.md). Recorded media (uploads) run on a further thread
-("fer-recorded", at a lower priority) with an analyser of its own too.
+docs/deploy-limits.md). When frames wait for a live thread (more streams than threads
+keep them busy), each stream's tracker looks for new faces every other frame
+(``ml.FaceTracker.search_every``): the search is the dearest part of a frame. Recorded
+media (uploads) run on a further thread ("fer-recorded", at a lower priority) with an
+analyser of its own too.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class AnalysisService:
         self._thread = threading.local()  # each live thread's analyser
         self._claim = threading.Lock()
         self._main_claimed = False
+        self._in_flight = 0  # live frames submitted and not analysed yet (event loop only)
         self._live: ThreadPoolExecutor | None = None
         self._recorded: ThreadPoolExecutor | None = None
 
@@ -117,7 +121,13 @@ class AnalysisService:
         """``analyze_frame`` on a live thread."""
         if self._live is None:
             raise RuntimeError("the analysis service is not running")
-        return await asyncio.get_running_loop().run_in_executor(self._live, self.analyze_frame, frame, tracker, t)
+        self._in_flight += 1
+        try:
+            if tracker is not None:  # frames wait for a live thread: new faces searched every other frame
+                tracker.search_every = 2 if self._in_flight > self.live_threads else 1
+            return await asyncio.get_running_loop().run_in_executor(self._live, self.analyze_frame, frame, tracker, t)
+        finally:
+            self._in_flight -= 1
 
     # -- recorded media ----------------------------------------------------------------------
 

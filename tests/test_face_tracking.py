@@ -86,3 +86,39 @@ def test_faces_keep_their_ids_when_the_stream_changes_resolution(analyzer):
         truth = scene.truth[i][0]
         seen.append([(f["id"], iou(truth, tuple(v * scale for v in f["box"])) >= 0.4) for f in faces])
     assert seen[0] == [] and all(s == [(1, True)] for s in seen[1:]), seen
+
+
+def _two_faces_frame():
+    import samples
+
+    left, right = samples.camera_frame(left=0), samples.camera_frame(left=330)
+    two = left.copy()
+    two[:, 330:] = right[:, 330:]
+    return left, two
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_a_face_coming_into_the_picture_is_found_within_two_scan_cycles(analyzer, every):
+    """While one face is tracked, a second one that appears is found by the slices of the scan:
+    within one cycle of 12 slices, one slice every ``search_every`` frames (2: a server under load)."""
+    one, two = _two_faces_frame()
+    assert len(analyzer.analyze(two)) == 2  # the still-image scan sees both
+    detector = analyzer.detector
+    slices = []
+    original = detector.detect_slice
+    detector.detect_slice = lambda gray, k: slices.append(k) or original(gray, k)
+    try:
+        tracker = ml.FaceTracker()
+        tracker.search_every = every
+        counts = [len(analyzer.analyze(one, tracker, i / 30)) for i in range(10)]
+        appeared = len(counts)
+        n_slices = len(slices)
+        for i in range(10, 10 + 12 * every + 3):
+            counts.append(len(analyzer.analyze(two, tracker, i / 30)))
+    finally:
+        detector.detect_slice = original
+    assert counts[1:10] == [1] * 9
+    found_at = next(i for i, n in enumerate(counts) if n == 2)
+    assert found_at - appeared <= 12 * every + 1  # a slice saw it, the next frame confirmed it
+    assert counts[found_at:] == [2] * (len(counts) - found_at)
+    assert n_slices == 8 // every  # frames 2-9 had a confirmed face: one slice every `every` frames

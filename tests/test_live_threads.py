@@ -92,3 +92,22 @@ def test_a_frames_luma_is_pyavs_grayscale_picture(face_frame_640):
         gray = luma(frame)
         assert gray.shape == (480, 640) and gray.dtype == np.uint8, pix
         assert np.abs(gray.astype(int) - frame.to_ndarray(format="gray").astype(int)).max() <= 1, pix
+
+
+def test_streams_waiting_for_a_live_thread_search_new_faces_every_other_frame(analyzer, face_frame_640):
+    service = AnalysisService(analyzer=analyzer, live_threads=1)
+    service.load()
+
+    async def main():
+        alone = ml.FaceTracker()
+        await service.analyze(face_frame_640, alone, 0.0)
+        crowd = [ml.FaceTracker() for _ in range(3)]
+        await asyncio.gather(*(service.analyze(face_frame_640, t, 0.0) for t in crowd))
+        return alone, crowd
+
+    try:
+        alone, crowd = asyncio.run(main())
+    finally:
+        service.close()
+    assert alone.search_every == 1  # the thread was free
+    assert [t.search_every for t in crowd] == [2, 2, 2]  # three frames for one thread
