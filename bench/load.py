@@ -66,15 +66,37 @@ def encoded_loop(fps: int, seconds: float = 2.0) -> list[bytes]:
     return packets
 
 
-class EncodedTrack(FrameTrack):
-    """A camera of pre-encoded H.264 packets, looped at ``fps`` (sent as they are: no encoding)."""
+PACED_RATES = (10, 15, 20, 25)  # frame rates pre-encoded besides the camera's, for the server's ``pace``
 
-    def __init__(self, packets: list[bytes], fps: float):
+
+def encoded_loops(fps: int) -> dict[int, list[bytes]]:
+    """``encoded_loop`` at the camera's rate and at each lower rate of PACED_RATES."""
+    return {r: encoded_loop(r) for r in sorted({fps, *(r for r in PACED_RATES if r < fps)})}
+
+
+class EncodedTrack(FrameTrack):
+    """A camera of pre-encoded H.264 packets, looped at ``fps`` (sent as they are: no encoding).
+
+    ``packets``: one loop, or loops by frame rate (``encoded_loops``): then the server's ``pace``
+    is followed as a browser follows it, by switching to the fastest loop within it, at the
+    next start of a loop (a keyframe)."""
+
+    def __init__(self, packets: list[bytes] | dict[int, list[bytes]], fps: float):
         super().__init__([], fps)
-        self.packets = packets
+        self.loops = packets if isinstance(packets, dict) else {int(fps): packets}
+        self.rate = max(r for r in self.loops if r <= fps) if any(r <= fps for r in self.loops) else min(self.loops)
+        self.packets = self.loops[self.rate]
+        self._loop_index = 0
+
+    def set_max_fps(self, max_fps: float) -> None:
+        within = [r for r in self.loops if r <= min(max_fps, self.camera_fps)]
+        self.rate = max(within) if within else min(self.loops)
 
     async def recv(self) -> av.Packet:
-        packet = av.Packet(self.packets[self._index % len(self.packets)])
+        if self._loop_index % len(self.packets) == 0 and self.loops[self.rate] is not self.packets:
+            self.packets, self.fps, self._loop_index = self.loops[self.rate], self.rate, 0  # at a keyframe
+        packet = av.Packet(self.packets[self._loop_index % len(self.packets)])
+        self._loop_index += 1
         packet.pts, packet.time_base = await self.next_pts(), TIME_BASE
         if len(self.sent) > 2000:  # a soak runs for minutes: keep the last minute or so
             for pts in list(self.sent)[:1000]:
@@ -137,7 +159,7 @@ def summary(streams: list[Stream], t0: float, seconds: float) -> dict:
 
 
 async def steps(url: str, pid: int, counts: list[int], seconds: float, warmup: float, fps: int) -> list[dict]:
-    packets = encoded_loop(fps)
+    packets = encoded_loops(fps)
     rows = []
     async with aiohttp.ClientSession() as http:
         for n in counts:
@@ -165,7 +187,7 @@ async def steps(url: str, pid: int, counts: list[int], seconds: float, warmup: f
 
 async def soak(url: str, pid: int, seconds: float, target: int, fps: int, warmup: float = 60) -> dict:
     """About ``target`` streams for ``seconds``, each leaving after 20-60 s and replaced; sampled every 10 s."""
-    packets = encoded_loop(fps)
+    packets = encoded_loops(fps)
     rng = random.Random(1)
     samples, joined = [], 0
     async with aiohttp.ClientSession() as http:

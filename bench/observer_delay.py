@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import aiohttp  # noqa: E402
 
 from live_stream import free_port, wait_up  # noqa: E402
-from load import EncodedTrack, encoded_loop  # noqa: E402
+from load import EncodedTrack, encoded_loops  # noqa: E402
 from server.client import LiveClient, ObserverClient  # noqa: E402
 
 TOKEN = "bench-researcher-token-0123456789"
@@ -107,7 +107,7 @@ def figures(obs: ObserverClient, parts, t0: float, t1: float) -> dict:
 
 
 async def run(a_base: str, b_base: str, counts: list[int], seconds: float, warmup: float, fps: int) -> list[dict]:
-    packets = encoded_loop(fps)
+    packets = encoded_loops(fps)
     rows = []
     async with aiohttp.ClientSession() as http:
         async with http.post(a_base + "/api/studies", headers=AUTH,

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import aiohttp  # noqa: E402
 
 from bench.live_stream import face_frame_640, free_port, wait_up  # noqa: E402
-from bench.load import EncodedTrack, encoded_loop  # noqa: E402
+from bench.load import EncodedTrack, encoded_loops  # noqa: E402
 from server.client import FrameTrack, LiveClient  # noqa: E402
 
 TOKEN = "bench-researcher-token-0123456789"
@@ -69,15 +69,20 @@ async def db_size(url: str) -> int:
         await conn.close()
 
 
-async def participant(http, base: str, camera, token: str | None, duration: float, fps: float) -> dict:
-    """``camera``: one BGR frame (encoded by the client, VP8) or a list of H.264 packets (sent as they are)."""
+async def participant(http, base: str, camera, token: str | None, duration: float, fps: float,
+                      connecting: asyncio.Semaphore) -> dict:
+    """``camera``: one BGR frame (encoded by the client, VP8) or H.264 loops by frame rate (sent as they are).
+    ``connecting``: the server takes 2 streams still connecting per client address (all the
+    participants here share one), so each waits for its turn and connects, then streams."""
     ws = await http.ws_connect(base + "/ws", max_msg_size=0)
     live = LiveClient(ws)
     fields = {"study": token, "consent": True} if token else {}
-    if isinstance(camera, list):
-        await live.start(EncodedTrack(camera, fps), codec="video/H264", **fields)
-    else:
-        await live.start(FrameTrack([camera], fps=fps), **fields)
+    async with connecting:
+        if isinstance(camera, dict):
+            await live.start(EncodedTrack(camera, fps), codec="video/H264", **fields)
+        else:
+            await live.start(FrameTrack([camera], fps=fps), **fields)
+        await live.wait_results(1, timeout=30)
     session = next((m["id"] for m in live.messages if m["type"] == "session"), None)
     if token:
         await live.mark(0, "start")
@@ -101,7 +106,7 @@ async def run(base: str, url: str, n: int, duration: float, fps: float, study: b
     import cv2
 
     if size is None:
-        camera, size = encoded_loop(int(fps)), "640x480 H.264, pre-encoded"
+        camera, size = encoded_loops(int(fps)), "640x480 H.264, pre-encoded"
     else:
         width, height = (int(v) for v in size.split("x"))
         camera = cv2.resize(face_frame_640(), (width, height), interpolation=cv2.INTER_AREA)
@@ -114,7 +119,9 @@ async def run(base: str, url: str, n: int, duration: float, fps: float, study: b
             study_id, token = created["id"], created["participant_url"].rsplit("/", 1)[1]
         size_before = await db_size(url)
         t0 = time.time()
-        clients = await asyncio.gather(*(participant(http, base, camera, token, duration, fps) for _ in range(n)))
+        connecting = asyncio.Semaphore(2)
+        clients = await asyncio.gather(*(participant(http, base, camera, token, duration, fps, connecting)
+                                         for _ in range(n)))
         wall = time.time() - t0
         await asyncio.sleep(2)  # the last flush
         figures = {"participants": n, "duration_s": duration, "camera_fps": fps, "size": size, "study": study}

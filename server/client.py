@@ -39,10 +39,15 @@ class FrameTrack(VideoStreamTrack):
     def __init__(self, frames, fps: float = 30.0):
         super().__init__()
         self.frames = [VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24") for f in frames]
-        self.fps = fps
+        self.fps = self.camera_fps = fps
         self.sent: dict[int, float] = {}
         self._index = 0
         self._start = None
+        self._due = 0.0  # wall-clock time of the next frame
+
+    def set_max_fps(self, max_fps: float) -> None:
+        """The server's ``pace``: send at most ``max_fps`` frames a second (never more than the camera's)."""
+        self.fps = min(self.camera_fps, max_fps)
 
     async def recv(self) -> VideoFrame:
         template = self.frames[self._index % len(self.frames)]
@@ -54,14 +59,15 @@ class FrameTrack(VideoStreamTrack):
     async def next_pts(self) -> int:
         """Wait for the next frame's time (paced by the wall clock), note when it was sent; its pts."""
         if self._start is None:
-            self._start = time.time()
+            self._start = self._due = time.time()
         else:
-            wait = self._start + self._index / self.fps - time.time()
+            wait = self._due - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-        pts = round(self._index * CLOCK_RATE / self.fps)
+        pts = round((self._due - self._start) * CLOCK_RATE)
         self.sent[pts] = time.time()
         self._index += 1
+        self._due += 1 / self.fps
         return pts
 
     def sent_at(self, timestamp: float | None) -> float | None:
@@ -116,6 +122,7 @@ class LiveClient(JsonSocket):
 
     def __init__(self, ws):
         self.pc: RTCPeerConnection | None = None
+        self.track = None
         self.results: list[dict] = []
         self.messages: list[dict] = []
         self.arrivals: list[float] = []  # wall-clock arrival time of each result
@@ -126,6 +133,8 @@ class LiveClient(JsonSocket):
 
     def on_message(self, data: dict) -> None:
         self.messages.append(data)
+        if data.get("type") == "pace" and self.track is not None and hasattr(self.track, "set_max_fps"):
+            self.track.set_max_fps(data["max_fps"])  # as the browser page does (static/webrtc.js)
         if data.get("type") == "result":
             self.results.append(data)
             self.arrivals.append(time.time())
@@ -141,6 +150,7 @@ class LiveClient(JsonSocket):
         ``codec`` (e.g. "video/H264"): offer only that codec (a track of pre-encoded packets needs its own).
         ``fields`` go into the offer, e.g. ``study=TOKEN, consent=True`` for a study session."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.track = track
         sender = self.pc.addTrack(track)
         if codec is not None:
             from aiortc import RTCRtpSender

@@ -109,6 +109,12 @@ def marked(task: int, event: str, time_s: float) -> dict:
     return {"type": "marked", "task": int(task), "event": event, "time_s": time_s}
 
 
+def pace(max_fps: int) -> dict:
+    """The frame rate the server can analyse for this stream: the client sends at most that many
+    frames a second (a frame the server would drop costs it decoding all the same)."""
+    return {"type": "pace", "max_fps": int(max_fps)}
+
+
 def stopped() -> dict:
     return {"type": "stopped"}
 

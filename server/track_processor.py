@@ -2,7 +2,9 @@
 
 Latency never builds up: a reader task drains the track as fast as frames arrive and
 keeps only the newest one; the processing task analyses whichever frame is newest when
-the analyser is free and drops the others. The stream has its own ``ml.FaceTracker`` (the
+the analyser is free and drops the others. A dropped frame still cost its decoding, so
+when more than a fifth are dropped the client is asked to send fewer (a ``pace`` message:
+about the rate analysed), and, once it keeps up, more again. The stream has its own ``ml.FaceTracker`` (the
 state of this stream's faces, used on the live thread only): faces are looked for where
 they were, new ones are reported once confirmed, briefly missed ones are held. Frames live
 only in memory, for the time of their analysis: nothing is stored.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Awaitable, Callable
 
@@ -25,6 +28,11 @@ from .inference import AnalysisService
 log = logging.getLogger(__name__)
 
 Send = Callable[[dict], Awaitable[None]]
+
+PACE_WINDOW_S = 2.0  # how often the rates are compared
+PACE_MIN_FPS = 10  # never ask for less (a stream slower than this is not paced)
+PACE_MAX_FPS = 30  # a browser camera's usual rate: "as fast as your camera"
+PACE_STEP_UP = 5  # frames a second more, each window the client keeps up
 
 
 class TrackProcessor:
@@ -46,6 +54,8 @@ class TrackProcessor:
         self.frames_received = 0
         self.frames_processed = 0
         self.frames_dropped = 0
+        self.max_fps: int | None = None  # the pace asked of the client (None: as fast as its camera)
+        self._pace_from = (time.monotonic(), 0, 0)  # start of the pace window: time, frames received, processed
         self._latest = None  # (frame, index, arrival time.monotonic(), arrival time.time()) not analysed yet
         self._new_frame = asyncio.Event()
         self._track_ended = False
@@ -127,7 +137,10 @@ class TrackProcessor:
             )
             if self.on_result is not None:
                 self.on_result(message)
+            paced = self._pace()
             try:
+                if paced is not None:
+                    await self.send(paced)
                 await self.send(message)
             except Exception:  # the browser is gone: the stream ends
                 log.debug("live stream: cannot send results any more")
@@ -135,6 +148,29 @@ class TrackProcessor:
                 return
         await self._send_quietly(protocol.state("ended"))
         self.on_end()  # the browser stopped sending: nothing more to do
+
+    def _pace(self) -> dict | None:
+        """Every ``PACE_WINDOW_S``: a ``pace`` message when the client should send fewer frames
+        (more than a fifth of them dropped: it gets 1.25 times the rate analysed) or may send
+        more again (nearly all analysed: 5 a second more, up to its camera's rate)."""
+        now = time.monotonic()
+        since, received0, processed0 = self._pace_from
+        if now - since < PACE_WINDOW_S:
+            return None
+        self._pace_from = (now, self.frames_received, self.frames_processed)
+        received = (self.frames_received - received0) / (now - since)
+        processed = (self.frames_processed - processed0) / (now - since)
+        if received >= PACE_MIN_FPS and processed < 0.8 * received:
+            wanted = max(PACE_MIN_FPS, min(PACE_MAX_FPS, math.ceil(1.25 * processed)))
+        elif self.max_fps is not None and processed >= 0.9 * received:
+            wanted = self.max_fps + PACE_STEP_UP
+            wanted = None if wanted >= PACE_MAX_FPS else wanted
+        else:
+            return None
+        if wanted == self.max_fps:
+            return None
+        self.max_fps = wanted
+        return protocol.pace(PACE_MAX_FPS if wanted is None else wanted)
 
     async def _send_quietly(self, message: dict) -> None:
         try:

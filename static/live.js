@@ -86,6 +86,7 @@
           .catch((e) => { showMessage(`WebRTC: cannot use the server's answer (${e.message})`); stopStream(true); });
         break;
       case 'result': onResult(msg); break;
+      case 'pace': applyPace(pc, msg.max_fps); break;
       case 'state':
         if (streaming) setState('stream-state', msg.state);
         break;

@@ -72,6 +72,7 @@
         enableTasks();
         break;
       case 'result': onResult(msg); break;
+      case 'pace': applyPace(pc, msg.max_fps); break;
       case 'marked': onMarked(msg); break;
       case 'error': showMessage(`Server: ${msg.message}`); break;
       default: break;

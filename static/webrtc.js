@@ -15,4 +15,20 @@ async function offerSdp(pc, timeoutMs = 3000) {
   return pc.localDescription.sdp;
 }
 
+// The server's `pace` message: send at most maxFps frames a second (a frame it would drop
+// still costs it decoding). Applied to the video senders' encodings, not to the camera, so
+// that the picture on the page stays smooth.
+async function applyPace(pc, maxFps) {
+  if (!pc || !(maxFps > 0)) return;
+  for (const sender of pc.getSenders()) {
+    if (!sender.track || sender.track.kind !== 'video') continue;
+    const params = sender.getParameters();
+    if (!params.encodings || !params.encodings.length) continue;
+    params.encodings.forEach((e) => { e.maxFramerate = maxFps; });
+    try { await sender.setParameters(params); } catch (e) { /* an older browser: the server keeps dropping frames */ }
+  }
+  document.body.dataset.pace = String(maxFps);
+}
+
 window.offerSdp = offerSdp;
+window.applyPace = applyPace;

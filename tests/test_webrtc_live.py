@@ -104,6 +104,40 @@ async def test_slow_processing_drops_stale_frames_and_latency_stays_flat(aiohttp
     assert len(labels) >= 0.7 * len(results) and labels[-5:] == ["happy"] * 5
 
 
+async def _until(condition, timeout):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_the_server_cannot_keep_up_with_is_paced_down_then_up_again(aiohttp_client, analyzer,
+                                                                                    face_frame_640):
+    slow = SlowAnalyzer(analyzer, delay=0.1)  # about 8 frames a second of a 30 fps camera
+    http = await aiohttp_client(create_app(analyzer=slow))
+    client = LiveClient(await http.ws_connect("/ws"))
+    track = FrameTrack([face_frame_640], fps=30)
+    await client.start(track)
+    paces = lambda: [m["max_fps"] for m in client.messages if m["type"] == "pace"]  # noqa: E731
+    await _until(lambda: paces(), 15)
+    asked = paces()[0]
+    assert 10 <= asked <= 15 and track.fps == asked  # about 1.25 times the rate analysed
+    await client.wait_results(len(client.results) + 2, timeout=10)
+    first = client.results[-1]
+    await asyncio.sleep(3)
+    last = client.results[-1]
+    received = (last["frames_received"] - first["frames_received"]) / (last["server_time"] - first["server_time"])
+    assert received < 1.4 * asked  # the server now gets about what it asked for, not 30 a second
+    assert last["faces"] and last["faces"][0]["label"] == "happy"
+    slow.delay = 0.0  # the analysis keeps up again: the camera's own rate, step by step
+    await _until(lambda: paces()[-1] == 30, 30)
+    assert track.fps == 30
+    steps = paces()
+    assert steps == sorted(steps[:1]) + sorted(steps[1:])  # down once, then only up
+    await client.close()
+
+
 @pytest.mark.asyncio
 async def test_two_visitors_at_once_each_get_their_own_results(aiohttp_client, analyzer, face_frame_640):
     http = await aiohttp_client(create_app(analyzer=analyzer))
