@@ -403,13 +403,16 @@ class UploadJobs:
             job.status = "done"
         except Cancelled:
             job.status = "cancelled"
-        except MediaError as e:
-            job.error = str(e) if job.input is None else str(e).replace(str(job.input), job.filename)
-            job.status = "error"
-        except Exception as e:  # report, never leave the job "running"
-            log.exception("analysis of an upload failed")
-            job.error = f"{job.filename}: analysis failed ({e.__class__.__name__})"
-            job.status = "error"
+        except Exception as e:
+            if job.cancel.is_set():  # deleted meanwhile: its files went while it read them, no failure
+                job.status = "cancelled"
+            elif isinstance(e, MediaError):
+                job.error = str(e) if job.input is None else str(e).replace(str(job.input), job.filename)
+                job.status = "error"
+            else:  # report, never leave the job "running"
+                log.exception("analysis of an upload failed")
+                job.error = f"{job.filename}: analysis failed ({e.__class__.__name__})"
+                job.status = "error"
         finally:
             job.finished = time.time()
             if job.status in FINAL:  # privacy: the uploaded recording itself is not kept once analysed
