@@ -30,6 +30,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
+import cv2
 import numpy as np
 
 
@@ -161,8 +162,6 @@ def luma(frame) -> np.ndarray:
     y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
     if frame.format.name.startswith("yuvj") or frame.color_range == 2:  # already full range (JPEG)
         return y.copy()
-    import cv2
-
     return cv2.LUT(y, LIMITED_TO_FULL)
 
 
@@ -176,8 +175,6 @@ def one_core_per_op() -> None:
     """Each OpenCV and TensorFlow op on the calling process runs on one core. TensorFlow reads
     its setting once, when it starts: call this before Keras is imported (``python -m server``
     does) for it to apply to the model too."""
-    import cv2
-
     cv2.setNumThreads(1)
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
