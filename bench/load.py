@@ -66,7 +66,9 @@ def encoded_loop(fps: int, seconds: float = 2.0) -> list[bytes]:
     return packets
 
 
-PACED_RATES = (10, 15, 20, 25)  # frame rates pre-encoded besides the camera's, for the server's ``pace``
+PACED_RATES = tuple(range(10, 30))  # frame rates pre-encoded besides the camera's, for the server's ``pace``:
+# every whole rate, as a browser follows ``maxFramerate`` (with only 10, 15, 20 and 25, a stream asked for
+# 19 sent 15, and the benchmark measured its own steps rather than the server)
 
 
 def encoded_loops(fps: int) -> dict[int, list[bytes]]:

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import aiohttp  # noqa: E402
 
 from bench.live_stream import face_frame_640, free_port, wait_up  # noqa: E402
-from bench.load import EncodedTrack, encoded_loops  # noqa: E402
+from bench.load import EncodedTrack, cpu_s, encoded_loops  # noqa: E402
 from server.client import FrameTrack, LiveClient  # noqa: E402
 
 TOKEN = "bench-researcher-token-0123456789"
@@ -93,7 +93,10 @@ async def participant(http, base: str, camera, token: str | None, duration: floa
     arrivals = live.arrivals
     settled = [a for a in arrivals if a >= arrivals[0] + 3] if arrivals else []  # after WebRTC's ramp-up
     span = settled[-1] - settled[0] if len(settled) > 1 else float("nan")
+    last = live.results[-1] if live.results else {}
     return {
+        "dropped_share": last.get("frames_dropped", 0) / max(1, last.get("frames_received", 0)),
+        "paces": [m["max_fps"] for m in live.messages if m["type"] == "pace"],
         "session": session,
         "results": len(live.results),
         "results_per_s": (len(settled) - 1) / span if span else float("nan"),
@@ -102,7 +105,7 @@ async def participant(http, base: str, camera, token: str | None, duration: floa
     }
 
 
-async def run(base: str, url: str, n: int, duration: float, fps: float, study: bool, size: str | None) -> dict:
+async def run(base: str, url: str, pid: int, n: int, duration: float, fps: float, study: bool, size: str | None) -> dict:
     import cv2
 
     if size is None:
@@ -118,11 +121,11 @@ async def run(base: str, url: str, n: int, duration: float, fps: float, study: b
                 created = await r.json()
             study_id, token = created["id"], created["participant_url"].rsplit("/", 1)[1]
         size_before = await db_size(url)
-        t0 = time.time()
+        t0, cpu0 = time.time(), cpu_s(pid)
         connecting = asyncio.Semaphore(2)
         clients = await asyncio.gather(*(participant(http, base, camera, token, duration, fps, connecting)
                                          for _ in range(n)))
-        wall = time.time() - t0
+        wall, server_cpu = time.time() - t0, cpu_s(pid) - cpu0
         await asyncio.sleep(2)  # the last flush
         figures = {"participants": n, "duration_s": duration, "camera_fps": fps, "size": size, "study": study}
         rates = [c["results_per_s"] for c in clients]
@@ -131,6 +134,10 @@ async def run(base: str, url: str, n: int, duration: float, fps: float, study: b
             "results_per_s_min": min(rates),
             "results_received": sum(c["results"] for c in clients),
             "with_face": statistics.mean(c["with_face"] for c in clients),
+            "server_cores_busy": server_cpu / wall,
+            "server_cpu_ms_per_result": 1000 * server_cpu / max(1, sum(c["results"] for c in clients)),
+            "frames_dropped_share_median": statistics.median(c["dropped_share"] for c in clients),
+            "pace_messages_median": statistics.median(len(c["paces"]) for c in clients),
         })
         if not study:
             return figures
@@ -210,7 +217,7 @@ def main() -> int:
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             asyncio.run(wait_up(base))
-            figures = asyncio.run(run(base, url, a.participants, a.duration, a.fps, not a.no_study, a.size))
+            figures = asyncio.run(run(base, url, proc.pid, a.participants, a.duration, a.fps, not a.no_study, a.size))
         finally:
             proc.terminate()
             proc.wait(30)

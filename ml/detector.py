@@ -60,6 +60,9 @@ NEAR_SIDE = 48  # detect_near looks for a confirmed face on a copy where it is a
 # (the cascade's 24-px window at 0.75 of the face) a 40-50 px face was re-found in 103 of 120 frames, at 48 in 120
 WIDE_SPAN = (0.75, 1.4)  # detect_near's face sizes, as a share of the box's: five scales
 NARROW_SPAN = (0.85, 1.2)  # for a face seen in the previous frame: three scales
+NARROW_SIDE = 40  # ... and a face seen in the previous frame, on a copy where it is about this wide: half
+# the work of NEAR_SIDE (the cascade runs all its stages on the windows around a face), and as
+# well followed (bench/face_tracking.py, docs/deploy-limits.md)
 CANDIDATE_SIDE = 30  # a candidate is looked for as the scan saw it (a face fills the cascade's window):
 # sharper copies made persistent false faces of wood grain (bench/face_tracking.py)
 
@@ -161,7 +164,7 @@ class FaceDetector:
         x1, y1 = min(gray.shape[1], x + w + pad), min(gray.shape[0], y + h + pad)
         if x1 - x0 < WINDOW or y1 - y0 < WINDOW:
             return []
-        scale = min(1.0, (NEAR_SIDE if confirmed else CANDIDATE_SIDE) / side)
+        scale = min(1.0, ((NARROW_SIDE if narrow else NEAR_SIDE) if confirmed else CANDIDATE_SIDE) / side)
         roi = gray[y0:y1, x0:x1]
         if scale < 1:
             roi = cv2.resize(roi, (max(WINDOW, round(roi.shape[1] * scale)), max(WINDOW, round(roi.shape[0] * scale))),

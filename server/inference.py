@@ -15,8 +15,10 @@ shares the one classifier (one model in memory, thread-safe) and has its own fac
 TensorFlow op runs on one core (``one_core_per_op``): the parallelism comes from frames,
 which costs less than splitting each small op between cores (``python bench/load.py``,
 docs/deploy-limits.md). When frames wait for a live thread (more streams than threads
-keep them busy), each stream's tracker looks for new faces every other frame
-(``ml.FaceTracker.search_every``): the search is the dearest part of a frame. Recorded
+keep them busy), each stream's tracker looks for new faces less often: every other frame
+when up to two frames per thread are in analysis or waiting, every third frame beyond
+(``ml.FaceTracker.search_every``): the search is the dearest part of a frame, and the faces
+already found are still looked for, and classified, in every frame. Recorded
 media (uploads) run on a further thread ("fer-recorded", at a lower priority) with an
 analyser of its own too.
 """
@@ -32,6 +34,9 @@ from typing import Callable
 
 import cv2
 import numpy as np
+
+
+MAX_SEARCH_EVERY = 3  # under the heaviest load, new faces are looked for every third frame
 
 
 class AnalysisService:
@@ -124,8 +129,8 @@ class AnalysisService:
             raise RuntimeError("the analysis service is not running")
         self._in_flight += 1
         try:
-            if tracker is not None:  # frames wait for a live thread: new faces searched every other frame
-                tracker.search_every = 2 if self._in_flight > self.live_threads else 1
+            if tracker is not None:  # the more frames wait for a live thread, the rarer the search for new faces
+                tracker.search_every = min(MAX_SEARCH_EVERY, -(-self._in_flight // self.live_threads))
             return await asyncio.get_running_loop().run_in_executor(self._live, self.analyze_frame, frame, tracker, t)
         finally:
             self._in_flight -= 1

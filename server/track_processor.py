@@ -33,6 +33,9 @@ PACE_WINDOW_S = 2.0  # how often the rates are compared
 PACE_MIN_FPS = 10  # never ask for less (a stream slower than this is not paced)
 PACE_MAX_FPS = 30  # a browser camera's usual rate: "as fast as your camera"
 PACE_STEP_UP = 5  # frames a second more, each window the client keeps up
+PACE_DOWN_BELOW = 0.8  # analysed / received under this: the client is asked to send less
+PACE_HEADROOM = 1.25  # ... this many times the rate analysed
+PACE_UP_FROM = 0.9  # analysed / received from this: the client may send more again
 
 
 class TrackProcessor:
@@ -160,9 +163,9 @@ class TrackProcessor:
         self._pace_from = (now, self.frames_received, self.frames_processed)
         received = (self.frames_received - received0) / (now - since)
         processed = (self.frames_processed - processed0) / (now - since)
-        if received >= PACE_MIN_FPS and processed < 0.8 * received:
-            wanted = max(PACE_MIN_FPS, min(PACE_MAX_FPS, math.ceil(1.25 * processed)))
-        elif self.max_fps is not None and processed >= 0.9 * received:
+        if received >= PACE_MIN_FPS and processed < PACE_DOWN_BELOW * received:
+            wanted = max(PACE_MIN_FPS, min(PACE_MAX_FPS, math.ceil(PACE_HEADROOM * processed)))
+        elif self.max_fps is not None and processed >= PACE_UP_FROM * received:
             wanted = self.max_fps + PACE_STEP_UP
             wanted = None if wanted >= PACE_MAX_FPS else wanted
         else:

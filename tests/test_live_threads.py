@@ -94,14 +94,14 @@ def test_a_frames_luma_is_pyavs_grayscale_picture(face_frame_640):
         assert np.abs(gray.astype(int) - frame.to_ndarray(format="gray").astype(int)).max() <= 1, pix
 
 
-def test_streams_waiting_for_a_live_thread_search_new_faces_every_other_frame(analyzer, face_frame_640):
+def test_the_more_frames_wait_for_a_live_thread_the_rarer_the_search_for_new_faces(analyzer, face_frame_640):
     service = AnalysisService(analyzer=analyzer, live_threads=1)
     service.load()
 
     async def main():
         alone = ml.FaceTracker()
         await service.analyze(face_frame_640, alone, 0.0)
-        crowd = [ml.FaceTracker() for _ in range(3)]
+        crowd = [ml.FaceTracker() for _ in range(4)]
         await asyncio.gather(*(service.analyze(face_frame_640, t, 0.0) for t in crowd))
         return alone, crowd
 
@@ -110,5 +110,5 @@ def test_streams_waiting_for_a_live_thread_search_new_faces_every_other_frame(an
     finally:
         service.close()
     assert alone.search_every == 1  # the thread was free
-    # three frames for one thread: the first takes it, the two behind it wait
-    assert [t.search_every for t in crowd] == [1, 2, 2]
+    # four frames for one thread: the first takes it; with 2 in flight, every other frame; from 3, every third
+    assert [t.search_every for t in crowd] == [1, 2, 3, 3]
