@@ -16,6 +16,7 @@ Modules (docs/architecture.md draws the data paths):
     client_limits.py    counts per client address (WebSockets), with caps
     origin.py           the Origin allow-list for /ws and POST/DELETE
     headers.py          security headers (CSP, nosniff, frame-ancestors, ...) on every response
+    memory.py           glibc heap settings, the garbage collector (start-up objects frozen)
     logs.py             log levels, quiet libraries, an access log without addresses or ids
     track_processor.py  a live video track analysed newest frame first
     inference.py        the model owner: one analyser, the live and recorded-media threads

@@ -8,34 +8,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MMAP_THRESHOLD = 128 * 1024  # bytes: blocks from this size are mapped, and unmapped when freed
-ARENAS = 2  # glibc heaps shared by all threads
-
-
-def keep_frames_out_of_the_heap() -> None:
-    """glibc only (a no-op elsewhere): every block of 128 kB or more (a decoded video frame is
-    300-900 kB) is mapped on its own and given back to the system when freed, and all threads
-    share 2 heaps. By default glibc raises the mapping threshold after the first such block is
-    freed, so that frames land in the heaps, and gives each new thread (every stream has a
-    decoder thread) a heap of its own, up to 8 per core: the heaps grow in steps as streams come
-    and go and are never given back (``python bench/load.py --soak 600``, docs/deploy-limits.md).
-    Call it before any thread starts. ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_ARENA_MAX`` in the
-    environment win."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        if not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
-            libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (also turns the dynamic threshold off)
-        if not os.environ.get("MALLOC_ARENA_MAX"):
-            libc.mallopt(-8, ARENAS)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
-
 
 def main(argv=None) -> int:
-    keep_frames_out_of_the_heap()
+    from .memory import keep_frames_out_of_the_heap
+
+    keep_frames_out_of_the_heap()  # before any thread starts
     from .settings import Settings
 
     settings = Settings.from_args(argv)

@@ -27,6 +27,7 @@ from . import keys
 from .client_limits import ClientCounter
 from .headers import add_security_headers
 from .inference import AnalysisService
+from .memory import freeze_startup_objects
 from .origin import check_origin
 from .settings import Settings
 from .signaling import websocket_handler
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     app.cleanup_ctx.append(app[keys.STUDIES].lifespan)  # the database, before the uploads' queue in it
     app.cleanup_ctx.append(app[keys.UPLOADS].lifespan)
     app.cleanup_ctx.append(_live_streams)
+    app.cleanup_ctx.append(freeze_startup_objects)  # last: what start-up made, the collector skips
     # a signal, not a resource: tell every browser before the server goes (code 1001)
     app.on_shutdown.append(_close_connections)
     return app

@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from . import keys, protocol
 from .client_limits import client_address
 from .live_session import LiveSession, OfferError
+from .memory import collect_soon
 from .offer_policy import OfferPolicy
 from .studies import Participation, StudyError
 
@@ -145,6 +146,7 @@ class Connection:
         self.app[keys.LIVE_SESSIONS].discard(session)
         if self.session is session:
             self.session = None
+        collect_soon()  # its peer connection's cycles: server/memory.py
 
     async def stop(self, reason: str | None = None) -> None:
         session, self.session = self.session, None
