@@ -1,6 +1,7 @@
 """A Python WebRTC client (aiortc) streams a real face to the server and reads the results back."""
 
 import asyncio
+import weakref
 
 import numpy as np
 import pytest
@@ -196,6 +197,27 @@ async def test_client_that_vanishes_mid_stream_is_cleaned_up(aiohttp_client, ana
     assert session.pc.connectionState == "closed"
     assert not session._tasks
     await client.close()
+
+
+@pytest.mark.asyncio
+async def test_a_stream_that_ended_is_freed_within_seconds_not_at_the_collectors_next_full_pass(
+        aiohttp_client, analyzer, face_frame_640):
+    # a peer connection's objects refer to each other in cycles: only the garbage collector
+    # frees them, and its full pass over a process holding Keras is rare (server/memory.py)
+    http = await aiohttp_client(create_app(analyzer=analyzer))
+    app = http.server.app
+    gone = []
+    for _ in range(2):
+        client = LiveClient(await http.ws_connect("/ws"))
+        await client.start(FrameTrack([face_frame_640], fps=15))
+        await client.wait_results(2, timeout=40)
+        session = next(iter(app[keys.LIVE_SESSIONS]))
+        gone += [weakref.ref(session), weakref.ref(session.pc), weakref.ref(session.processor)]
+        del session
+        await client.close()
+    assert await eventually(lambda: not app[keys.LIVE_SESSIONS])
+    assert await eventually(lambda: all(ref() is None for ref in gone), seconds=5), \
+        [type(ref()).__name__ for ref in gone if ref() is not None]
 
 
 @pytest.mark.asyncio
