@@ -4,6 +4,7 @@
     analyzer.analyze(bgr)                                 # a still image -> [{"box", "label", "probs"}, ...]
     tracker = ml.FaceTracker()                            # one per stream (camera, video)
     analyzer.analyze(bgr, tracker, t)                     # a video frame -> + "id", "held" (ml.tracking)
+    analyzer.analyze_frames(frames, trackers, times)      # frames of several streams, one classifier batch
     worker = analyzer.for_another_thread()                # same model, a detector of its own
 
 ``build_analyzer`` is the factory that the live server, the upload worker and
