@@ -20,8 +20,9 @@ when up to two frames per thread are in analysis or waiting, every third frame b
 (``ml.FaceTracker.search_every``): the search is the dearest part of a frame, and the faces
 already found are still looked for, and classified, in every frame. Frames of several
 streams that wait together are taken together by one live thread (up to ``MAX_BATCH``):
-detection frame by frame, then one classifier batch for all their faces (4 faces cost
-3.1 ms a face on one core, 1 face 4.8 ms); a frame the analyser cannot take fails alone.
+detection frame by frame, then one classifier batch for all their faces (a face costs
+less in a batch: ``python bench/frame_speed.py``); a frame the analyser cannot take fails
+alone (a bad frame fails in ``to_gray``, before any tracker is updated).
 Recorded media (uploads) run on a further thread ("fer-recorded", at a lower priority)
 with an analyser of its own too.
 """
@@ -118,7 +119,7 @@ class AnalysisService:
         live only in this call: nothing is stored.
         """
         start = time.perf_counter()
-        image = frame if isinstance(frame, np.ndarray) else luma(frame)
+        image = _picture(frame)
         faces = self._live_analyzer().analyze(image, tracker, t)
         return faces, (int(image.shape[1]), int(image.shape[0])), time.perf_counter() - start
 
@@ -178,7 +179,7 @@ class AnalysisService:
         if len(items) == 1 or not hasattr(self.analyzer, "analyze_frames"):
             return [self.analyze_frame(*item) for item in items]
         start = time.perf_counter()
-        images = [frame if isinstance(frame, np.ndarray) else luma(frame) for frame, _, _ in items]
+        images = [_picture(frame) for frame, _, _ in items]
         times = [t for _, _, t in items]
         faces = self._live_analyzer().analyze_frames(images, [tracker for _, tracker, _ in items], times)
         seconds = (time.perf_counter() - start) / len(items)
@@ -217,6 +218,11 @@ def luma(frame) -> np.ndarray:
     if frame.format.name.startswith("yuvj") or frame.color_range == 2:  # already full range (JPEG)
         return y.copy()
     return cv2.LUT(y, LIMITED_TO_FULL)
+
+
+def _picture(frame) -> np.ndarray:
+    """What the analyser takes: a BGR/grayscale array as it is, a decoded video frame's luma."""
+    return frame if isinstance(frame, np.ndarray) else luma(frame)
 
 
 def _settle(done: asyncio.Future, outcome) -> None:

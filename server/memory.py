@@ -7,10 +7,10 @@
 Why (``python bench/load.py --soak 600``, docs/deploy-limits.md): a live stream's objects
 (its peer connection, transports, jitter buffers, decoder) refer to each other in cycles,
 which only the garbage collector's full pass frees, and a full pass is rare and dear in a
-process that holds Keras and TensorFlow: about 490,000 objects, 230 ms with the GIL held,
+process that holds Keras and TensorFlow: about 490,000 objects, 226 ms with the GIL held,
 every stream stalled. Between passes the dead streams' memory piles up (0.4 MB a stream)
 and the heap grows into room it never gives back. So the objects made at start-up are
-frozen (``gc.freeze``: the collector skips them), a full pass then costs a few milliseconds,
+frozen (``gc.freeze``: the collector skips them), a full pass then costs about 0.5 ms,
 and one runs a second after each stream ends.
 """
 
