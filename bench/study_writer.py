@@ -3,7 +3,7 @@
     python bench/study_writer.py [--database sqlite | postgresql | URL] [--sessions 8] [--rate 30] [--duration 20]
 
 No model and no WebRTC: ``--sessions`` study sessions each publish ``--rate`` result messages per
-second (one face each, built by server/protocol.py as the live server builds them) through the
+second (one face each, built by server/live/protocol.py as the live server builds them) through the
 hub into the real ``ResultWriter`` (flushes every 0.5 s) for ``--duration`` seconds; ``--rate 0``
 publishes as fast as the loop can. Prints rows published and stored (they must be equal),
 rows stored per second (until the writer has caught up), the slowest flush, and the database's growth per row and per

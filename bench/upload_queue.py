@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.study_streams import bench_database, print_figures  # noqa: E402
-from server.studies.db import Database  # noqa: E402
-from server.studies.models import jobs  # noqa: E402
+from server.storage.db import Database  # noqa: E402
+from server.storage.models import jobs  # noqa: E402
 from server.uploads import queue  # noqa: E402
 
 STORE = "bench-store"

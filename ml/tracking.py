@@ -18,7 +18,7 @@ asks it where to look and tells it what it found:
 - Each face's probabilities are the mean of its last ``window`` classified frames.
 - ``search_every`` (1): while faces are tracked, new faces are looked for in one slice of the
   full scan every ``search_every`` frames. A live server under load sets 2 or 3
-  (server/inference.py): the search, the dearest part of a frame, then costs a half or a third,
+  (server/live/inference.py): the search, the dearest part of a frame, then costs a half or a third,
   and a face that comes into the picture is found within 24 or 36 frames instead of 12.
 
 The live server, the upload worker and ``python -m ml.analyze`` all use it, through the analyser.

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
 
     from . import keys
     from .app import create_app
-    from .studies.db import DatabaseError
+    from .storage.db import DatabaseError
 
     try:
         resolve_model(settings.model)  # a wrong --model fails now, clearly, not after the server started
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         except (OSError, ssl.SSLError) as e:
             print(f"error: cannot load --cert/--key: {e}", file=sys.stderr)
             return 2
-    from .inference import default_live_threads, one_core_per_op
+    from .live.inference import default_live_threads, one_core_per_op
 
     if (settings.live_threads or default_live_threads()) > 1:
         one_core_per_op()  # before TensorFlow starts: it reads its thread settings once

@@ -3,11 +3,12 @@
     app = create_app(Settings(...))          # settings: server/settings.py
     app = create_app(analyzer=my_analyzer)   # tests and benchmarks: an analyser instead of a model
 
-Where things are: ``signaling`` (the ``/ws`` handler) -> ``live_session`` (a WebRTC peer
-connection) -> ``track_processor`` (newest-frame analysis) -> ``inference`` (the model
-owner and its threads); ``protocol`` holds every ``/ws`` message shape; ``uploads/``
-the recorded-media jobs and their routes; ``studies/`` the usability studies (database,
-API, pages); ``keys`` what ``app[...]`` holds.
+Where things are: ``live/``: ``signaling`` (the ``/ws`` handler) -> ``session`` (a WebRTC
+peer connection) -> ``track_processor`` (newest-frame analysis) -> ``inference`` (the model
+owner and its threads), ``protocol`` every ``/ws`` message shape; ``storage/`` the
+database; ``uploads/`` the recorded-media jobs and their routes; ``studies/`` the
+usability studies (API, pages); ``middleware`` origin and headers; ``keys`` what
+``app[...]`` holds.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ import ml
 from ml.schema import COLUMNS
 
 from . import keys
-from .client_limits import ClientCounter
-from .headers import add_security_headers
-from .inference import AnalysisService
+from .live.client_limits import ClientCounter
+from .live.inference import AnalysisService
+from .live.signaling import websocket_handler
 from .memory import freeze_startup_objects
-from .origin import check_origin
+from .middleware import add_security_headers, check_origin
 from .settings import Settings
-from .signaling import websocket_handler
 from .studies import Studies, add_routes as add_study_routes
 from .uploads import UploadJobs, add_routes as add_upload_routes
 

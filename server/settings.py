@@ -131,7 +131,7 @@ class Settings:
     key: str | None = None
     ice_servers: tuple[str, ...] = ()
     max_streams: int = DEFAULT_MAX_STREAMS
-    # live analysis threads (server/inference.py); None: one per CPU core, at most 4
+    # live analysis threads (server/live/inference.py); None: one per CPU core, at most 4
     live_threads: int | None = None
     uploads: UploadSettings = field(default_factory=UploadSettings)
     log_level: str = "info"

@@ -1,4 +1,4 @@
-"""The live analysis threads (server/inference.py): several streams analysed side by side (and
+"""The live analysis threads (server/live/inference.py): several streams analysed side by side (and
 frames that wait together, in one batch) give the faces each would get alone; a decoded video
 frame is analysed from its luma plane."""
 
@@ -10,7 +10,7 @@ import numpy as np
 
 import ml
 from ml.detector import iou
-from server.inference import AnalysisService
+from server.live.inference import AnalysisService
 
 
 def video_frame(bgr: np.ndarray) -> av.VideoFrame:
@@ -117,7 +117,7 @@ def test_an_analyser_that_cannot_be_copied_gets_one_live_thread():
 
 
 def test_a_frames_luma_is_pyavs_grayscale_picture(face_frame_640):
-    from server.inference import luma
+    from server.live.inference import luma
 
     for pix in ("yuv420p", "yuvj420p", "nv12", "rgb24"):
         frame = av.VideoFrame.from_ndarray(face_frame_640, format="bgr24").reformat(format=pix)

@@ -103,7 +103,7 @@ async def test_a_participant_streaming_to_replica_a_is_watched_live_from_replica
 
 OPEN_DATABASE = """
 import asyncio, sys
-from server.studies.db import Database
+from server.storage.db import Database
 
 async def main():
     db = Database(sys.argv[1])

@@ -13,7 +13,7 @@ import ml
 from ml.schema import COLUMNS
 from server import Settings, create_app, keys
 from server.client import FrameTrack
-from server.protocol import HARD_MESSAGE_LIMIT, MESSAGE_LIMIT
+from server.live.protocol import HARD_MESSAGE_LIMIT, MESSAGE_LIMIT
 
 
 class StubAnalyzer:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import samples
-from server.inference import AnalysisService
+from server.live.inference import AnalysisService
 from server.settings import Settings
 
 

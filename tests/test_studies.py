@@ -16,8 +16,8 @@ from ml.schema import COLUMNS
 from server import Settings, create_app, keys
 from server.client import FrameTrack, LiveClient
 from server.studies import store
-from server.studies.db import Database
-from server.studies.models import metadata
+from server.storage.db import Database
+from server.storage.models import metadata
 
 from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
 from test_server import StubAnalyzer
@@ -107,7 +107,7 @@ async def test_migrations_create_exactly_the_tables_of_the_models(database_url):
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from server.studies.db import alembic_config
+    from server.storage.db import alembic_config
 
     first = Database(database_url)
     await first.open()
@@ -396,7 +396,7 @@ def test_settings_take_the_database_and_token_from_flags_or_environment():
 
 
 def test_unusable_database_urls_are_clear_errors(tmp_path):
-    from server.studies.db import DatabaseError, async_url
+    from server.storage.db import DatabaseError, async_url
 
     assert async_url(f"sqlite:///{tmp_path}/a/b.db") == f"sqlite+aiosqlite:///{tmp_path}/a/b.db"
     assert (tmp_path / "a").is_dir()  # the folder is made

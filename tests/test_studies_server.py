@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from server.client import FrameTrack, LiveClient
-from server.studies.db import Database
-from server.studies.models import sessions
+from server.storage.db import Database
+from server.storage.models import sessions
 
 from db_support import database_url, free_port, postgres_server  # noqa: F401  (fixtures)
 

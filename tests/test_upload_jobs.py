@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from ml.schema import utc_iso
 from server import Settings, UploadSettings, create_app, keys
 from server.studies import store
-from server.studies.db import Database
-from server.studies.models import jobs
+from server.storage.db import Database
+from server.storage.models import jobs
 from server.uploads import queue
 from server.uploads.jobs import STORE_FILE, store_id, token_hash
 

@@ -1,8 +1,6 @@
 """Remote usability studies: invitation links, consent, task markers, sessions stored in a database.
 
-    db.py            the database: URL (SQLite by default, PostgreSQL), async engine, migrations at start-up
-    models.py        the tables: studies, sessions, markers, notes, results (the app's one row schema + session, task)
-    migrations/      Alembic's environment and revisions
+    (the database, its tables and migrations: server/storage/)
     store.py         the queries
     rows.py          result message -> stored rows -> exported rows (ml.schema)
     hub.py           every study result, for whoever subscribes (the writer; observers)

@@ -37,7 +37,7 @@ class StudyResult:
     study_id: str
     session_id: str
     task: int | None  # the task running when the frame was analysed (index into the study's tasks)
-    message: dict  # the ``result`` message the participant got (server/protocol.py)
+    message: dict  # the ``result`` message the participant got (server/live/protocol.py)
 
 
 @dataclass(frozen=True)

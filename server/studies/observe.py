@@ -34,7 +34,7 @@ from .. import keys
 from . import store
 from .auth import is_researcher, unauthorized
 from .hub import LiveEvent
-from .models import NOTE_MAX
+from ..storage.models import NOTE_MAX
 
 log = logging.getLogger(__name__)
 

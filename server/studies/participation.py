@@ -15,7 +15,7 @@ import time
 from ml.schema import utc_iso
 
 from . import store
-from .db import Database
+from ..storage.db import Database
 from .hub import LiveEvent, ResultHub, StudyResult
 
 

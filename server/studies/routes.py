@@ -38,7 +38,7 @@ from ml.schema import COLUMNS, utc_iso
 from .. import keys
 from . import store
 from .auth import is_researcher, unauthorized
-from .models import CONSENT_MAX, TASK_MAX, TASKS_MAX, TITLE_MAX
+from ..storage.models import CONSENT_MAX, TASK_MAX, TASKS_MAX, TITLE_MAX
 from .rows import EXPORT_COLUMNS, schema_row
 from .summary import comparison, session_summary
 

@@ -14,7 +14,7 @@ from sqlalchemy import Float, Integer
 from ml.labels import CLASSES
 from ml.schema import COLUMNS, face_row, frame_row
 
-from .models import RESULT_TYPES
+from ..storage.models import RESULT_TYPES
 
 EXPORT_COLUMNS = (*COLUMNS, "session", "task")
 _CASTS = {name: {Integer: int, Float: float}.get(kind, str) for name, kind in RESULT_TYPES.items()}
@@ -25,7 +25,7 @@ def _typed(row: dict) -> dict:
 
 
 def stored_rows(session_id: str, task: int | None, message: dict) -> list[dict]:
-    """The results-table rows of one ``result`` message (server/protocol.py): one per face, or one without."""
+    """The results-table rows of one ``result`` message (server/live/protocol.py): one per face, or one without."""
     time_s = message.get("timestamp") or 0.0
     frame = message["frame"]
     faces = message["faces"]

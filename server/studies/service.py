@@ -14,7 +14,7 @@ import secrets
 
 from ..settings import Settings
 from . import store
-from .db import Database
+from ..storage.db import Database
 from .hub import ResultHub
 from .participation import Participation, StudyError
 from .relay import PgRelay

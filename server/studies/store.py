@@ -17,8 +17,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from ml.labels import CLASSES
 
-from .db import Database
-from .models import markers, notes, results, sessions, studies
+from ..storage.db import Database
+from ..storage.models import markers, notes, results, sessions, studies
 
 
 def new_id() -> str:

@@ -23,9 +23,9 @@ from contextlib import asynccontextmanager
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .db import Database
+from ..storage.db import Database
 from .hub import StudyResult
-from .models import results, sessions
+from ..storage.models import results, sessions
 from .rows import stored_rows
 
 log = logging.getLogger(__name__)

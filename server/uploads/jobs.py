@@ -61,11 +61,11 @@ from aiohttp import web
 from ml.recorded import Cancelled, analyze_media
 from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, MediaLimits, open_media
 
-from ..client_limits import Refusal
-from ..inference import AnalysisService
+from ..live.client_limits import Refusal
+from ..live.inference import AnalysisService
 from ..settings import UploadSettings
 from ..studies import store as study_store
-from ..studies.db import Database
+from ..storage.db import Database
 from . import queue
 from .recordings import recording_rows
 

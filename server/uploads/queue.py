@@ -23,8 +23,8 @@ import time
 from sqlalchemy import case, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ..studies.db import Database
-from ..studies.models import jobs, results
+from ..storage.db import Database
+from ..storage.models import jobs, results
 
 PENDING = ("receiving", "queued", "running")
 RESERVE_LOCK = 0x46455255  # PostgreSQL advisory lock: one reservation at a time, over every replica

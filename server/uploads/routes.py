@@ -35,7 +35,7 @@ from aiohttp import web
 from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError
 
 from .. import keys
-from ..client_limits import Refusal, client_address
+from ..live.client_limits import Refusal, client_address
 from ..studies import store as study_store
 from ..studies.auth import is_researcher, unauthorized
 from .jobs import ACCEPTED_EXTS, Job, content_type

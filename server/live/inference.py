@@ -7,7 +7,7 @@
 
 Thread rule, here and nowhere else: live frames, from every visitor, are analysed on the
 live threads ("fer-live", one per CPU core by default), so the event loop never waits for
-the model. A stream has at most one frame in analysis at a time (server/track_processor.py),
+the model. A stream has at most one frame in analysis at a time (server/live/track_processor.py),
 so its ``ml.FaceTracker`` is used by one thread at a time; the frames of many streams are
 analysed side by side, one per thread. Each live thread has an analyser of its own that
 shares the one classifier (one model in memory, thread-safe) and has its own face detector

@@ -2,7 +2,7 @@
 
 The server migrates at start-up (``Database.open`` hands Alembic its connection). By hand:
 
-    FER_DATABASE=sqlite:///data/fer.db alembic -c server/studies/alembic.ini upgrade head
+    FER_DATABASE=sqlite:///data/fer.db alembic -c server/storage/alembic.ini upgrade head
 """
 
 import asyncio
@@ -11,8 +11,8 @@ import os
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.studies.db import async_url
-from server.studies.models import metadata
+from server.storage.db import async_url
+from server.storage.models import metadata
 
 config = context.config
 

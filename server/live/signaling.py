@@ -22,12 +22,13 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from . import keys, protocol
+from .. import keys
+from . import protocol
 from .client_limits import client_address
-from .live_session import LiveSession, OfferError
-from .memory import collect_soon
+from .session import LiveSession, OfferError
+from ..memory import collect_soon
 from .offer_policy import OfferPolicy
-from .studies import Participation, StudyError
+from ..studies import Participation, StudyError
 
 log = logging.getLogger(__name__)
 
