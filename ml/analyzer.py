@@ -74,13 +74,12 @@ class FrameAnalyzer:
             else:
                 boxes = tracker.detect(g, self.detector)[: self.max_faces]
                 found.append(tracker.observe(boxes, None if times is None else times[k]))
-        boxes = [[b for b in frame if not getattr(b, "held", False)] for frame in found]
-        boxes = [[getattr(b, "box", b) for b in frame] for frame in boxes]
-        crops = [crop_faces(g, b) for g, b in zip(grays, boxes) if b]
-        probs = iter(self.classifier.predict(np.concatenate(crops), tta=self.tta) if crops else [])
+        probs = self._classify(grays, [[getattr(b, "box", b) for b in frame if not getattr(b, "held", False)]
+                                       for frame in found])
         results = []
-        for frame, tracker in zip(found, trackers):
-            frame_probs = [None if getattr(b, "held", False) else next(probs) for b in frame]
+        for frame, tracker, frame_probs in zip(found, trackers, probs):
+            frame_probs = iter(frame_probs)
+            frame_probs = [None if getattr(b, "held", False) else next(frame_probs) for b in frame]
             if tracker is not None:
                 results.append(tracker.report(frame, frame_probs))
                 continue
@@ -95,6 +94,26 @@ class FrameAnalyzer:
                 ]
             )
         return results
+
+    def track_frames(self, images, tracker: FaceTracker, times=None) -> list[list[tuple]]:
+        """Frames of one recorded video, for tracking with hindsight (``ml.recorded.hindsight``):
+        per frame, every face the tracker found in it, tentative ones too, as ``(sighting, probs)``
+        (``ml.tracking.Sighting``: its track and box; ``probs``: the classifier's 7 probabilities
+        for that frame, not smoothed). One classifier batch for all the frames' faces."""
+        grays = [to_gray(img) for img in images]
+        found = []
+        for k, g in enumerate(grays):
+            boxes = tracker.detect(g, self.detector)[: self.max_faces]
+            tracker.observe(boxes, None if times is None else times[k])
+            found.append(tracker.detections)
+        probs = self._classify(grays, [[s.box for s in frame] for frame in found])
+        return [list(zip(frame, p)) for frame, p in zip(found, probs)]
+
+    def _classify(self, grays, boxes) -> list[list[np.ndarray]]:
+        """``boxes[k]``: boxes in ``grays[k]`` -> their probabilities, per frame, in one classifier batch."""
+        crops = [crop_faces(g, b) for g, b in zip(grays, boxes) if b]
+        probs = iter(self.classifier.predict(np.concatenate(crops), tta=self.tta) if crops else [])
+        return [[next(probs) for _ in b] for b in boxes]
 
 
 def detector_settings(small_faces: bool = False) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -74,12 +75,15 @@ class FaceDetector:
     that faces from 40 pixels are found reliably).
     The frame is scanned on a copy scaled so that a ``min_face`` face fills the cascade's
     24-pixel window, then on a pyramid of smaller copies (``scale_factor`` apart) up to
-    faces as tall as the frame. Three ways to look:
+    faces as tall as the frame, one octave of scales per copy (``OCTAVE``). The scan is a
+    lenient first look (``scan_neighbors``); what it finds is a candidate, made a face by a
+    second look as strict as ``min_neighbors`` (``check``, or a tracker's next frame). Ways to look:
 
     - ``detect(bgr)`` / ``detect_gray(gray)``: a still image: the whole pyramid at once
-      (``scan``), each face checked on a sharper copy;
+      (``scan``), each candidate checked on a sharper copy (``check``);
     - ``detect_slice(gray, k)``: slice ``k`` of ``slices`` of the pyramid, cut so that the
       slices cost about the same (a tracker scans one slice per frame for new faces);
+      ``detect_slice(gray, k, of=n)`` cuts the pyramid in ``n`` slices instead;
     - ``detect_near(gray, box)``: a window around a known face, at scales near its size
       (a fraction of a millisecond; a tracker re-finds its faces so every frame).
 
@@ -93,6 +97,7 @@ class FaceDetector:
         min_neighbors: int = 5,
         slices: int = 12,
         near_neighbors: int = 3,
+        scan_neighbors: int = 2,
     ):
         path = cascade_path()
         self.cascade = cv2.CascadeClassifier(str(path))
@@ -102,11 +107,17 @@ class FaceDetector:
             raise ValueError("min_face must be a fraction of the frame's shorter side, in (0, 1]")
         if scale_factor <= 1 or slices < 1:
             raise ValueError("scale_factor must be above 1 and slices at least 1")
+        if min(min_neighbors, near_neighbors, scan_neighbors) < 1:
+            raise ValueError("min_neighbors, near_neighbors and scan_neighbors must be at least 1")
         self.min_face = min_face
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.slices = slices
         self.near_neighbors = near_neighbors
+        self.scan_neighbors = scan_neighbors
+        # scales per copy of the image: OpenCV scans a window at a 2-px step while it is under twice the
+        # cascade's (a 1-px step above: four times the windows), so each copy stays below that
+        self._octave = int(math.log(1.999) / math.log(scale_factor)) + 1
         self._plans: dict = {}
 
     @property
@@ -118,6 +129,7 @@ class FaceDetector:
             "min_neighbors": self.min_neighbors,
             "slices": self.slices,
             "near_neighbors": self.near_neighbors,
+            "scan_neighbors": self.scan_neighbors,
         }
 
     def clone(self) -> "FaceDetector":
@@ -130,22 +142,28 @@ class FaceDetector:
         return self.detect_gray(to_gray(image))
 
     def detect_gray(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """A still image: every face from ``min_face`` up (``scan``), each one found again on a
-        sharper copy around it (``detect_near``, as strictly), so that a still, which has no next
-        frame to confirm it, gets no false face of texture (the astronaut's suit, wood grain)."""
-        return [b for b in self.scan(gray) if (again := self.detect_near(gray, b, neighbors=self.min_neighbors))
-                and iou(again[0], b) >= 0.3]
+        """A still image: every candidate of the whole pyramid (``scan``), kept where the second
+        look finds it again (``check``): a still has no next frame to confirm a face, so texture
+        that fooled the lenient first look (the astronaut's suit, wood grain) is left out."""
+        return [b for b in self.scan(gray) if self.check(gray, b)]
+
+    def check(self, gray: np.ndarray, box) -> bool:
+        """The second look at a candidate: found again on a sharper copy around it (``detect_near``),
+        with ``min_neighbors``, where it was."""
+        again = self.detect_near(gray, box, neighbors=self.min_neighbors)
+        return bool(again) and iou(again[0], box) >= 0.3
 
     def scan(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """The whole pyramid at once: candidates from ``min_face`` up, largest first."""
         scales = self._plan(gray.shape)[0]
-        return self._scan(gray, scales[0], len(scales))
+        return self._scan(gray, scales, 0, len(scales))
 
-    def detect_slice(self, gray: np.ndarray, k: int) -> list[tuple[int, int, int, int]]:
-        """Slice ``k % slices`` of the pyramid (the slices overlap by one scale)."""
-        scales, cuts = self._plan(gray.shape)
+    def detect_slice(self, gray: np.ndarray, k: int, of: int | None = None) -> list[tuple[int, int, int, int]]:
+        """Slice ``k % n`` of the pyramid cut in ``n`` slices of about equal cost (``of``; default
+        ``slices``; the slices overlap by one scale): candidates, largest first."""
+        scales, cuts = self._plan(gray.shape, of or self.slices)
         first, last = cuts[k % len(cuts)]
-        return self._scan(gray, scales[first], last - first + 1)
+        return self._scan(gray, scales, first, last - first + 1)
 
     def detect_near(
         self, gray: np.ndarray, box, confirmed: bool = True, neighbors: int | None = None, narrow: bool = False
@@ -183,9 +201,10 @@ class FaceDetector:
         ]
         return sorted(boxes, key=lambda b: iou(b, box), reverse=True)
 
-    def _plan(self, shape):
-        """For a frame shape: the pyramid's scales, and the (first, last) scale index of each slice."""
-        plan = self._plans.get(shape)
+    def _plan(self, shape, slices: int | None = None):
+        """For a frame shape: the pyramid's scales, and the (first, last) scale index of each of ``slices`` slices."""
+        slices = slices or self.slices
+        plan = self._plans.get((shape, slices))
         if plan is None:
             short = min(shape)
             top = min(1.0, WINDOW / (self.min_face * short))
@@ -196,31 +215,46 @@ class FaceDetector:
                 s /= self.scale_factor
             areas = np.cumsum([shape[0] * shape[1] * s * s for s in scales])
             cuts, start = [], 0
-            for k in range(1, self.slices + 1):
-                end = int(np.searchsorted(areas, areas[-1] * k / self.slices - 1e-9))
+            for k in range(1, slices + 1):
+                end = int(np.searchsorted(areas, areas[-1] * k / slices - 1e-9))
                 end = max(start, min(end, len(scales) - 1))
                 cuts.append((start, min(len(scales) - 1, end + 1)))
                 start = end + 1
                 if start >= len(scales):
                     break
-            plan = self._plans[shape] = (scales, cuts)
+            plan = self._plans[(shape, slices)] = (scales, cuts)
         return plan
 
-    def _scan(self, gray, scale, count):
+    def _scan(self, gray, scales, first, count):
+        """Scales ``first`` to ``first + count - 1`` of the pyramid ``scales``: one call of the cascade
+        per octave (``_octave`` scales), on a copy scaled to the octave's first scale; the first
+        octave with ``min_neighbors``, the others with ``scan_neighbors``."""
         h, w = gray.shape
-        small = gray if scale >= 1 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        top = round(WINDOW * self.scale_factor ** (count - 1))
-        found = self.cascade.detectMultiScale(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(WINDOW, WINDOW), maxSize=(top, top),
-        )
-        sx, sy = w / small.shape[1], h / small.shape[0]
-        boxes = [
-            (round(x * sx), round(y * sy), round(bw * sx), round(bh * sy))
-            for x, y, bw, bh in np.asarray(found).reshape(-1, 4)
-        ]
-        boxes = [(x, y, min(bw, w - x), min(bh, h - y)) for x, y, bw, bh in boxes]
-        return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+        boxes = []
+        i, end = first, first + count
+        while i < end:
+            n = min(end, (i // self._octave + 1) * self._octave) - i  # up to the end of i's octave
+            s = scales[i]
+            small = gray if s >= 1 else cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+            top = round(WINDOW * self.scale_factor ** (n - 1))
+            found = self.cascade.detectMultiScale(
+                small, scaleFactor=self.scale_factor,
+                minNeighbors=self.min_neighbors if i < self._octave else self.scan_neighbors,
+                minSize=(WINDOW, WINDOW), maxSize=(top, top),
+            )
+            sx, sy = w / small.shape[1], h / small.shape[0]
+            boxes += [
+                (round(x * sx), round(y * sy), round(bw * sx), round(bh * sy))
+                for x, y, bw, bh in np.asarray(found).reshape(-1, 4)
+            ]
+            i += n
+        boxes = sorted(((x, y, min(bw, w - x), min(bh, h - y)) for x, y, bw, bh in boxes),
+                       key=lambda b: b[2] * b[3], reverse=True)
+        kept: list = []  # a face at the size where two octaves meet is found by both: kept once
+        for b in boxes:
+            if not any(iou(b, k) >= 0.4 for k in kept):
+                kept.append(b)
+        return kept
 
 
 def iou(a, b) -> float:

@@ -11,8 +11,8 @@
   let ws = null, reconnectDelay = 1000, pingTimer = null, rttMs = null;
   let pc = null, stream = null, streaming = false, answered = false;
   let latest = null, latestAt = 0;          // the result on display and when it arrived (performance.now())
-  let withFaces = null, withFacesAt = 0;    // the last result that had faces
-  const HOLD_MS = 600;                      // a frame or two without a face does not blank the display
+  // (no hold of its own: the server holds a briefly missed face for up to 0.5 s, marked "held", and
+  // ends every face at a shot cut; the overlay, the readout and the class view show the same faces)
   let mainId = null;                        // the main face (chart, readout): kept while the server reports it
   let sessionStart = 0, sessionStartedAt = null;
   let timeline = [];                        // every result of the session, for the downloads
@@ -237,7 +237,7 @@
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     video.srcObject = null;
     streaming = false;
-    latest = withFaces = mainId = null;
+    latest = mainId = null;
     setState('stream-state', 'idle');
     $('fps').textContent = '–';
     $('latency').textContent = '–';
@@ -269,9 +269,7 @@
   function onResult(msg) {
     if (!streaming) return;
     const now = performance.now();
-    if (msg.faces.length) { withFaces = msg; withFacesAt = now; }
-    const shown = msg.faces.length || !withFaces || now - withFacesAt > HOLD_MS ? msg : withFaces;
-    latest = shown;
+    latest = msg;
     latestAt = now;
     arrivals.push(now);
     while (arrivals.length && arrivals[0] < now - 1000) arrivals.shift();
@@ -279,10 +277,10 @@
     timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, frame: msg.frame, utc: msg.utc, faces: msg.faces });
     emit('result', { t, faces: msg.faces });
     if (timeline.length === 1) setButtons();
-    const main = mainFace(shown.faces);
+    const main = mainFace(msg.faces);
     chart.push(t, main ? main.probs : null);
     $('chart').dataset.mainFace = main ? String(main.id) : '';
-    showReadout(shown.faces, main);
+    showReadout(msg.faces, main);
     $('fps').textContent = String(arrivals.length);
     const latency = msg.latency_ms + (rttMs === null ? 0 : rttMs / 2);
     $('latency').textContent = `${Math.round(latency)} ms`;
@@ -320,6 +318,7 @@
       const li = document.createElement('li');
       li.dataset.faceId = String(f.id);
       li.dataset.label = f.label;
+      li.dataset.source = f.source || (f.held ? 'held' : 'detected');
       li.textContent = `#${f.id} ${EMOJI[f.label] || ''} ${f.label} ${Math.round(f.probs[f.label] * 100)}%`;
       return li;
     }));
@@ -336,6 +335,7 @@
     overlay.dataset.faces = latest && !stale ? String(latest.faces.length) : '0';
     const labels = [];  // where each label was drawn, in CSS pixels (the browser tests check them)
     overlay.dataset.labels = '[]';
+    overlay.dataset.held = '[]';
     if (!latest || stale || !latest.width || !video.videoWidth) return;
     const big = document.body.classList.contains('present');  // labels for the back of a classroom
     // where the video's picture sits inside the element (object-fit: contain), mirrored like a mirror
@@ -343,13 +343,19 @@
     const pw = video.videoWidth * scale, ph = video.videoHeight * scale;
     const ox = (cw - pw) / 2, oy = (ch - ph) / 2;
     const sx = pw / latest.width, sy = ph / latest.height;
+    const held = [];  // which of the drawn faces are held (not found in this frame): dashed, faded
     for (const f of latest.faces) {
       const [x, y, w, h] = f.box;
       const bx = ox + (mirrored ? pw - (x + w) * sx : x * sx), by = oy + y * sy, bw = w * sx, bh = h * sy;
       const color = EXPRESSION_COLORS[f.label] || '#fff';
+      const filled = f.source ? f.source !== 'detected' : !!f.held;
+      held.push(filled);
+      ctx.globalAlpha = filled ? 0.6 : 1;
       ctx.lineWidth = Math.max(3, 4 * dpr);
+      ctx.setLineDash(filled ? [3 * ctx.lineWidth, 2 * ctx.lineWidth] : []);
       ctx.strokeStyle = color;
       ctx.strokeRect(bx, by, bw, bh);
+      ctx.setLineDash([]);
       const text = `${EMOJI[f.label] || ''} ${f.label} ${Math.round(f.probs[f.label] * 100)}%`;
       // as large as the face allows (larger when presenting), never wider than the picture
       let size = Math.max((big ? 30 : 22) * dpr, Math.min((big ? 72 : 48) * dpr, bw / (big ? 3.5 : 5)));
@@ -368,9 +374,11 @@
       ctx.fillStyle = '#000';
       ctx.textBaseline = 'middle';
       ctx.fillText(text, lx + size * 0.3, ty + size * 0.72);
+      ctx.globalAlpha = 1;
       labels.push([lx / dpr, ty / dpr, tw / dpr, lh / dpr].map((v) => Math.round(v * 10) / 10));
     }
     overlay.dataset.labels = JSON.stringify(labels);
+    overlay.dataset.held = JSON.stringify(held);
   }
 
   let lastChartDraw = 0;
@@ -412,8 +420,8 @@
       for (const f of faces) {
         const row = { ...base };
         if (f) {
-          Object.assign(row, { face: f.id, x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3], label: f.label,
-            confidence: f.probs[f.label].toFixed(4) });
+          Object.assign(row, { face: f.id, source: f.source || (f.held ? 'held' : 'detected'),
+            x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3], label: f.label, confidence: f.probs[f.label].toFixed(4) });
           for (const c of CLASSES) row[c] = f.probs[c].toFixed(4);
         }
         rows.push(columns.map((c) => (row[c] === undefined ? '' : row[c])).join(','));

@@ -38,15 +38,17 @@ function renderShares(list, shares, classes, emoji) {
   }
 }
 
-/* Share of face time per expression over a live session's results ({t, faces}): each face of a
- * result counts for its label, for the time until the next result (at most 1 s: a pause in the
- * stream is not face time). Returns {shares, faceSeconds, seconds}. */
+/* Share of face time per expression over a live session's results ({t, faces}): each face found
+ * in a result counts for its label, for the time until the next result (at most 1 s: a pause in the
+ * stream is not face time); a held face (not found in that frame: it may have gone) does not, as
+ * in every summary (ml/schema.py). Returns {shares, faceSeconds, seconds}. */
 function sessionShares(results, classes) {
   const time = Object.fromEntries(classes.map((c) => [c, 0]));
   let faceSeconds = 0;
   for (let i = 0; i < results.length; i++) {
     const dt = i + 1 < results.length ? Math.min(1, Math.max(0, results[i + 1].t - results[i].t)) : 0;
     for (const f of results[i].faces) {
+      if (f.source === 'held' || f.held) continue;
       time[f.label] += dt;
       faceSeconds += dt;
     }

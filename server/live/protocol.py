@@ -142,8 +142,9 @@ def result(
     frames_dropped: int,
     server_time: float,
 ) -> dict:
-    """One analysed frame: its confirmed faces (``ml.FaceTracker`` output: ``held`` when not found
-    in this frame, shown at its last box) and the stream's counters."""
+    """One analysed frame: its confirmed faces (``ml.FaceTracker`` output: ``source`` "detected"
+    when found in this frame, "held" when not, shown at its last box; ``held`` the same as a
+    boolean) and the stream's counters."""
     return {
         "type": "result",
         "faces": [
@@ -152,6 +153,7 @@ def result(
                 "box": [int(v) for v in f["box"]],
                 "label": f["label"],
                 "probs": {c: round(float(p), 4) for c, p in f["probs"].items()},
+                "source": f.get("source") or ("held" if f.get("held") else "detected"),
                 "held": bool(f.get("held", False)),
             }
             for f in faces

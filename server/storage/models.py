@@ -72,9 +72,11 @@ notes = Table(  # the researcher's notes (or markers) on a live session, from th
     Column("text", Text, nullable=False),
 )
 
+SOURCE_MAX = 12  # ml.schema.SOURCES: "detected", "held", "interpolated" (migration 0004_i24)
+
 # the one row schema's columns and their types
 RESULT_TYPES = {
-    "frame": Integer, "time_s": Float, "utc": String(24), "face": Integer,
+    "frame": Integer, "time_s": Float, "utc": String(24), "face": Integer, "source": String(SOURCE_MAX),
     "x": Integer, "y": Integer, "w": Integer, "h": Integer, "label": String(16), "confidence": Float,
     **{c: Float for c in CLASSES}, "file": String(255),
 }

@@ -51,6 +51,7 @@ def schema_row(stored) -> dict:
             "probs": {c: stored[c] for c in CLASSES},
         }
         row = face_row(stored["frame"], stored["time_s"], face, file=stored["file"] or "")
+        row["source"] = stored["source"] or ""  # empty: stored before the column existed
     row["utc"] = stored["utc"] or ""
     row["session"] = stored["session_id"]
     row["task"] = "" if stored["task"] is None else stored["task"]
