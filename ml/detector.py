@@ -98,6 +98,7 @@ class FaceDetector:
         slices: int = 12,
         near_neighbors: int = 3,
         scan_neighbors: int = 2,
+        candidate_neighbors: int = 3,
     ):
         path = cascade_path()
         self.cascade = cv2.CascadeClassifier(str(path))
@@ -107,14 +108,15 @@ class FaceDetector:
             raise ValueError("min_face must be a fraction of the frame's shorter side, in (0, 1]")
         if scale_factor <= 1 or slices < 1:
             raise ValueError("scale_factor must be above 1 and slices at least 1")
-        if min(min_neighbors, near_neighbors, scan_neighbors) < 1:
-            raise ValueError("min_neighbors, near_neighbors and scan_neighbors must be at least 1")
+        if min(min_neighbors, near_neighbors, scan_neighbors, candidate_neighbors) < 1:
+            raise ValueError("min_neighbors, near_neighbors, scan_neighbors and candidate_neighbors must be at least 1")
         self.min_face = min_face
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.slices = slices
         self.near_neighbors = near_neighbors
         self.scan_neighbors = scan_neighbors
+        self.candidate_neighbors = candidate_neighbors
         # scales per copy of the image: OpenCV scans a window at a 2-px step while it is under twice the
         # cascade's (a 1-px step above: four times the windows), so each copy stays below that
         self._octave = int(math.log(1.999) / math.log(scale_factor)) + 1
@@ -130,6 +132,7 @@ class FaceDetector:
             "slices": self.slices,
             "near_neighbors": self.near_neighbors,
             "scan_neighbors": self.scan_neighbors,
+            "candidate_neighbors": self.candidate_neighbors,
         }
 
     def clone(self) -> "FaceDetector":
@@ -153,6 +156,15 @@ class FaceDetector:
         again = self.detect_near(gray, box, neighbors=self.min_neighbors)
         return bool(again) and iou(again[0], box) >= 0.3
 
+    def sure(self, gray: np.ndarray, box) -> bool:
+        """Unambiguous: ``check`` finds the candidate again on a sharper copy, and a look at the
+        scan's own resolution as a next frame would (``detect_near``, ``confirmed=False``) too.
+        (A tracker confirms such a face at once where it has no frames before: a shot cut.)"""
+        if not self.check(gray, box):
+            return False
+        again = self.detect_near(gray, box, confirmed=False)
+        return bool(again) and iou(again[0], box) >= 0.3
+
     def scan(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """The whole pyramid at once: candidates from ``min_face`` up, largest first."""
         scales = self._plan(gray.shape)[0]
@@ -171,7 +183,7 @@ class FaceDetector:
         """Faces of 0.75 to 1.4 times ``box``'s size in a window of twice its size around it,
         best match for ``box`` first. A face already ``confirmed`` is looked for on a sharp copy
         with ``near_neighbors`` (fewer than a new face needs: it is known to be there); a
-        candidate as strictly as the scan that found it (its resolution, ``min_neighbors``).
+        candidate at the resolution the scan saw it, about as strictly (``candidate_strictness``).
         ``neighbors`` overrides the cascade's ``minNeighbors``. ``narrow``: a face found in the
         previous frame, which moves and grows little from one frame to the next: 0.85 to 1.2
         times its size, in a window of 1.7 times it (about half the work)."""
@@ -190,7 +202,7 @@ class FaceDetector:
         smallest, largest = NARROW_SPAN if narrow else WIDE_SPAN
         low = max(WINDOW, round(smallest * side * scale))
         top = max(low, round(largest * side * scale))
-        neighbors = neighbors or (self.near_neighbors if confirmed else self.min_neighbors)
+        neighbors = neighbors or (self.near_neighbors if confirmed else self.candidate_strictness(gray.shape, side))
         found = self.cascade.detectMultiScale(
             roi, scaleFactor=NEAR_STEP, minNeighbors=neighbors, minSize=(low, low), maxSize=(top, top)
         )
@@ -200,6 +212,13 @@ class FaceDetector:
             for bx, by, bw, bh in np.asarray(found).reshape(-1, 4)
         ]
         return sorted(boxes, key=lambda b: iou(b, box), reverse=True)
+
+    def candidate_strictness(self, shape, side: float) -> int:
+        """The ``minNeighbors`` a candidate ``side`` px wide in a frame of ``shape`` is looked for again
+        with, at its resolution: ``min_neighbors`` in the first octave (faces from ``min_face`` to
+        twice it, scanned that strictly), ``candidate_neighbors`` above (scanned with ``scan_neighbors``)."""
+        smallest = WINDOW / self._plan(shape)[0][0]
+        return self.min_neighbors if side < smallest * self.scale_factor ** self._octave else self.candidate_neighbors
 
     def _plan(self, shape, slices: int | None = None):
         """For a frame shape: the pyramid's scales, and the (first, last) scale index of each of ``slices`` slices."""

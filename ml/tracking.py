@@ -18,9 +18,12 @@ asks it where to look and tells it what it found:
   in the frame has ``"source": "detected"``.
 - **Shot cuts** (``ml.shots``): a frame unlike the one before (an edited video's cut, a camera
   or slide switch) ends every face at once, with no held tail; the whole frame is scanned, and
-  each face found there that the detector's second look finds again (``FaceDetector.check``,
-  as for a still image) is confirmed at once, in the cut's own frame. A stream's first frame
-  counts as a cut.
+  each face found there that is unambiguous (``FaceDetector.sure``: found again on a sharper
+  copy, as a still image's face must be, and at the scan's resolution, as a next frame would
+  find it) is confirmed at once, in the cut's own frame, on probation: it must be
+  seen again in one of the next two frames (2 of its first 3, as a candidate), or it is withdrawn
+  without a held tail (its id is not given again); until then a frame that misses it does
+  not hold it. A stream's first frame counts as a cut.
 - Each face's probabilities are the mean of its last ``window`` classified frames.
 - **Where to look for new faces**: while faces are confirmed, one slice (of 12) of the full
   scan every ``search_every`` frames; while none is, one part (of ``empty_parts``, 3) of it, so
@@ -62,11 +65,12 @@ def _near(box, track_box) -> bool:
 
 
 class _Track:
-    __slots__ = ("key", "id", "box", "history", "hits", "last_seen", "last_frame", "velocity")
+    __slots__ = ("key", "id", "probation", "box", "history", "hits", "last_seen", "last_frame", "velocity")
 
     def __init__(self, key, box, window, t, frame):
         self.key = key  # the tracker's own number for it, tentative or confirmed
         self.id = None  # given when the face is confirmed
+        self.probation = False  # confirmed at once (at a cut), not seen a second time yet
         self.box = box
         self.history = deque(maxlen=window)
         self.hits: list[bool] = [True]
@@ -169,7 +173,7 @@ class FaceTracker:
         """Where the faces of this frame are: each tracked face looked for near where it should be
         (``detector.detect_near``), and new faces in a slice of the full scan
         (``detector.detect_slice``). At a shot cut, every face ends and the whole frame is scanned
-        (``detector.scan``), what the second look confirms (``detector.check``) is a face at once."""
+        (``detector.scan``), what is unambiguous (``detector.sure``) is a face at once."""
         if self._shape is not None and gray.shape != self._shape:
             self._rescale(gray.shape)  # the stream changed resolution (WebRTC adapts to bandwidth)
         self._shape = gray.shape
@@ -178,17 +182,20 @@ class FaceTracker:
             self.ended += self.tracks
             self.tracks = []
             boxes = detector.scan(gray)
-            self._sure = [b for b in boxes if detector.check(gray, b)]
+            self._sure = [b for b in boxes if detector.sure(gray, b)]
             self._claims = []
             return boxes
-        boxes, claims = [], []
-        for track in self.tracks:
+        boxes, claims, guesses = [], [], []
+        # confirmed faces first, largest first: a box on one of them is not another face
+        for track in sorted(self.tracks, key=lambda t: (t.id is None or t.probation, -t.box[2] * t.box[3])):
             guess = track.predicted(self._frames)
+            if track.id is not None and not track.probation:
+                guesses.append(guess)
             # a confirmed face seen in the previous frame is looked for narrowly (half the work);
-            # after a miss, widely again
-            narrow = track.id is not None and track.last_frame == self._frames - 1
+            # after a miss, or on probation, widely
+            narrow = track.id is not None and not track.probation and track.last_frame == self._frames - 1
             near = detector.detect_near(gray, guess, confirmed=track.id is not None, narrow=narrow)
-            if near and _near(near[0], guess) and not any(iou(near[0], b) >= self.min_iou for b in boxes):
+            if near and _near(near[0], guess) and not any(self._same(near[0], b) for b in boxes):
                 boxes.append(near[0])
                 claims.append((near[0], track))
         scan = []
@@ -200,11 +207,16 @@ class FaceTracker:
             else:  # nobody yet: a part of the whole scan, a face is found within empty_parts frames
                 scan = detector.detect_slice(gray, self._slice, of=self.empty_parts)
             self._slice += 1
-        for box in scan:
-            if not any(iou(box, b) >= self.min_iou or _centre_inside(box, b) or _centre_inside(b, box) for b in boxes):
+        for box in scan:  # new faces: not on a face found, nor where a confirmed face should be
+            if not any(self._same(box, b) for b in boxes + guesses):
                 boxes.append(box)
         self._claims = claims
         return boxes
+
+    def _same(self, a, b) -> bool:
+        """Two boxes on one face: overlapping, or one's centre in the other (part of a face, such as
+        the eyes and forehead of a large one, is no other face)."""
+        return iou(a, b) >= self.min_iou or _centre_inside(a, b) or _centre_inside(b, a)
 
     def take_ended(self) -> list[_Track]:
         """The tracks forgotten since the last call (a face gone for longer than ``hold_s``, a
@@ -257,16 +269,20 @@ class FaceTracker:
             if seen:
                 track.seen(boxes[found[ti]], t, frame)
                 detections.append(Sighting(track, track.box, False, found[ti]))
-            if track.id is None:
+            if track.id is None or track.probation:
                 track.hits.append(seen)
                 if sum(track.hits) >= self.confirm:
-                    self._confirm(track)
+                    if track.id is None:
+                        self._confirm(track)
+                    track.probation = False
                 elif len(track.hits) >= self.confirm_of:
                     self.ended.append(track)
-                    continue  # not seen often enough: a false detection, forgotten
+                    continue  # not seen often enough: a false detection, forgotten (no held tail)
             if track.id is not None:
                 if seen:
                     sightings.append(Sighting(track, track.box, False, found[ti]))
+                elif track.probation:
+                    pass  # seen once, at a cut: not held until it is seen again
                 elif t - track.last_seen <= self.hold_s + 1e-9:
                     sightings.append(Sighting(track, track.box, True, None))
                 else:
@@ -282,6 +298,7 @@ class FaceTracker:
                 detections.append(Sighting(track, box, False, bi))
                 if self.confirm <= 1 or box in sure:
                     self._confirm(track)
+                    track.probation = self.confirm > 1  # reported now, kept if seen again as a candidate is
                     sightings.append(Sighting(track, box, False, bi))
         self.tracks = kept
         self.detections = detections

@@ -95,7 +95,7 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         assert main_ids == {"1"} and {f["id"] for f in reported} == {1}, (main_ids, {f["id"] for f in reported})
         on_face = [iou(f["box"], (264 + shift, 104, 97, 97)) >= 0.4 for f in reported for shift in (0, 6)]
         assert all(a or b for a, b in zip(on_face[::2], on_face[1::2])), [f["box"] for f in reported]
-        assert all(isinstance(f["held"], bool) for f in reported)
+        assert all(isinstance(f["held"], bool) and f["source"] == ("held" if f["held"] else "detected") for f in reported)
 
         # frames per second and latency are shown
         wait.until(lambda d: by_id("fps").text.isdigit() and int(by_id("fps").text) >= 2)
@@ -108,6 +108,7 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         assert len(happy) >= 3
         assert all(r["utc"].endswith("Z") and r["utc"][:2] == "20" and r["face"] == "1" for r in happy)
         assert all(float(r["confidence"]) == float(r["happy"]) > 0.5 for r in happy)
+        assert {r["source"] for r in happy} <= {"detected", "held"} and "detected" in {r["source"] for r in happy}
 
         assert server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) == 1
         by_id("stop").click()

@@ -29,7 +29,8 @@ STUDY = {"title": "Checkout flow", "consent": "We record your expressions (not y
 
 
 class CountingAnalyzer(StubAnalyzer):
-    """One fixed face, but none on every third frame: rows with and without a face."""
+    """One fixed face, but none on every third frame, and not found on every fifth (the tracker holds
+    it): rows with and without a face, detected and held."""
 
     def __init__(self):
         self.n = 0
@@ -38,6 +39,8 @@ class CountingAnalyzer(StubAnalyzer):
         self.n += 1
         if self.n % 3 == 0:  # a result with no face (bypassing the tracker, which would hold the face)
             return []
+        if self.n % 5 == 0 and tracker is not None:
+            return tracker.update([], t)  # missed in this frame: held at its last box
         return super().analyze(bgr, tracker, t)
 
 
@@ -238,8 +241,10 @@ async def test_participant_stream_is_stored_row_by_row_with_its_tasks(server):
             face = result["faces"][0]
             assert row["label"] == face["label"] == "happy" and float(row["happy"]) == face["probs"]["happy"]
             assert [int(row[k]) for k in "xywh"] == face["box"]
+            assert row["source"] == face["source"] == ("held" if face["held"] else "detected")
         else:
-            assert row["label"] == row["face"] == ""
+            assert row["label"] == row["face"] == row["source"] == ""
+    assert {r["source"] for r in exported} == {"detected", "held", ""}
     assert set(exported[0]) == {*COLUMNS, "session", "task"}
     tasks = [r["task"] for r in exported]
     assert tasks.count("0") >= 12 and tasks.count("1") >= 12 and tasks[0] == ""  # before the first task
@@ -261,6 +266,7 @@ async def test_participant_stream_is_stored_row_by_row_with_its_tasks(server):
 
     js = await (await c.get(f"/api/sessions/{session['id']}/export.json", headers=AUTH)).json()
     assert js["columns"] == [*COLUMNS, "session", "task"] and len(js["rows"]) == len(exported)
+    assert [r["source"] or "" for r in js["rows"]] == [r["source"] for r in exported]
     assert js["study"]["tasks"] == STUDY["tasks"] and len(js["markers"]) == 4
     whole = csv_rows(await (await c.get(f"/api/studies/{created['id']}/export.csv", headers=AUTH)).text())
     assert whole == exported

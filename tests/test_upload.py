@@ -205,3 +205,31 @@ async def test_shutdown_deletes_everything(aiohttp_client, analyzer, tmp_path, s
     await wait_done(client, (await resp.json())["id"])
     await client.close()  # runs the app's cleanup
     assert files_in(tmp_path / "up") == []
+
+
+@pytest.mark.asyncio
+async def test_an_edited_video_s_summary_counts_exactly_the_faces_of_its_csv(make_client, tmp_path):
+    """Three shots cut hard (a person, an empty room, the same person again, another): the summary's
+    faces found is the number of face ids in the CSV, every row says how it was made, and no face
+    is carried over a cut."""
+    import scenes
+    from test_shot_cuts import ROOM, A, B, film
+
+    frames, faces = film(A, ROOM, A, B, n=10)
+    path = tmp_path / "edited.mp4"
+    scenes.write_video(frames, path, fps=FPS)
+    client, _ = await make_client()
+    resp = await client.post("/api/uploads", data=form(path.read_bytes(), "edited.mp4"))
+    assert resp.status == 202, await resp.text()
+    body, _ = await wait_done(client, (await resp.json())["id"])
+    assert body["status"] == "done", body["error"]
+    rows = list(csv.DictReader(io.StringIO(await (await client.get(body["links"]["csv"])).text())))
+    ids = {r["face"] for r in rows if r["face"]}
+    assert body["summary"]["faces_found"] == len(ids) == 3  # a new face after each cut to a person
+    assert {r["source"] for r in rows} <= {"detected", "interpolated", ""}
+    shot_of = {int(r["frame"]) // 10: set() for r in rows}
+    for r in rows:
+        if r["face"]:
+            shot_of[int(r["frame"]) // 10].add(r["face"])
+    assert [len(shot_of.get(k, ())) for k in range(4)] == [1, 0, 1, 1] and len(set().union(*shot_of.values())) == 3
+    assert [f["frames"] for f in body["summary"]["faces"]] and body["summary"]["brief_detections"] == 0
