@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import sys
@@ -60,6 +59,7 @@ from face_tracking import score  # noqa: E402
 from ml.recorded.pipeline import analyze_media  # noqa: E402
 from ml.shots import ShotCuts  # noqa: E402
 from ml.tracking import iou  # noqa: E402
+from peer import footer, load_fer  # noqa: E402
 
 HAMILTON = scenes.FACES_DIR / "short_hamilton_clip.mp4"
 HAMILTON_CUTS = [20, 82, 211]
@@ -166,14 +166,7 @@ def main() -> int:
     a = p.parse_args()
 
     analyzer = ml.build_analyzer(warm_up=True)
-    fer = None
-    if not a.no_fer:
-        try:
-            from fer.fer import FER
-
-            fer = FER()
-        except ImportError:
-            print("fer is not installed (see bench/requirements.txt): ml only")
+    fer = load_fer(a.no_fer)
     makers = []
     if scenes.have_edit_photos():
         makers += [("edited", lambda s=int(s): [scenes.edited_scene(seconds=a.seconds, seed=s)]) for s in a.seeds.split(",")]
@@ -237,10 +230,7 @@ def main() -> int:
         h = cut_check(decode(HAMILTON), set(HAMILTON_CUTS))
         print(f"{HAMILTON.name}: cuts found {h['found']}/{h['cuts']}, false {h['false']}; similarity at cuts <= "
               f"{h['max_at_cut']:.3f}, within shots >= {h['min_within']:.3f}")
-    print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; command: python "
-          + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
+    footer(__file__, rows, a.json)
     return 0
 
 

@@ -22,7 +22,6 @@ The photo videos need ../shared/datasets/faces; without it only the astronaut sc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # scenes.py, samples.py: the test video
 import ml  # noqa: E402
 import scenes  # noqa: E402
 from ml.tracking import iou  # noqa: E402
+from peer import footer, load_fer, try_settings  # noqa: E402
 
 MATCH_IOU = 0.4
 
@@ -99,21 +99,8 @@ def main() -> int:
     a = p.parse_args()
 
     analyzer = ml.build_analyzer(warm_up=True)
-    if a.set:
-        settings = analyzer.detector.settings
-        for item in a.set:
-            name, value = item.split("=", 1)
-            settings[name] = type(settings[name])(float(value)) if name in settings else float(value)
-        analyzer.detector = ml.FaceDetector(**settings)
-        print("detector settings:", settings)
-    fer = None
-    if not a.no_fer:
-        try:
-            from fer.fer import FER
-
-            fer = FER()
-        except ImportError:
-            print("fer is not installed (see bench/requirements.txt): timing ml only")
+    try_settings(analyzer, a.set)
+    fer = load_fer(a.no_fer)
 
     makers = []
     if scenes.have_photos():
@@ -153,9 +140,7 @@ def main() -> int:
         if "ratio" in part[0]:
             summary += f"; ml/fer time, median over videos {statistics.median(r['ratio'] for r in part):.2f}"
         print(summary)
-    print(f"{os.cpu_count()} CPU cores; command: python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
+    footer(__file__, rows, a.json)
     return 0
 
 

@@ -17,7 +17,6 @@ strictness above the first octave; ``min_neighbors``: the second look's and the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -36,6 +36,7 @@ import ml  # noqa: E402
 import samples  # noqa: E402
 import scenes  # noqa: E402
 from ml.tracking import iou  # noqa: E402
+from peer import footer, load_fer, try_settings  # noqa: E402
 
 
 def images() -> list[tuple[str, np.ndarray, list]]:
@@ -72,21 +73,8 @@ def main() -> int:
     a = p.parse_args()
 
     analyzer = ml.build_analyzer(warm_up=True)
-    if a.set:
-        settings = analyzer.detector.settings
-        for item in a.set:
-            name, value = item.split("=", 1)
-            settings[name] = type(settings[name])(float(value))
-        analyzer.detector = ml.FaceDetector(**settings)
-        print("detector settings:", settings)
-    fer = None
-    if not a.no_fer:
-        try:
-            from fer.fer import FER
-
-            fer = FER()
-        except ImportError:
-            print("fer is not installed (see bench/requirements.txt): ml only")
+    try_settings(analyzer, a.set)
+    fer = load_fer(a.no_fer)
     todo = images()
     who = ["ml"] + (["fer"] if fer else [])
     run = {"ml": lambda img: [f["box"] for f in analyzer.analyze(img)]}
@@ -123,10 +111,7 @@ def main() -> int:
         summary += (f"; ml / fer time: {sum(r['ml']['ms'] for r in rows) / sum(r['fer']['ms'] for r in rows):.2f} (total), "
                     f"median per image {statistics.median(r['ml']['ms'] / r['fer']['ms'] for r in rows):.2f}")
     print(summary)
-    print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; command: python "
-          + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
+    footer(__file__, rows, a.json)
     return 0
 
 

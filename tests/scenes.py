@@ -159,19 +159,25 @@ def write_video(frames, path, fps=FPS) -> None:
     writer.release()
 
 
+def read_video(path) -> list:
+    """Every frame of a video file, BGR."""
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    cap.release()
+    return out
+
+
 def encode_decode(frames, fps=FPS) -> list:
     """The frames as a camera's video would give them: MPEG-4 encoded, then decoded."""
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "scene.mp4")
         write_video(frames, path, fps)
-        cap = cv2.VideoCapture(path)
-        out = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            out.append(f)
-        cap.release()
+        out = read_video(path)
     if len(out) != len(frames):
         raise RuntimeError(f"decoded {len(out)} of {len(frames)} frames")
     return out

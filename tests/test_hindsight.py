@@ -30,14 +30,7 @@ def video(tmp_path, pictures):
     frames = [np.roll(f, k % 3, axis=1) for k, (f, _) in enumerate(pictures)]
     path = tmp_path / "clip.mp4"
     scenes.write_video(frames, path)
-    cap = cv2.VideoCapture(str(path))
-    decoded = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        decoded.append(f)
-    return path, decoded, [None if face is None else (face[0] + k % 3, *face[1:]) for k, (_, face) in enumerate(pictures)]
+    return path, scenes.read_video(path), [None if face is None else (face[0] + k % 3, *face[1:]) for k, (_, face) in enumerate(pictures)]
 
 
 def recorded(analyzer, path, tmp_path):
