@@ -3,7 +3,8 @@
     analyzer = build_analyzer("default")                  # the one way to build one
     analyzer.analyze(bgr)                                 # a still image -> [{"box", "label", "probs"}, ...]
     tracker = ml.FaceTracker()                            # one per stream (camera, video)
-    analyzer.analyze(bgr, tracker, t)                     # a video frame -> + "id", "held" (ml.tracking)
+    analyzer.analyze(bgr, tracker, t)                     # a video frame -> + "id", "source" (ml.tracking)
+    analyzer.track_frames(frames, tracker, times)         # recorded media: every face found, for ml.recorded.hindsight
     analyzer.analyze_frames(frames, trackers, times)      # frames of several streams, one classifier batch
     worker = analyzer.for_another_thread()                # same model, a detector of its own
 
@@ -53,7 +54,7 @@ class FrameAnalyzer:
 
         Without ``tracker``: a still image, every face found by the full scan. With the
         stream's ``ml.FaceTracker``: a frame of a video (``t``: its time in seconds), its
-        tracked faces, each with ``id`` and ``held`` (see ``ml.tracking``).
+        tracked faces, each with ``id`` and ``source`` ("detected" or "held", and ``held``; see ``ml.tracking``).
         """
         return self.analyze_batch([image], tracker, None if t is None else [t])[0]
 

@@ -125,3 +125,31 @@ def test_a_face_coming_into_the_picture_is_found_within_two_scan_cycles(analyzer
     # frame 0 (a stream's first frame: a cut) scanned the whole frame and confirmed the face; frames
     # 1-9 had a confirmed face: one slice every `every` frames
     assert n_slices == 9 // every
+
+
+def test_nobody_in_view_costs_a_third_of_the_scan_a_frame_and_a_face_coming_into_view_is_reported_soon(analyzer):
+    """While no face is confirmed, each frame scans one of 3 parts of the pyramid (not the whole
+    of it: only a stream's first frame, a cut, does); a face that then comes into view (no cut) is
+    found within 3 frames and reported on the next."""
+    room = scenes.background(0)
+    one, _ = _two_faces_frame()
+    frame = room.copy()
+    frame[40:260, 60:260] = one[40:260, 60:260]  # the astronaut's head comes into view: not a cut
+    detector = analyzer.detector
+    calls = []
+    scan, part = detector.scan, detector.detect_slice
+    detector.scan = lambda gray: calls.append("whole") or scan(gray)
+    detector.detect_slice = lambda gray, k, of=None: calls.append(of) or part(gray, k, of=of)
+    try:
+        tracker = ml.FaceTracker()
+        empty = [analyzer.analyze(room, tracker, i / 30) for i in range(9)]
+        searched = list(calls)
+        seen = [analyzer.analyze(frame, tracker, (9 + i) / 30) for i in range(6)]
+        after = calls[len(searched):]
+    finally:
+        detector.scan, detector.detect_slice = scan, part
+    assert empty == [[]] * 9
+    assert searched == ["whole"] + [3] * 8  # the first frame (a cut) whole, then a third of it each frame
+    assert "whole" not in after  # found by the parts of the scan, not by a cut's
+    reported = next(i for i, faces in enumerate(seen) if faces)
+    assert reported <= 3 and all(len(faces) == 1 for faces in seen[reported:]), seen
