@@ -268,8 +268,8 @@ def test_outputs_go_next_to_the_input_or_to_out_dir_never_into_the_current_folde
     assert main([str(video), "--out-dir", str(results), "--quiet"], analyzer=analyzer) == 0
     assert sorted(p.name for p in results.iterdir()) == ["lesson.annotated.mp4", "lesson.csv", "lesson.timeline.png"]
     _, rows = read_csv(results / "lesson.csv")
-    # every frame but the first: a face is reported from its second sighting (ml.FaceTracker)
-    assert len(rows) == N_FRAMES - 1 and {r["label"] for r in rows} == {"happy"}
+    # every frame, the first too: a recording's face has rows from its first sighting (ml.recorded.hindsight)
+    assert len(rows) == N_FRAMES and {r["label"] for r in rows} == {"happy"}
     assert list(elsewhere.iterdir()) == []
 
 
