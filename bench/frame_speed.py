@@ -61,7 +61,8 @@ def iou(a, b):
 
 def found_text(found, expected=1):
     right = sum(n == expected for n in found)
-    return f"face found in {right}/{len(found)} calls" + (f", other counts {sorted(set(found) - {expected})}" if right < len(found) else "")
+    what = {0: "no face", 1: "face"}.get(expected, f"{expected} faces")
+    return f"{what} found in {right}/{len(found)} calls" + (f", other counts {sorted(set(found) - {expected})}" if right < len(found) else "")
 
 
 def main():

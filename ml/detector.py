@@ -213,6 +213,12 @@ class FaceDetector:
         ]
         return sorted(boxes, key=lambda b: iou(b, box), reverse=True)
 
+    def slice_of(self, shape, side: float, of: int | None = None) -> int:
+        """The slice (of ``of``, default ``slices``) whose scales find a face ``side`` px wide."""
+        scales, cuts = self._plan(shape, of or self.slices)
+        i = int(np.argmin([abs(WINDOW / s - side) for s in scales]))
+        return next((k for k, (first, last) in enumerate(cuts) if first <= i <= last), len(cuts) - 1)
+
     def candidate_strictness(self, shape, side: float) -> int:
         """The ``minNeighbors`` a candidate ``side`` px wide in a frame of ``shape`` is looked for again
         with, at its resolution: ``min_neighbors`` in the first octave (faces from ``min_face`` to

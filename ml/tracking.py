@@ -29,7 +29,7 @@ asks it where to look and tells it what it found:
   scan every ``search_every`` frames; while none is, one part (of ``empty_parts``, 3) of it, so
   that a frame with nobody in it costs about a third of a full scan, and a face that comes
   into the picture is found within ``empty_parts * search_every`` frames and reported one frame
-  later. ``search_every`` is 1; a live server under load sets 2 or 3
+  later (while a candidate waits for its confirmation, the part that found it is scanned again). ``search_every`` is 1; a live server under load sets 2 or 3
   (server/live/inference.py): the search, the dearest part of a frame, then costs a half or a third.
 
 The live server, the upload worker and ``python -m ml.analyze`` all use it, through the analyser;
@@ -204,9 +204,15 @@ class FaceTracker:
             self._searched = 0
             if any(t.id is not None for t in self.tracks):
                 scan = detector.detect_slice(gray, self._slice)
+                self._slice += 1
             else:  # nobody yet: a part of the whole scan, a face is found within empty_parts frames
-                scan = detector.detect_slice(gray, self._slice, of=self.empty_parts)
-            self._slice += 1
+                candidates = [t for t in self.tracks if t.id is None]
+                if candidates:  # the part that found the newest candidate: it is found again as it was found
+                    part = detector.slice_of(gray.shape, max(candidates[-1].box[2:]), of=self.empty_parts)
+                else:
+                    part = self._slice
+                    self._slice += 1
+                scan = detector.detect_slice(gray, part, of=self.empty_parts)
         for box in scan:  # new faces: not on a face found, nor where a confirmed face should be
             if not any(self._same(box, b) for b in boxes + guesses):
                 boxes.append(box)
