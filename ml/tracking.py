@@ -44,15 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detector import iou
+from .detector import iou, same_face
 from .labels import CLASSES
 from .schema import DETECTED, HELD
 from .shots import ShotCuts
-
-
-def _centre_inside(a, b) -> bool:
-    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
-    return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
 
 
 def _near(box, track_box) -> bool:
@@ -195,7 +190,7 @@ class FaceTracker:
             # after a miss, or on probation, widely
             narrow = track.id is not None and not track.probation and track.last_frame == self._frames - 1
             near = detector.detect_near(gray, guess, confirmed=track.id is not None, narrow=narrow)
-            if near and _near(near[0], guess) and not any(self._same(near[0], b) for b in boxes):
+            if near and _near(near[0], guess) and not any(same_face(near[0], b, self.min_iou) for b in boxes):
                 boxes.append(near[0])
                 claims.append((near[0], track))
         scan = []
@@ -214,15 +209,10 @@ class FaceTracker:
                     self._slice += 1
                 scan = detector.detect_slice(gray, part, of=self.empty_parts)
         for box in scan:  # new faces: not on a face found, nor where a confirmed face should be
-            if not any(self._same(box, b) for b in boxes + guesses):
+            if not any(same_face(box, b, self.min_iou) for b in boxes + guesses):
                 boxes.append(box)
         self._claims = claims
         return boxes
-
-    def _same(self, a, b) -> bool:
-        """Two boxes on one face: overlapping, or one's centre in the other (part of a face, such as
-        the eyes and forehead of a large one, is no other face)."""
-        return iou(a, b) >= self.min_iou or _centre_inside(a, b) or _centre_inside(b, a)
 
     def take_ended(self) -> list[_Track]:
         """The tracks forgotten since the last call (a face gone for longer than ``hold_s``, a
