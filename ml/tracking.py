@@ -135,6 +135,7 @@ class FaceTracker:
         self.fps = fps
         self.empty_parts = empty_parts
         self.search_every = 1  # frames per slice of the scan for new faces (see the module's doc)
+        self.keep_ended = False  # keep the tracks it forgets for take_ended() (a live stream does not)
         self.shots = ShotCuts() if cuts else None
         self.reset()
 
@@ -150,7 +151,7 @@ class FaceTracker:
         self._keys = 0  # tracks made so far
         self.cut = False  # was the last frame given to detect() a shot cut?
         self.detections: list[Sighting] = []  # observe(): every box of the frame with its track, tentative too
-        self.ended: list[_Track] = []  # tracks forgotten since take_ended() was last called
+        self.ended: list[_Track] = []  # with keep_ended: tracks forgotten since take_ended() was last called
         if self.shots is not None:
             self.shots.reset()
 
@@ -174,7 +175,7 @@ class FaceTracker:
         self._shape = gray.shape
         self.cut = self.shots is not None and self.shots.is_cut(gray)
         if self.cut:
-            self.ended += self.tracks
+            self._forget(*self.tracks)
             self.tracks = []
             boxes = detector.scan(gray)
             self._sure = [b for b in boxes if detector.sure(gray, b)]
@@ -215,10 +216,14 @@ class FaceTracker:
         return boxes
 
     def take_ended(self) -> list[_Track]:
-        """The tracks forgotten since the last call (a face gone for longer than ``hold_s``, a
-        candidate not confirmed, every face at a cut), for ``ml.recorded.hindsight``."""
+        """With ``keep_ended`` set: the tracks forgotten since the last call (a face gone for longer
+        than ``hold_s``, a candidate not confirmed, every face at a cut), for ``ml.recorded.hindsight``."""
         ended, self.ended = self.ended, []
         return ended
+
+    def _forget(self, *tracks) -> None:
+        if self.keep_ended:
+            self.ended += tracks
 
     # -- tracking ------------------------------------------------------------------------------
 
@@ -272,7 +277,7 @@ class FaceTracker:
                         self._confirm(track)
                     track.probation = False
                 elif len(track.hits) >= self.confirm_of:
-                    self.ended.append(track)
+                    self._forget(track)
                     continue  # not seen often enough: a false detection, forgotten (no held tail)
             if track.id is not None:
                 if seen:
@@ -282,7 +287,7 @@ class FaceTracker:
                 elif t - track.last_seen <= self.hold_s + 1e-9:
                     sightings.append(Sighting(track, track.box, True, None))
                 else:
-                    self.ended.append(track)
+                    self._forget(track)
                     continue  # gone for longer than hold_s
             kept.append(track)
         sure, self._sure = self._sure, []

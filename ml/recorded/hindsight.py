@@ -63,6 +63,7 @@ class Hindsight:
     def __init__(self, analyzer, window: int = 5, fps: float = 30.0, keep_images: bool = True):
         self.analyzer = analyzer
         self.tracker = FaceTracker(window=window, fps=fps)
+        self.tracker.keep_ended = True
         self.half = window // 2
         self.keep_images = keep_images
         self._stories: dict[int, _Story] = {}
