@@ -68,8 +68,8 @@ def test_a_batch_of_frames_is_tracked_exactly_as_frame_by_frame(analyzer):
 
 @pytest.mark.skipif(not scenes.have_photos(), reason=f"no face photos in {scenes.FACES_DIR}")
 def test_real_face_videos_40_to_250_px_every_frame(analyzer):
-    for scene in scenes.photo_scenes(seconds=2.0):
-        check_every_face_found(scene, track(analyzer, scene))
+    for scene in scenes.photo_scenes(seconds=2.0):  # from the second frame: a face the first frame's scan is
+        check_every_face_found(scene, track(analyzer, scene), first=1)  # not sure of is confirmed on its second sighting
 
 
 def test_faces_keep_their_ids_when_the_stream_changes_resolution(analyzer):
