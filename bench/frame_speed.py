@@ -7,7 +7,7 @@ one real face (tests/samples.py: camera_frame), nobody (a room of tests/scenes.p
 
 - ``ml`` tracked: ``FrameAnalyzer.analyze(frame, tracker, t)``, a frame of a video (the
   live server and ``ml.analyze``): the face re-found near its last box plus one slice of
-  the scan for new faces; with nobody in view, a quarter of the scan;
+  the scan for new faces; with nobody in view, a third of the scan;
 - ``ml`` still image: ``FrameAnalyzer.analyze(frame)``, the whole scan (faces from 34 px) and a
   second look at each candidate;
 - ``fer``: ``FER().detect_emotions(frame)`` on the same frames.

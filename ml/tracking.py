@@ -26,8 +26,8 @@ asks it where to look and tells it what it found:
   not hold it. A stream's first frame counts as a cut.
 - Each face's probabilities are the mean of its last ``window`` classified frames.
 - **Where to look for new faces**: while faces are confirmed, one slice (of 12) of the full
-  scan every ``search_every`` frames; while none is, one part (of ``empty_parts``, 4) of it, so
-  that a frame with nobody in it costs about a quarter of a full scan, and a face that comes
+  scan every ``search_every`` frames; while none is, one part (of ``empty_parts``, 3) of it, so
+  that a frame with nobody in it costs about a third of a full scan, and a face that comes
   into the picture is found within ``empty_parts * search_every`` frames and reported one frame
   later (while a candidate waits for its confirmation, the part that found it is scanned again). ``search_every`` is 1; a live server under load sets 2 or 3
   (server/live/inference.py): the search, the dearest part of a frame, then costs a half or a third.
@@ -119,7 +119,7 @@ class FaceTracker:
         confirm_of: int = 3,
         fps: float = 30.0,
         cuts: bool = True,
-        empty_parts: int = 4,
+        empty_parts: int = 3,
     ):
         if window < 1:
             raise ValueError("window must be at least 1")

@@ -128,9 +128,9 @@ def test_a_face_coming_into_the_picture_is_found_within_two_scan_cycles(analyzer
 
 
 def test_nobody_in_view_costs_a_third_of_the_scan_a_frame_and_a_face_coming_into_view_is_reported_soon(analyzer):
-    """While no face is confirmed, each frame scans one of 4 parts of the pyramid (not the whole
+    """While no face is confirmed, each frame scans one of 3 parts of the pyramid (not the whole
     of it: only a stream's first frame, a cut, does); a face that then comes into view (no cut) is
-    found within 4 frames and reported on the next."""
+    found within 3 frames and reported on the next."""
     room = scenes.background(0)
     one, _ = _two_faces_frame()
     frame = room.copy()
@@ -149,7 +149,7 @@ def test_nobody_in_view_costs_a_third_of_the_scan_a_frame_and_a_face_coming_into
     finally:
         detector.scan, detector.detect_slice = scan, part
     assert empty == [[]] * 9
-    assert searched == ["whole"] + [4] * 8  # the first frame (a cut) whole, then a quarter of it each frame
+    assert searched == ["whole"] + [3] * 8  # the first frame (a cut) whole, then a third of it each frame
     assert "whole" not in after  # found by the parts of the scan, not by a cut's
     reported = next(i for i, faces in enumerate(seen) if faces)
-    assert reported <= 4 and all(len(faces) == 1 for faces in seen[reported:]), seen
+    assert reported <= 3 and all(len(faces) == 1 for faces in seen[reported:]), seen
