@@ -213,6 +213,7 @@ async def test_an_edited_video_s_summary_counts_exactly_the_faces_of_its_csv(mak
     faces found is the number of face ids in the CSV, every row says how it was made, and no face
     is carried over a cut."""
     import scenes
+    from ml.tracking import iou
     from test_shot_cuts import ROOM, A, B, film
 
     frames, faces = film(A, ROOM, A, B, n=10)
@@ -225,11 +226,17 @@ async def test_an_edited_video_s_summary_counts_exactly_the_faces_of_its_csv(mak
     assert body["status"] == "done", body["error"]
     rows = list(csv.DictReader(io.StringIO(await (await client.get(body["links"]["csv"])).text())))
     ids = {r["face"] for r in rows if r["face"]}
-    assert body["summary"]["faces_found"] == len(ids) == 3  # a new face after each cut to a person
+    assert body["summary"]["faces_found"] == len(ids) >= 3  # a new face after each cut to a person
+    assert ids == {str(i) for i in range(1, len(ids) + 1)}  # numbered 1..N
     assert {r["source"] for r in rows} <= {"detected", "interpolated", ""}
-    shot_of = {int(r["frame"]) // 10: set() for r in rows}
+    shots = [set() for _ in range(4)]
     for r in rows:
         if r["face"]:
-            shot_of[int(r["frame"]) // 10].add(r["face"])
-    assert [len(shot_of.get(k, ())) for k in range(4)] == [1, 0, 1, 1] and len(set().union(*shot_of.values())) == 3
-    assert [f["frames"] for f in body["summary"]["faces"]] and body["summary"]["brief_detections"] == 0
+            shots[int(r["frame"]) // 10].add(r["face"])
+    assert shots[1] == set() and all(shots[k] for k in (0, 2, 3)), shots  # nobody in the empty room
+    assert all(not shots[j] & shots[k] for j in range(4) for k in range(j)), shots  # no face carried over a cut
+    for k in (0, 2, 3):  # each person's shot: a face on the person in (nearly) every frame
+        on = {int(r["frame"]) for r in rows if r["face"] and int(r["frame"]) // 10 == k
+              and iou(tuple(int(r[c]) for c in "xywh"), faces[int(r["frame"])]) >= 0.4}
+        assert len(on) >= 8, (k, sorted(on))
+    assert body["summary"]["brief_detections"] == 0
