@@ -64,7 +64,7 @@ function stackedArea(frame, xs, rows, classes) {
 
 /* Labels under a chart's time axis: ticks [{x, text}] (x in CSS pixels, at the label's centre),
  * left to right. Every k-th label is drawn, with the smallest k at which no two drawn labels
- * touch and none leaves the canvas (a label at an edge is shifted inward), counted from the
+ * touch and none leaves the plot's width (a label at an edge is shifted inward), counted from the
  * last tick, which is always drawn ("now"). The drawn labels' extents go to canvas.dataset.ticks as [[left, right, text], ...] (the browser tests check them). */
 function timeAxis(frame, ticks, y) {
   const { ctx, fontPx } = frame;
@@ -74,7 +74,7 @@ function timeAxis(frame, ticks, y) {
   ctx.textBaseline = 'top';
   const boxes = ticks.map((t) => {
     const w = ctx.measureText(t.text).width;
-    const x0 = Math.min(Math.max(0, t.x - w / 2), canvasW - w);
+    const x0 = Math.min(Math.max(frame.left, t.x - w / 2), canvasW - w);  // not under the percentages
     return [x0, x0 + w, t.text];
   });
   const gap = fontPx * 0.6;
