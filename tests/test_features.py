@@ -22,6 +22,11 @@ def page_config(html: str) -> dict:
     return json.loads(html.split('<script id="config" type="application/json">')[1].split("</script>")[0])
 
 
+def page_markup(html: str) -> str:
+    """The page less its config (which names every part, on or off)."""
+    return html.split('<script id="config"')[0] + html.split("</script>", 1)[1]
+
+
 def test_flag_and_environment_variable():
     assert Settings().features == frozenset(FEATURES)  # the default: everything, as before
     assert Settings.from_args([], env={}).features == frozenset(FEATURES)
@@ -65,7 +70,7 @@ async def test_eu_school_profile_live_page_only(aiohttp_client, tmp_path):
     resp = await http.get("/")
     html = await resp.text()
     assert resp.status == 200 and 'id="start"' in html and 'id="inferring"' in html
-    markup = html.split('<script id="config"')[0] + html.split("</script>", 1)[1]  # the page less its config
+    markup = page_markup(html)
     for absent in ("classview", "upload-section", "upload.js", "Analyse a recording"):
         assert absent not in markup, absent
     assert page_config(html)["features"] == {"live": True, "classview": False, "uploads": False, "studies": False}
@@ -88,7 +93,7 @@ async def test_eu_school_profile_live_page_only(aiohttp_client, tmp_path):
 async def test_research_lab_profile_without_the_class_view(aiohttp_client, tmp_path):
     http = await client(aiohttp_client, tmp_path, "live", "uploads", "studies")
     html = await (await http.get("/")).text()
-    markup = html.split('<script id="config"')[0] + html.split("</script>", 1)[1]
+    markup = page_markup(html)
     assert 'id="start"' in markup and 'id="upload-section"' in markup and "classview" not in markup
     assert (await http.get("/static/classview.js")).status == 404
     assert (await http.get("/login")).status == 200 and (await http.get("/api/uploads/config")).status == 200
