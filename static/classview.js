@@ -59,7 +59,8 @@
 
   function showNow() {
     const n = lastFaces.length;
-    $('classview-count').textContent = n === 1 ? '1 face' : `${n || 'no'} faces`;
+    const count = n === 1 ? '1 face' : `${n || 'no'} faces`;
+    if ($('classview-count').textContent !== count) $('classview-count').textContent = count;  // a live region: changes only
     $('classview-count').dataset.faces = String(n);
     if (n) renderShares($('classview-now'), sharesNow(), CLASSES, EMOJI);  // static/shares.js
     else $('classview-now').replaceChildren();

@@ -79,6 +79,7 @@
   }
   document.getElementById('start').addEventListener('click', showControls);
   document.addEventListener('keydown', (e) => {
+    if (document.querySelector('dialog[open]')) return;  // Esc answers the question (static/dialog.js) first
     if (e.key === 'Escape' && body.classList.contains('present') && !isFullscreen()) leave();
   });
   document.addEventListener('fullscreenchange', () => {
