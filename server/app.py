@@ -29,7 +29,7 @@ from .live.client_limits import ClientCounter
 from .live.inference import AnalysisService
 from .live.signaling import websocket_handler
 from .memory import freeze_startup_objects
-from .middleware import add_security_headers, check_origin
+from .middleware import add_security_headers, check_origin, refuse_bad_text
 from .settings import Settings
 from .studies import Studies, add_routes as add_study_routes
 from .uploads import UploadJobs, add_routes as add_upload_routes
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` (or a stand-in) to use instead of
     loading ``settings.model`` at start-up."""
     settings = settings or Settings()
-    app = web.Application(middlewares=[check_origin])
+    app = web.Application(middlewares=[refuse_bad_text, check_origin])
     app.on_response_prepare.append(add_security_headers)
     service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer,
                               live_threads=settings.live_threads)

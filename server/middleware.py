@@ -1,7 +1,11 @@
-"""The web middleware of every request: the Origin allow-list and the security headers.
+"""The web middleware of every request: text of the address, the Origin allow-list and the security headers.
 
-    app = web.Application(middlewares=[check_origin])
+    app = web.Application(middlewares=[refuse_bad_text, check_origin])
     app.on_response_prepare.append(add_security_headers)
+
+**Text.** A path or query string that decodes to a NUL character or a lone surrogate
+(``/p/a%00b``) gets 400 before any handler looks it up (``strict_text``: PostgreSQL cannot
+hold NUL, and no address of the app has it).
 
 **Origin.** The Origin allow-list: a page of another site may not open ``/ws`` or change anything here.
 
@@ -27,7 +31,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
-from . import keys
+from . import keys, strict_text
 from .logs import redact_path
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,17 @@ def allowed(request: web.Request, origin: str) -> bool:
 
 def needs_check(request: web.Request) -> bool:
     return request.method in STATE_CHANGING or request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+
+
+@web.middleware
+async def refuse_bad_text(request: web.Request, handler):
+    why = strict_text.problem(request.path)
+    if why is None:
+        why = next((p for p in map(strict_text.problem, (*request.query.keys(), *request.query.values())) if p), None)
+    if why is not None:
+        log.info("refused %s with a bad character in its address", request.method)
+        return web.json_response({"error": f"the address (URL) {why}"}, status=400)
+    return await handler(request)
 
 
 @web.middleware

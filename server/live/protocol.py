@@ -13,6 +13,8 @@ import json
 import ml
 from ml.schema import COLUMNS, utc_iso
 
+from .. import strict_text
+
 MESSAGE_LIMIT = 64 * 1024  # larger text messages get an error (an SDP offer is a few kB)
 HARD_MESSAGE_LIMIT = 1024 * 1024  # larger frames close the WebSocket: aiohttp does not even read them
 MESSAGE_TYPES = ("offer", "marker", "stop", "ping")
@@ -32,9 +34,9 @@ def parse(text: str) -> dict:
     if len(text) > MESSAGE_LIMIT:
         raise ProtocolError(f"message too large ({len(text)} characters; the limit is {MESSAGE_LIMIT})")
     try:
-        message = json.loads(text)
-    except ValueError as e:
-        raise ProtocolError(f"invalid JSON ({e})") from None
+        message = strict_text.loads(text, what="the message")  # depth, NUL, lone surrogates
+    except strict_text.TextError as e:
+        raise ProtocolError(str(e)) from None
     if not isinstance(message, dict):
         raise ProtocolError('a message must be a JSON object with a "type", e.g. {"type": "offer", "sdp": "..."}')
     kind = message.get("type")

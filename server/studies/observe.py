@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ml.schema import utc_iso
 
-from .. import keys
+from .. import keys, strict_text
 from . import store
 from .auth import is_researcher, unauthorized
 from .hub import LiveEvent
@@ -172,9 +172,9 @@ class Observer:
 
     async def handle(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except ValueError:
-            return await self.error("not JSON: every message is one JSON object")
+            message = strict_text.loads(text, what="the message")
+        except strict_text.TextError as e:  # not JSON, too deep, NUL or a lone surrogate
+            return await self.error(f"not JSON that can be taken: {e}; every message is one JSON object")
         if not isinstance(message, dict) or message.get("type") != "note":
             return await self.error('unknown message: the live view takes {"type": "note", "session", "text"}')
         try:
