@@ -79,7 +79,8 @@ class Database:
         return self.async_url.startswith("sqlite")
 
     async def open(self) -> None:
-        self.engine = create_async_engine(self.async_url)
+        # hide_parameters: a failed statement's values (participant tokens, notes) stay out of error messages
+        self.engine = create_async_engine(self.async_url, hide_parameters=True)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         try:
