@@ -42,7 +42,9 @@ DEFAULT_PORT = 8080
 DEFAULT_MAX_STREAMS = 8
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-ICE_ADDRESS_KINDS = ("public", "private", "loopback")  # --ice-allow keywords (else a network, e.g. 10.0.0.0/8)
+# --ice-allow keywords (else a network, e.g. 10.0.0.0/8); link-local (169.254.0.0/16: cloud metadata) and
+# mdns (.local names, resolved by multicast) only when named
+ICE_ADDRESS_KINDS = ("public", "private", "loopback", "link-local", "mdns")
 
 
 def default_upload_dir() -> Path:
@@ -143,8 +145,8 @@ class Settings:
     max_websockets: int = 256  # open /ws connections, all clients together
     max_websockets_per_client: int = 32  # from one client address (a classroom behind one NAT shares one)
     max_ice_candidates: int = 16  # UDP candidates in one offer
-    # where the server may send ICE checks: "public", "private", "loopback" or networks (CIDR);
-    # None: public and private addresses, and loopback too when the server listens on loopback
+    # where the server may send ICE checks: "public", "private", "loopback", "link-local", "mdns" or networks
+    # (CIDR); None: public and private addresses, and loopback too when the server listens on loopback
     ice_allow: tuple[str, ...] | None = None
     # studies (server/studies/): the database's URL; None: a throw-away one (tests), the
     # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
@@ -196,7 +198,8 @@ class Settings:
                 try:
                     ipaddress.ip_network(item, strict=False)
                 except ValueError:
-                    p.error(f"--ice-allow {item!r}: expected public, private, loopback or a network such as 10.0.0.0/8")
+                    p.error(f"--ice-allow {item!r}: expected public, private, loopback, link-local, mdns or a network "
+                            "such as 10.0.0.0/8")
         return cls(
             host=a.host,
             port=a.port,
@@ -253,9 +256,10 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    "uploads, e.g. behind a TLS proxy (repeatable; default: only the server's own origin; "
                    "also $FER_ALLOWED_ORIGINS, comma-separated)")
     p.add_argument("--ice-allow", action="append", metavar="KIND_OR_NETWORK",
-                   help="addresses an offer's ICE candidates may name: public, private, loopback or a network "
-                   "such as 10.0.0.0/8 (repeatable; default: public and private, plus loopback when --host "
-                   "is a loopback address); on a public server, --ice-allow public")
+                   help="addresses an offer's ICE candidates may name: public, private, loopback, link-local "
+                   "(169.254.0.0/16, fe80::/10), mdns (.local names) or a network such as 10.0.0.0/8 (repeatable; "
+                   "default: public and private, plus loopback when --host is a loopback address); on a public "
+                   "server, --ice-allow public")
     p.add_argument("--log-level", choices=LOG_LEVELS, default=(env.get("FER_LOG_LEVEL") or "info").lower(),
                    help="info (default): one line per stream and per upload, no client addresses or ids; "
                    "debug: every request and the WebRTC libraries' own logs (also $FER_LOG_LEVEL)")

@@ -193,6 +193,10 @@ async def test_a_failing_peer_connection_close_still_frees_the_slot(aiohttp_clie
         (["127.0.0.1 40000"], {"host": "0.0.0.0"}, "loopback addresses are not allowed"),
         (["10.1.2.3 40000"], {"ice_allow": ("public",)}, "private addresses are not allowed"),
         (["a1b2.local 40000"], {"ice_allow": ("public",)}, "mDNS"),
+        # link-local (the cloud metadata range) and mDNS names: only when --ice-allow names them
+        (["169.254.169.254 40000"], {}, "link-local addresses are not allowed by this server (--ice-allow link-local)"),
+        (["fe80::1 40000"], {}, "link-local addresses are not allowed"),
+        (["a1b2.local 40000"], {}, "mDNS (.local) candidates are not allowed here (--ice-allow mdns)"),
     ],
 )
 async def test_abusive_offers_are_refused_with_a_clear_error(aiohttp_client, candidates, settings, reason):
@@ -205,6 +209,18 @@ async def test_abusive_offers_are_refused_with_a_clear_error(aiohttp_client, can
     assert not http.server.app[keys.LIVE_SESSIONS]
     await ws.send_json({"type": "ping", "t": 1})
     assert (await next_of(ws, "pong"))["t"] == 1  # the socket stays usable
+    await ws.close()
+    await pc.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("candidate, allow", [("169.254.10.20 40000", "link-local"), ("a1b2.local 40000", "mdns")])
+async def test_link_local_and_mdns_candidates_are_taken_when_allowed(aiohttp_client, candidate, allow):
+    http = await app_client(aiohttp_client, ice_allow=("public", "private", allow), connect_timeout_s=2)
+    pc, sdp = await real_offer()
+    ws = await open_ws(http)
+    await ws.send_json({"type": "offer", "sdp": with_candidates(sdp, [candidate])})
+    assert (await next_of(ws, "answer", "error"))["type"] == "answer"
     await ws.close()
     await pc.close()
 
@@ -325,6 +341,8 @@ def test_settings_parse_origins_and_ice_allow():
     assert s.allowed_origins == ("https://a.example",) and s.ice_allow == ("public", "10.0.0.0/8")
     assert s.log_level == "debug"
     assert Settings(host="127.0.0.1").ice_allow == ("public", "private", "loopback")
+    assert Settings.from_args(["--ice-allow", "link-local", "--ice-allow", "mdns"], env={}).ice_allow == (
+        "link-local", "mdns")
     assert Settings(host="0.0.0.0").ice_allow == ("public", "private")
     for bad in (["--allowed-origin", "evil"], ["--ice-allow", "everything"]):
         with pytest.raises(SystemExit):
