@@ -254,6 +254,44 @@ async def test_upload_files_are_private_and_deleting_needs_the_uploaders_token(m
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("folder_mode, final_mode", [(0o700, 0o600), (0o755, 0o644)])
+def test_partial_outputs_are_the_owners_only_while_written(tmp_path, analyzer, face_frame_640, folder_mode,
+                                                           final_mode):
+    """The .part files (annotated video, CSV, plot) being written: 0600, whatever the umask. Once in place
+    they get a new file's mode (umask 022 here), or stay 0600 in a folder only the owner can enter (uploads)."""
+    from ml.recorded import analyze_media
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        out.mkdir(mode=folder_mode)
+        os.chmod(out, folder_mode)
+        video = tmp_path / "in.mp4"
+        with av.open(str(video), "w") as c:
+            s = c.add_stream("libx264", rate=10)
+            s.width, s.height, s.pix_fmt = 640, 480, "yuv420p"
+            for _ in range(40):
+                for packet in s.encode(av.VideoFrame.from_ndarray(face_frame_640, format="bgr24")):
+                    c.mux(packet)
+            for packet in s.encode():
+                c.mux(packet)
+        seen = {}
+
+        def progress(done, total):
+            for p in out.iterdir():
+                if ".part-" in p.name:
+                    seen[p.name] = stat.S_IMODE(p.stat().st_mode)
+
+        analyze_media(video, analyzer, csv=out / "x.csv", out=out / "x.annotated.mp4", plot=out / "x.png",
+                      batch=4, progress=progress)
+    finally:
+        os.umask(old)
+    assert {n.rsplit(".", 1)[-1] for n in seen} == {"csv", "mp4", "png"}, seen
+    assert set(seen.values()) == {0o600}, seen
+    finals = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert finals == {"x.csv": final_mode, "x.annotated.mp4": final_mode, "x.png": final_mode}
+
+
 def test_the_default_upload_folder_is_the_users_own(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert default_upload_dir() == tmp_path / "fer-uploads"

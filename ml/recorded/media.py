@@ -14,6 +14,9 @@ clear errors naming the file, and annotated output written atomically.
 
 Outputs are written under a temporary name next to the target and renamed into place
 only when complete; on an error (or without ``commit``) the partial file is removed.
+The partial file is its owner's only (0600) while it is written; once in place it gets
+the mode a new file gets (the umask), unless its folder is its owner's only: then it
+stays 0600.
 """
 
 from __future__ import annotations
@@ -379,16 +382,43 @@ def _remove(path: Path) -> None:
         pass
 
 
+def _umask() -> int:
+    try:  # Linux: read, not set (setting it to read it is a race with other threads)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _published_mode(folder: Path, default: int) -> int:
+    """The mode of a finished output: what a new file (folder) gets, or owner-only in an owner-only folder."""
+    try:
+        if os.stat(folder).st_mode & 0o077 == 0:
+            return default & 0o700
+    except OSError:
+        pass
+    return default & ~_umask()
+
+
 class AtomicFile:
-    """A path to write under a temporary name; ``commit()`` renames it into place, ``discard()`` removes it."""
+    """A path to write under a temporary name; ``commit()`` renames it into place, ``discard()`` removes it.
+
+    The temporary file exists from the start, empty and 0600 (writers open it and keep its mode)."""
 
     def __init__(self, target: str | os.PathLike):
         self.target = Path(target)
         if not self.target.parent.is_dir():
             raise MediaError(f"{self.target}: the folder {self.target.parent} does not exist")
         self.tmp = temp_path(self.target)
+        os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
 
     def commit(self) -> Path:
+        os.chmod(self.tmp, _published_mode(self.target.parent, 0o666))
         os.replace(self.tmp, self.target)
         return self.target
 
@@ -468,7 +498,7 @@ class ImageWriter:
             if not self.target.parent.is_dir():
                 raise MediaError(f"{self.target}: the folder {self.target.parent} does not exist")
             self.tmpdir = temp_path(self.target)
-            self.tmpdir.mkdir()
+            self.tmpdir.mkdir(mode=0o700)
         self.written: list[str] = []
 
     def write(self, bgr: np.ndarray, name: str) -> None:
@@ -489,6 +519,7 @@ class ImageWriter:
             _remove(self.tmpdir)
             return None
         if not self.target.exists():
+            os.chmod(self.tmpdir, _published_mode(self.target.parent, 0o777))
             os.replace(self.tmpdir, self.target)
         else:  # an existing folder: move the finished files in, one rename each
             for name in self.written:
