@@ -25,6 +25,7 @@ import ml
 from ml.schema import COLUMNS
 
 from . import keys
+from .live import frame_size
 from .live.client_limits import ClientCounter
 from .live.inference import AnalysisService
 from .live.signaling import websocket_handler
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` (or a stand-in) to use instead of
     loading ``settings.model`` at start-up."""
     settings = settings or Settings()
+    frame_size.install(settings.max_frame_pixels)  # aiortc's decoders: process-wide
     app = web.Application(middlewares=[refuse_bad_text, check_origin])
     app.on_response_prepare.append(add_security_headers)
     service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer,

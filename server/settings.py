@@ -141,6 +141,12 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     # a live stream that is not "connected" this long after its offer is closed and its slot freed
     connect_timeout_s: float = 15.0
+    # ... and one connected that sends no frame this long after it connected, or none for frame_timeout_s
+    first_frame_timeout_s: float = 10.0
+    frame_timeout_s: float = 10.0
+    # live streams from one client address (connected or not); None: half of max_streams (at least 1)
+    max_streams_per_client: int | None = None
+    max_frame_pixels: int = 1920 * 1080  # a live picture larger than this is not decoded; its stream is closed
     max_pending_offers_per_client: int = 2  # streams of one client address still connecting
     max_websockets: int = 256  # open /ws connections, all clients together
     max_websockets_per_client: int = 32  # from one client address (a classroom behind one NAT shares one)
@@ -152,6 +158,13 @@ class Settings:
     # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
     database: str | None = None
     admin_token: str | None = None
+
+    @property
+    def streams_per_client(self) -> int:
+        """How many live streams one client address may have."""
+        if self.max_streams_per_client is not None:
+            return self.max_streams_per_client
+        return max(1, self.max_streams // 2)
 
     def __post_init__(self):
         self.ice_servers = tuple(self.ice_servers)
@@ -175,6 +188,8 @@ class Settings:
             p.error("--cert and --key go together")
         if a.max_streams < 1:
             p.error("--max-streams must be at least 1")
+        if a.max_streams_per_client is not None and a.max_streams_per_client < 1:
+            p.error("--max-streams-per-client must be at least 1")
         if a.live_threads is not None and a.live_threads < 1:
             p.error("--live-threads must be at least 1")
         if a.log_level not in LOG_LEVELS:
@@ -209,11 +224,14 @@ class Settings:
             key=a.key,
             ice_servers=tuple(a.ice_server),
             max_streams=a.max_streams,
+            max_streams_per_client=a.max_streams_per_client,
             live_threads=a.live_threads,
             uploads=uploads,
             log_level=a.log_level,
             allowed_origins=tuple(origins),
             connect_timeout_s=a.connect_timeout,
+            first_frame_timeout_s=a.frame_timeout,
+            frame_timeout_s=a.frame_timeout,
             ice_allow=tuple(a.ice_allow) if a.ice_allow else None,
             database=a.database,
             admin_token=a.admin_token,
@@ -247,10 +265,16 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--small-faces", action="store_true", help=SMALL_FACES_DEPRECATED)
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
                    help=f"most live streams at once (default {DEFAULT_MAX_STREAMS})")
+    p.add_argument("--max-streams-per-client", type=int, default=None, metavar="N",
+                   help="most live streams from one client address (default: half of --max-streams; a classroom "
+                   "behind one NAT shares one address)")
     p.add_argument("--live-threads", type=int, default=None, metavar="N",
                    help="threads analysing live frames, each op on one core (default: one per CPU core, at most 4)")
     p.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
                    help="close a live stream not connected this many seconds after its offer (default 15)")
+    p.add_argument("--frame-timeout", type=float, default=10.0, metavar="S",
+                   help="close a live stream that sends no frame for this many seconds, from when it connected "
+                   "(default 10)")
     p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
                    help="another origin (scheme://host[:port]) whose pages may use this server's /ws and "
                    "uploads, e.g. behind a TLS proxy (repeatable; default: only the server's own origin; "
