@@ -79,8 +79,14 @@ class UploadSettings:
     retention_s: float = 3600.0
     cleanup_interval_s: float | None = None  # None: a quarter of retention_s, between 0.05 and 60 s
     every: int = 1
-    max_pending: int = 4  # uploads being received, queued or running at once
-    max_pending_per_client: int = 2  # of those, from one client address
+    max_pending: int = 4  # uploads queued or being analysed at once (checked before the body is read)
+    max_receiving: int = 8  # uploads whose body is being received at once, all clients together
+    max_pending_per_client: int = 2  # uploads being received, queued or analysed from one client address
+    # the body must keep coming: a byte every body_idle_s at least, and after body_grace_s, body_min_rate
+    # bytes a second on average (server/uploads/body_deadline.py); else 408
+    body_idle_s: float = 10.0
+    body_min_rate: float = 16 * 1024
+    body_grace_s: float = 10.0
     # checked from the file's header, before anything is decoded
     max_pixels: int = 40_000_000  # width x height of an image or a video frame
     max_side: int = 4096  # longest side of an image or a video frame

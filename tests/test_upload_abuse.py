@@ -158,17 +158,26 @@ def test_media_limits_scale_frames_down_and_catch_a_lying_header(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_parallel_uploads_cannot_get_past_the_pending_limit(make_client, astronaut_bgr):
-    client, jobs = await make_client(max_pending=2, max_pending_per_client=10)
+async def test_parallel_uploads_cannot_get_past_the_pending_limits(make_client, astronaut_bgr):
+    """12 uploads at once, whose bodies do not come yet: exactly ``max_receiving`` are taken (the count
+    and the insert are one step); and once ``max_pending`` wait for the analysis, no new one is taken."""
+    client, jobs = await make_client(max_pending=2, max_receiving=3, max_pending_per_client=20, body_idle_s=2,
+                                     body_grace_s=2)
+    stalls = await asyncio.gather(*(stalled_upload(client.port, "127.0.0.1") for _ in range(12)))
+    answers = await asyncio.gather(*(asyncio.wait_for(reader.read(), 20) for reader, _, _ in stalls))
+    statuses = sorted(int(a.split(b" ", 2)[1]) for a in answers)
+    assert statuses == [408] * 3 + [429] * 9, statuses  # 3 received (until they stalled), 9 refused at once
+    assert all(b"the server is receiving 3 other uploads" in a for a in answers if b" 429 " in a[:20])
+    for _, writer, _ in stalls:
+        writer.close()
     gate = threading.Event()
     jobs.service.submit_recorded(lambda analyzer: gate.wait(60))  # the analysis thread is busy: jobs wait
     ok, image = cv2.imencode(".png", astronaut_bgr)
     try:
-        replies = await asyncio.gather(*(
-            client.post("/api/uploads", data=form(image.tobytes(), f"face{i}.png")) for i in range(12)
-        ))
-        statuses = sorted(r.status for r in replies)
-        assert statuses.count(202) == 2 and statuses.count(429) == 10, statuses
+        for i in range(2):
+            assert (await client.post("/api/uploads", data=form(image.tobytes(), f"f{i}.png"))).status == 202
+        resp = await client.post("/api/uploads", data=form(image.tobytes(), "late.png"))  # 2 wait: the queue is full
+        assert resp.status == 429 and "busy analysing other uploads" in (await resp.json())["error"]
         assert len(folders(jobs.settings.directory)) == 2
     finally:
         gate.set()
@@ -186,6 +195,75 @@ async def test_one_address_may_have_only_a_few_uploads_pending(make_client, astr
         assert resp.status == 429 and "1 uploads being analysed" in (await resp.json())["error"]
     finally:
         gate.set()
+
+
+# ---------- stalled bodies ----------
+
+
+async def stalled_upload(port: int, address: str, trickle_s: float | None = None):
+    """An upload from ``address`` that sends its HTTP and multipart headers, then nothing (or one byte every
+    ``trickle_s``); returns (reader, writer, trickle task)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+    writer.write(b"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 50000000\r\n\r\n"
+                 b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="long.mp4"\r\n'
+                 b"Content-Type: video/mp4\r\n\r\n")
+    await writer.drain()
+
+    async def trickle():
+        while True:
+            await asyncio.sleep(trickle_s)
+            writer.write(b"x")
+            await writer.drain()
+
+    return reader, writer, asyncio.ensure_future(trickle()) if trickle_s else None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("trickle_s", [None, 0.5])
+async def test_stalled_uploads_from_two_addresses_refuse_nobody_and_are_cut_off(make_client, astronaut_bgr,
+                                                                                 trickle_s):
+    """Four connections from two addresses that send headers and then nothing (or a byte at a time) kept
+    every upload at 429. Now a visitor's upload goes through meanwhile, and the stalled ones get 408."""
+    client, jobs = await make_client(body_idle_s=2, body_grace_s=4, body_min_rate=1024)
+    stalls = [await stalled_upload(client.port, address, trickle_s)
+              for address in ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3")]
+    answers = [asyncio.ensure_future(answer_of(reader)) for reader, _, _ in stalls]
+    assert await _eventually(lambda: len(jobs.local) == 4)  # all four are being received
+    ok, image = cv2.imencode(".png", astronaut_bgr)
+    resp = await client.post("/api/uploads", data=form(image.tobytes(), "visitor.png"))
+    assert resp.status == 202, await resp.text()
+    assert (await wait_done(client, (await resp.json())["id"]))["status"] == "done"
+    for answer, (_, writer, trickle) in zip(await asyncio.gather(*answers), stalls):  # each is told, within seconds
+        if trickle:
+            trickle.cancel()
+        writer.close()
+        if answer is None:  # a byte that came after the server closed made it reset: the answer may be lost
+            assert trickle_s is not None
+            continue
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        message = answer.split(b"\r\n\r\n", 1)[1].decode()
+        assert ("nothing of the upload came for 2 s" if trickle_s is None else "slower than 1 kB/s") in message
+    assert await _eventually(lambda: not jobs.local)
+    assert len(folders(jobs.settings.directory)) == 1  # the visitor's; nothing of the stalled ones is left
+
+
+async def answer_of(reader, timeout=20.0) -> bytes | None:
+    """The server's answer to a stalled upload, read as it comes (None if the connection was reset first)."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        return head + await asyncio.wait_for(reader.readexactly(length), timeout)
+    except (ConnectionResetError, asyncio.IncompleteReadError):
+        return None
+
+
+async def _eventually(condition, timeout=10.0):
+    for _ in range(int(timeout * 20)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
 
 
 # ---------- malformed requests, names ----------

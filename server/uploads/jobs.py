@@ -24,10 +24,12 @@ if it was still being received (nobody got its id). A server that stops cleanly 
 running job back in the queue. Finished jobs stay, and are served after a restart, until
 they expire.
 
-Limits: ``max_pending`` uploads being received, queued or analysed at once in one store
-(``max_pending_per_client`` from one address), counted from before the body is read, in
-one transaction (serialised over replicas); pictures and durations checked from the
-file's header (``UploadSettings``), frames decoded scaled down. File I/O (folders, writes,
+Limits: ``max_pending`` uploads queued or analysed at once in one store, ``max_receiving``
+being received, and ``max_pending_per_client`` in any of these states from one address,
+counted from before the body is read, in one transaction (serialised over replicas); a
+body that stalls or trickles is cut off (408, ``body_deadline``); pictures, durations,
+frame counts and rates checked from the file's header (``UploadSettings``), frames decoded
+scaled down. File I/O (folders, writes,
 header checks, deletions) runs on ``io_threads`` threads, never on the event loop.
 
 Privacy: the uploaded file is deleted as soon as it has been analysed; its results are
@@ -243,11 +245,13 @@ class UploadJobs:
                   recording_start=recording_start)
         async with self._reserving:
             refused = await queue.reserve(self.db, job.new_row(self.owner), self.settings.max_pending,
-                                          self.settings.max_pending_per_client)
+                                          self.settings.max_pending_per_client, self.settings.max_receiving)
         if refused is not None:
             which, n = refused
             if which == "all":
                 return Refusal(429, "the server is busy analysing other uploads; try again in a minute")
+            if which == "receiving":
+                return Refusal(429, f"the server is receiving {n} other uploads; try again in a minute")
             return Refusal(429, f"you have {n} uploads being analysed already; wait for them to finish")
         self.local[job.id] = job
         return job
