@@ -18,6 +18,8 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_MPX       largest picture of an upload, in megapixels (default 40)
     FER_UPLOAD_MAX_SIDE      longest side of an upload's picture, in pixels (default 4096)
     FER_UPLOAD_MAX_MINUTES   longest uploaded video (default 30)
+    FER_UPLOAD_MAX_FRAMES    most frames of an uploaded video (default 108000: 30 min at 60 fps)
+    FER_UPLOAD_MAX_FPS       most frames a second of an uploaded video (default 240)
     FER_UPLOAD_LEASE_S       a job whose server gave no sign of life this long is taken up again (default 15)
     FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
     FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
@@ -91,6 +93,9 @@ class UploadSettings:
     max_pixels: int = 40_000_000  # width x height of an image or a video frame
     max_side: int = 4096  # longest side of an image or a video frame
     max_duration_s: float = 1800.0  # of a video
+    max_frames: int = 108_000  # of a video (30 min at 60 frames a second)
+    max_fps: float = 240.0  # frames a second of a video
+    max_streams: int = 16  # streams (tracks) of a container read from its header (video, audio, data...)
     frame_side: int = 1920  # frames are decoded (and annotated) at most this large on their longest side
     io_threads: int = 2  # file writes, header checks and deletions run on this many threads
     # the job queue (in the database): a job whose server process gave no sign of life for lease_s
@@ -124,6 +129,10 @@ class UploadSettings:
             kwargs["max_side"] = int(env["FER_UPLOAD_MAX_SIDE"])
         if env.get("FER_UPLOAD_MAX_MINUTES"):
             kwargs["max_duration_s"] = float(env["FER_UPLOAD_MAX_MINUTES"]) * 60
+        if env.get("FER_UPLOAD_MAX_FRAMES"):
+            kwargs["max_frames"] = int(env["FER_UPLOAD_MAX_FRAMES"])
+        if env.get("FER_UPLOAD_MAX_FPS"):
+            kwargs["max_fps"] = float(env["FER_UPLOAD_MAX_FPS"])
         if env.get("FER_UPLOAD_LEASE_S"):
             kwargs["lease_s"] = float(env["FER_UPLOAD_LEASE_S"])
         return cls(**kwargs)

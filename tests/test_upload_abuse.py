@@ -120,6 +120,95 @@ async def test_a_video_too_long_or_too_large_is_refused_from_its_header(make_cli
     assert folders(jobs.settings.directory) == []
 
 
+def many_tracks(path, tracks: int, frames: int = 2, side: int = 32) -> bytes:
+    """A container of ``tracks`` small H.264 video tracks (MKV or MP4, by the name)."""
+    with av.open(str(path), "w") as c:
+        streams = []
+        for _ in range(tracks):
+            s = c.add_stream("libx264", rate=25)
+            s.width = s.height = side
+            s.pix_fmt, s.options = "yuv420p", {"preset": "ultrafast"}
+            streams.append(s)
+        frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 90, np.uint8), format="bgr24")
+        for _ in range(frames):
+            for s in streams:
+                for packet in s.encode(frame):
+                    c.mux(packet)
+        for s in streams:
+            for packet in s.encode():
+                c.mux(packet)
+    return path.read_bytes()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", ["tracks.mkv", "tracks.mp4"])
+async def test_a_container_of_many_tracks_is_refused_from_its_header(make_client, tmp_path, name):
+    """FFmpeg opens a decoder for every track while it reads the header: 1,000 tracks in 10 MB took 1 GB."""
+    client, jobs = await make_client()
+    data = many_tracks(tmp_path / name, 40)
+    resp = await client.post("/api/uploads", data=form(data, name))
+    assert resp.status == 400, await resp.text()
+    message = (await resp.json())["error"]
+    assert name in message and "more than 16 streams (tracks)" in message, message
+    assert folders(jobs.settings.directory) == []
+    few = many_tracks(tmp_path / f"few-{name}", 3, frames=10)  # a few tracks: one is analysed
+    resp = await client.post("/api/uploads", data=form(few, name))
+    assert resp.status == 202, await resp.text()
+    body = await wait_done(client, (await resp.json())["id"])
+    assert body["status"] == "done" and body["summary"]["frames_total"] == 10, body
+
+
+def test_reading_a_many_track_header_takes_no_memory(tmp_path):
+    """In a process of its own (RSS): 300 tracks took +240 MB at the peak before the limit, +0 now."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bomb.mkv"
+    many_tracks(path, 300)
+    code = (
+        "import resource, sys\n"
+        "from ml.recorded.media import MediaError, MediaLimits, open_media\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    open_media(sys.argv[1], MediaLimits(max_streams=16))\n"
+        "except MediaError as e:\n"
+        "    print('refused:', e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    lines = out.stdout.strip().splitlines()
+    assert lines and lines[0].startswith("refused:") and "more than 16 streams" in lines[0], out.stdout + out.stderr
+    assert int(lines[-1]) < 30_000  # kB of peak RSS above the start: the 300 decoders were never opened
+
+
+@pytest.mark.asyncio
+async def test_a_video_of_too_many_frames_or_frames_a_second_is_refused(make_client, tmp_path):
+    client, jobs = await make_client()
+    fast = h264(tmp_path / "fast.mp4", 64, 64, frames=600, fps=999)  # 0.6 s at 999 fps
+    resp = await client.post("/api/uploads", data=form(fast, "fast.mp4"))
+    assert resp.status == 400
+    assert "999 frames a second; at most 240" in (await resp.json())["error"]
+    client, jobs = await make_client(max_frames=50)
+    many = h264(tmp_path / "many.mp4", 64, 64, frames=80, fps=30)
+    resp = await client.post("/api/uploads", data=form(many, "many.mp4"))
+    assert resp.status == 400
+    assert "the video has 80 frames; at most 50 are analysed" in (await resp.json())["error"]
+    assert folders(jobs.settings.directory) == []
+
+
+def test_a_header_that_hides_frames_is_caught_while_decoding(tmp_path):
+    video = tmp_path / "v.mp4"
+    h264(video, 64, 64, frames=60, fps=30)
+    for limits, expected in ((MediaLimits(max_frames=40), "more than 40 frames"),
+                             (MediaLimits(max_fps=10), "more than 10 frames a second")):
+        source = open_media(video)
+        source.limits = limits  # as if the header had said what the limits take
+        with pytest.raises(MediaError, match=expected):
+            for _ in source.frames():
+                pass
+
+
 @pytest.mark.asyncio
 async def test_a_4k_video_is_analysed_at_a_reduced_size(make_client, tmp_path):
     """32 kB of H.264 at 4096x2160: accepted (within the limits), decoded and annotated at 1920 wide."""

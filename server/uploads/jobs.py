@@ -65,6 +65,7 @@ from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, MediaLimits, o
 
 from ..live.client_limits import Refusal
 from ..live.inference import AnalysisService
+from ..memory import return_freed_memory
 from ..settings import UploadSettings
 from ..studies import store as study_store
 from ..storage.db import Database
@@ -216,6 +217,9 @@ class UploadJobs:
             max_side=settings.max_side,
             max_duration_s=settings.max_duration_s,
             frame_side=settings.frame_side,
+            max_streams=settings.max_streams,
+            max_frames=settings.max_frames,
+            max_fps=settings.max_fps,
         )
         self._io: ThreadPoolExecutor | None = None
         self._tasks: list[asyncio.Task] = []
@@ -271,8 +275,12 @@ class UploadJobs:
         return os.fdopen(fd, "wb")
 
     def check(self, job: Job) -> None:
-        """Blocking (I/O threads): the upload's header against the limits; MediaError if refused."""
-        open_media(job.input, self.limits)
+        """Blocking (I/O threads): the upload's header against the limits; MediaError if refused.
+        What reading the header took (a container's probe) goes back to the system, refused or not."""
+        try:
+            open_media(job.input, self.limits)
+        finally:
+            return_freed_memory()
 
     async def start(self, job: Job) -> bool:
         """The upload is complete: queue it for analysis. False if its job is gone meanwhile (its study
@@ -432,6 +440,7 @@ class UploadJobs:
                         os.chmod(path, 0o600)
                     except OSError:
                         pass
+            return_freed_memory()  # the decoders' and the frames' memory, back to the system
             log.info(
                 "upload analysed (%s, %s): %d frames in %.1f s",
                 job.kind, job.status, job.frames_done, job.finished - (job.started or job.finished),
