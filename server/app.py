@@ -30,7 +30,8 @@ from .live.client_limits import ClientCounter
 from .live.inference import AnalysisService
 from .live.signaling import websocket_handler
 from .memory import freeze_startup_objects
-from .middleware import add_security_headers, check_origin, refuse_bad_text
+from .middleware import add_security_headers, check_origin, limit_token_guesses, refuse_bad_text
+from .rate_limit import SlidingWindow
 from .settings import Settings
 from .studies import Studies, add_routes as add_study_routes
 from .uploads import UploadJobs, add_routes as add_upload_routes
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     loading ``settings.model`` at start-up."""
     settings = settings or Settings()
     frame_size.install(settings.max_frame_pixels)  # aiortc's decoders: process-wide
-    app = web.Application(middlewares=[refuse_bad_text, check_origin])
+    app = web.Application(middlewares=[refuse_bad_text, check_origin, limit_token_guesses])
     app.on_response_prepare.append(add_security_headers)
     service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer,
                               live_threads=settings.live_threads)
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     app[keys.WEBSOCKETS] = ClientCounter(
         settings.max_websockets_per_client, settings.max_websockets, what="WebSocket connections"
     )
+    app[keys.TOKEN_GUESSES] = SlidingWindow(settings.max_token_failures, settings.token_failure_window_s)
     app[keys.STUDIES] = Studies(settings)
     # the upload jobs' queue is in the studies' database (a throw-away one without --database)
     app[keys.UPLOADS] = UploadJobs(settings.uploads, service, app[keys.STUDIES].db,

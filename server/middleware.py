@@ -1,6 +1,7 @@
-"""The web middleware of every request: text of the address, the Origin allow-list and the security headers.
+"""The web middleware of every request: text of the address, the Origin allow-list, researcher-token
+guesses and the security headers.
 
-    app = web.Application(middlewares=[refuse_bad_text, check_origin])
+    app = web.Application(middlewares=[refuse_bad_text, check_origin, limit_token_guesses])
     app.on_response_prepare.append(add_security_headers)
 
 **Text.** A path or query string that decodes to a NUL character or a lone surrogate
@@ -15,6 +16,13 @@ nor one of ``Settings.allowed_origins`` gets 403 before its handler runs. Reques
 without an ``Origin`` (curl, the Python client, no browser behind them) are let through:
 no visitor's browser can be made to send one of those from another site. ``Origin: null``
 (sandboxed frames, ``file://`` pages) is refused.
+
+**Token guesses.** A request that presents a researcher token (an ``Authorization`` header,
+the login form, ``/studies?token=``) and is answered 401 counts against its address: past
+``Settings.max_token_failures`` in ``token_failure_window_s`` seconds, every such request
+from that address gets 429 (with ``Retry-After``) before any token is looked at, a right one
+too. Whatever checks the token (``studies/auth.py``) is wrapped, not changed. Requests with
+only the login cookie are not counted (a page whose cookie expired keeps asking).
 
 **Headers.** Security headers on every response, and a ``Server`` header without versions.
 
@@ -32,6 +40,7 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 
 from . import keys, strict_text
+from .live.client_limits import client_address
 from .logs import redact_path
 
 log = logging.getLogger(__name__)
@@ -93,6 +102,39 @@ async def check_origin(request: web.Request, handler):
             status=403,
         )
     return await handler(request)
+
+
+# ---- researcher-token guesses ----
+
+
+def presents_token(request: web.Request) -> bool:
+    """Whether the request tries a researcher token (not the cookie of a login)."""
+    return (hdrs.AUTHORIZATION in request.headers
+            or (request.method == "POST" and request.path == "/login")
+            or "token" in request.query)
+
+
+@web.middleware
+async def limit_token_guesses(request: web.Request, handler):
+    if not presents_token(request):
+        return await handler(request)
+    guesses = request.app[keys.TOKEN_GUESSES]
+    client = client_address(request)
+    wait = guesses.wait(client)
+    if wait > 0:
+        log.info("refused a researcher token: too many wrong ones from one address")
+        return web.json_response(
+            {"error": f"too many wrong researcher tokens from your address; try again in {wait:.0f} s"},
+            status=429, headers={"Retry-After": str(max(1, round(wait)))})
+    try:
+        response = await handler(request)
+    except web.HTTPException as e:
+        if e.status == 401:
+            guesses.add(client)
+        raise
+    if response.status == 401:
+        guesses.add(client)
+    return response
 
 
 # ---- security headers ----

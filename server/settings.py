@@ -169,6 +169,14 @@ class Settings:
     # where the server may send ICE checks: "public", "private", "loopback", "link-local", "mdns" or networks
     # (CIDR); None: public and private addresses, and loopback too when the server listens on loopback
     ice_allow: tuple[str, ...] | None = None
+    # researcher tokens: past this many wrong ones from one address in the window, its tries get 429
+    max_token_failures: int = 10
+    token_failure_window_s: float = 60.0
+    # studies: new sessions of one participant link a minute, task markers of one session, live views
+    # (observer sockets) of one study
+    max_sessions_per_minute: int = 60
+    max_markers_per_session: int = 500
+    max_observers_per_study: int = 16
     # studies (server/studies/): the database's URL; None: a throw-away one (tests), the
     # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
     database: str | None = None

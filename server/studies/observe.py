@@ -233,13 +233,18 @@ async def observe(request: web.Request) -> web.StreamResponse:
     study = await store.get_study(studies.db, request.match_info["id"])
     if study is None:
         return web.json_response({"error": "no such study"}, status=404)
+    cap = request.app[keys.SETTINGS].max_observers_per_study
+    if sum(1 for o in request.app[keys.OBSERVERS] if o.study["id"] == study["id"]) >= cap:
+        log.info("studies: a live view refused: the study has the most live views it takes")
+        return web.json_response({"error": f"this study has {cap} live views open already, the most one study "
+                                           "takes; close one first"}, status=429)
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MESSAGE_MAX)
-    await ws.prepare(request)
     observer = Observer(studies, study, ws, request.transport)
-    unwatch = studies.hub.watch(study["id"], observer.on_event)  # before the snapshot: nothing falls between
-    request.app[keys.OBSERVERS].add(observer)
-    pump = None
+    request.app[keys.OBSERVERS].add(observer)  # counted from now (no await since the count)
+    unwatch = pump = None
     try:
+        await ws.prepare(request)
+        unwatch = studies.hub.watch(study["id"], observer.on_event)  # before the snapshot: nothing falls between
         await observer.send(await snapshot(studies, study))
         pump = asyncio.create_task(observer.pump())
         async for msg in ws:
@@ -250,11 +255,12 @@ async def observe(request: web.Request) -> web.StreamResponse:
     except (asyncio.TimeoutError, ConnectionError):
         pass  # gone or too slow: closed below
     finally:
-        unwatch()
+        if unwatch is not None:
+            unwatch()
         request.app[keys.OBSERVERS].discard(observer)
         if pump is not None:
             pump.cancel()
-        if not ws.closed:
+        if ws.prepared and not ws.closed:
             await ws.close()
     return ws
 

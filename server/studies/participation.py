@@ -24,8 +24,11 @@ class StudyError(ValueError):
 
 
 class Participation:
-    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None):
+    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None,
+                 max_markers: int | None = None):
         self.db = db
+        self.max_markers = max_markers  # task markers this session takes at most
+        self.markers = 0
         self.hub = hub
         self.study = study
         self.session_id = session_id
@@ -63,11 +66,14 @@ class Participation:
         n = len(self.study["tasks"])
         if not 0 <= task < n:
             raise StudyError(f"task {task} is out of range: this study has {n} task{'s' * (n != 1)} (0 to {n - 1})")
+        if self.max_markers is not None and self.markers >= self.max_markers:
+            raise StudyError(f"this session has {self.markers} task markers, the most one session takes")
         if event == "end" and self.task != task:
             raise StudyError(f"task {task} is not running, it cannot end"
                              + ("" if self.task is None else f" (task {self.task} is)"))
         marker = await store.add_marker(self.db, self.session_id, task, event, round(self.stream_time(), 3),
                                         utc_iso(time.time()))
+        self.markers += 1
         self.task = task if event == "start" else None
         self._emit("marker", {k: v for k, v in marker.items() if k != "session_id"})
         return marker
