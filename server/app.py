@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -30,7 +31,7 @@ from .live.client_limits import ClientCounter
 from .live.inference import AnalysisService
 from .live.signaling import websocket_handler
 from .memory import freeze_startup_objects
-from .middleware import add_security_headers, check_origin, limit_token_guesses, refuse_bad_text
+from .middleware import add_security_headers, check_origin, json_errors, limit_token_guesses, refuse_bad_text
 from .rate_limit import SlidingWindow
 from .settings import Settings
 from .studies import Studies, add_routes as add_study_routes
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     loading ``settings.model`` at start-up."""
     settings = settings or Settings()
     frame_size.install(settings.max_frame_pixels)  # aiortc's decoders: process-wide
-    app = web.Application(middlewares=[refuse_bad_text, check_origin, limit_token_guesses])
+    app = web.Application(middlewares=[json_errors, refuse_bad_text, check_origin, limit_token_guesses])
     app.on_response_prepare.append(add_security_headers)
     service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer,
                               live_threads=settings.live_threads)
@@ -96,15 +97,22 @@ async def index(request: web.Request) -> dict:
 
 
 async def health(request: web.Request) -> web.Response:
+    """200 while the server answers; ``status`` "degraded" while the database is unavailable (live
+    streams go on; studies' writes wait, new participants, studies and uploads are refused)."""
     app = request.app
-    return web.json_response(
-        {
-            "status": "ok",
-            "model": app[keys.ANALYSIS].model_name,
-            "live_streams": len(app[keys.LIVE_SESSIONS]),
-            "max_streams": app[keys.SETTINGS].max_streams,
-        }
-    )
+    db = app[keys.STUDIES].db
+    up = await db.health.check()
+    body = {
+        "status": "ok" if up else "degraded",
+        "database": "ok" if up else "unavailable",
+        "model": app[keys.ANALYSIS].model_name,
+        "live_streams": len(app[keys.LIVE_SESSIONS]),
+        "max_streams": app[keys.SETTINGS].max_streams,
+    }
+    if not up:
+        body["database_down_s"] = round(time.time() - (db.health.down_since or time.time()), 1)
+        body["database_writes_waiting"] = db.health.deferred
+    return web.json_response(body)
 
 
 async def _log_model(app: web.Application):

@@ -1,8 +1,14 @@
-"""The web middleware of every request: text of the address, the Origin allow-list, researcher-token
-guesses and the security headers.
+"""The web middleware of every request: errors as JSON, text of the address, the Origin allow-list,
+researcher-token guesses and the security headers.
 
-    app = web.Application(middlewares=[refuse_bad_text, check_origin, limit_token_guesses])
+    app = web.Application(middlewares=[json_errors, refuse_bad_text, check_origin, limit_token_guesses])
     app.on_response_prepare.append(add_security_headers)
+
+**Errors.** Under ``/api/`` every error is ``{"error": message}``: aiohttp's own (404 no
+such route, 405) and a handler's exception. An exception that is a database outage
+(``storage/health.py``: logged once per outage) is a 503 saying so, JSON under ``/api/`` and
+text for pages; any other is logged with its traceback and answered 500 without details.
+WebSocket upgrades are left to their handlers (an answer cannot follow an upgrade).
 
 **Text.** A path or query string that decodes to a NUL character or a lone surrogate
 (``/p/a%00b``) gets 400 before any handler looks it up (``strict_text``: PostgreSQL cannot
@@ -34,6 +40,7 @@ scripts set them (no script can run from them).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlsplit
 
@@ -78,6 +85,36 @@ def allowed(request: web.Request, origin: str) -> bool:
 
 def needs_check(request: web.Request) -> bool:
     return request.method in STATE_CHANGING or request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+
+
+DATABASE_DOWN = "the database is unavailable just now; try again in a minute"
+SERVER_FAILED = "the server failed to answer this request (the error is in its log)"
+
+
+def _error(request: web.Request, status: int, message: str, headers=None) -> web.Response:
+    if request.path.startswith("/api/"):
+        return web.json_response({"error": message}, status=status, headers=headers)
+    return web.Response(text=message, status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400 or not request.path.startswith("/api/") or e.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in e.headers.items() if k not in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH)}
+        return web.json_response({"error": e.text or e.reason}, status=e.status, headers=headers)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as e:
+        if request.app[keys.STUDIES].db.health.failed(e, f"answering {request.method} {redact_path(request.path)}"):
+            return _error(request, 503, DATABASE_DOWN, {"Retry-After": "60"})
+        log.exception("%s %s failed", request.method, redact_path(request.path))
+        return _error(request, 500, SERVER_FAILED)
 
 
 @web.middleware

@@ -106,9 +106,9 @@ def session(session_id: str, title: str, tasks: list[str], feedback: bool) -> di
     return {"type": "session", "id": session_id, "title": title, "tasks": list(tasks), "feedback": bool(feedback)}
 
 
-def marked(task: int, event: str, time_s: float) -> dict:
-    """A task marker was stored."""
-    return {"type": "marked", "task": int(task), "event": event, "time_s": time_s}
+def marked(task: int, event: str, time_s: float, stored: bool = True) -> dict:
+    """A task marker was taken: stored, or (``stored`` false) kept until the database is back."""
+    return {"type": "marked", "task": int(task), "event": event, "time_s": time_s, "stored": bool(stored)}
 
 
 def pace(max_fps: int) -> dict:

@@ -152,7 +152,7 @@ class Connection:
         except StudyError as e:
             await self.error(str(e))
             return
-        await self.send(protocol.marked(marker["task"], marker["event"], marker["time_s"]))
+        await self.send(protocol.marked(marker["task"], marker["event"], marker["time_s"], marker.get("stored", True)))
 
     def _session_closed(self, session: LiveSession) -> None:
         self.app[keys.LIVE_SESSIONS].discard(session)
@@ -191,7 +191,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             await conn.send(protocol.hello(app[keys.ANALYSIS].model_name))
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await conn.handle(msg.data)
+                    try:
+                        await conn.handle(msg.data)
+                    except (ConnectionResetError, asyncio.CancelledError):
+                        raise
+                    except Exception:  # a bug: said, logged; the connection and the server go on
+                        log.exception("live: a message could not be handled")
+                        await conn.error("the server failed on this message (the error is in its log)")
                 elif msg.type == WSMsgType.BINARY:
                     await conn.error("binary messages are not part of the protocol: send JSON text")
                 elif msg.type == WSMsgType.ERROR:

@@ -26,7 +26,7 @@ from collections import deque
 from datetime import datetime
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from ml.schema import utc_iso
 
@@ -43,6 +43,9 @@ SEND_TIMEOUT_S = 10.0
 MESSAGE_MAX = 64 * 1024  # bytes of one observer message (a note of NOTE_MAX characters, JSON-escaped)
 RELAY_TEXT_MAX = 6000  # bytes of a note's JSON-escaped text in its event (relays may carry 8000 bytes)
 CLOSE_TOO_SLOW = 1013  # "try again later"
+NOTE_NOT_STORED = ("the study's database is unavailable just now: the note was not stored; "
+                   "send it again in a minute")
+NO_SNAPSHOT = "the study's database is unavailable just now; the live view reconnects in a moment"
 
 
 class Outbox:
@@ -183,9 +186,11 @@ class Observer:
             await self.error(str(e))
         except IntegrityError:  # the session was deleted meanwhile
             await self.error("no such session in this study")
-        except SQLAlchemyError:
-            log.exception("studies: a note could not be stored")
-            await self.error("the server could not store the note; try again")
+        except Exception as e:
+            if not self.studies.db.health.failed(e, "storing a note"):  # an outage is logged once
+                log.exception("studies: a note could not be stored")
+                return await self.error("the server could not store the note; try again")
+            await self.error(NOTE_NOT_STORED)
 
     async def error(self, text: str) -> None:
         await self.send({"type": "error", "message": text})
@@ -230,7 +235,12 @@ async def observe(request: web.Request) -> web.StreamResponse:
     if not is_researcher(request):
         return unauthorized()
     studies = request.app[keys.STUDIES]
-    study = await store.get_study(studies.db, request.match_info["id"])
+    try:
+        study = await store.get_study(studies.db, request.match_info["id"])
+    except Exception as e:
+        if not studies.db.health.failed(e, "opening a live view"):
+            raise
+        return web.json_response({"error": NO_SNAPSHOT}, status=503)
     if study is None:
         return web.json_response({"error": "no such study"}, status=404)
     cap = request.app[keys.SETTINGS].max_observers_per_study
@@ -245,7 +255,15 @@ async def observe(request: web.Request) -> web.StreamResponse:
     try:
         await ws.prepare(request)
         unwatch = studies.hub.watch(study["id"], observer.on_event)  # before the snapshot: nothing falls between
-        await observer.send(await snapshot(studies, study))
+        try:
+            first = await snapshot(studies, study)
+        except Exception as e:
+            if not studies.db.health.failed(e, "a live view's snapshot"):
+                raise
+            await observer.error(NO_SNAPSHOT)
+            await ws.close(code=CLOSE_TOO_SLOW, message=b"database unavailable: try again")
+            return ws
+        await observer.send(first)
         pump = asyncio.create_task(observer.pump())
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

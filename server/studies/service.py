@@ -24,6 +24,8 @@ from .writer import ResultWriter
 log = logging.getLogger(__name__)
 
 TOKEN_MAX = 128  # characters: a longer study token in an offer is refused before any query
+DATABASE_DOWN = ("the study's database is unavailable just now, so nothing could be recorded; "
+                 "please try again in a few minutes")
 
 
 class Studies:
@@ -65,6 +67,16 @@ class Studies:
         offer on the same WebSocket continues its session), else a new session."""
         if current is not None and not current.closed and current.token == token:
             return current
+        if not self.db.health.ok:
+            raise StudyError(DATABASE_DOWN)
+        try:
+            return await self._join(token)
+        except Exception as e:
+            if self.db.health.failed(e, "starting a session"):
+                raise StudyError(DATABASE_DOWN) from None
+            raise
+
+    async def _join(self, token: str) -> Participation:
         study = await store.study_by_token(self.db, token) if len(token) <= TOKEN_MAX else None
         if study is None:
             raise StudyError("unknown study: check the link you were given")

@@ -338,8 +338,9 @@ class UploadJobs:
         while not self._stopping:
             try:
                 row = await queue.claim(self.db, self.store, self.owner)
-            except Exception:
-                log.exception("uploads: claiming the next job failed")
+            except Exception as e:
+                if not self.db.health.failed(e, "claiming an upload job"):  # an outage is logged once
+                    log.exception("uploads: claiming the next job failed")
                 row = None
             if row is not None and self._stopping:  # claimed while the server stops: for the next one
                 await queue.release(self.db, row.id, self.owner)
@@ -355,8 +356,9 @@ class UploadJobs:
             self.local[job.id] = job
             try:
                 await self._analyse(job)
-            except Exception:
-                log.exception("uploads: a job's outcome could not be stored; it is recovered later")
+            except Exception as e:
+                if not self.db.health.failed(e, "storing an upload's outcome"):
+                    log.exception("uploads: a job's outcome could not be stored; it is recovered later")
             finally:
                 self.local.pop(job.id, None)
 
@@ -465,8 +467,9 @@ class UploadJobs:
                     last_recovery = time.monotonic()
                     await self.recover()
                     await self._remove_strays()
-            except Exception:  # keep going whatever happens
-                log.exception("uploads: heartbeat or recovery failed")
+            except Exception as e:  # keep going whatever happens
+                if not self.db.health.failed(e, "the uploads' heartbeat"):
+                    log.exception("uploads: heartbeat or recovery failed")
 
     async def recover(self) -> int:
         """Jobs of this store whose server died (no heartbeat for ``lease_s``): a running one is analysed
@@ -550,8 +553,9 @@ class UploadJobs:
             await asyncio.sleep(self.settings.cleanup_interval_s)
             try:
                 await self.sweep()
-            except Exception:  # keep cleaning up whatever happens
-                log.exception("upload cleanup failed")
+            except Exception as e:  # keep cleaning up whatever happens
+                if not self.db.health.failed(e, "the uploads' cleanup"):
+                    log.exception("upload cleanup failed")
 
     async def lifespan(self, app: web.Application):
         """Needs the database open (the studies' lifespan runs first)."""
