@@ -171,3 +171,27 @@ async def test_a_database_outage_is_answered_and_nothing_kept_is_lost(outage, fa
     assert [s["live"] for s in listed["sessions"]] == [False]
     assert (await client.post("/api/studies", json=STUDY, headers=AUTH)).status == 201  # all as before
     await observer.close()
+
+
+@pytest.mark.asyncio
+async def test_every_error_under_api_is_json(aiohttp_client, monkeypatch, caplog):
+    """aiohttp's own errors (no such route, wrong method) and a handler's failure: JSON, no details."""
+    from test_server import StubAnalyzer
+
+    client = await aiohttp_client(create_app(Settings(admin_token=TOKEN), analyzer=StubAnalyzer()))
+    resp = await client.get("/api/no-such-thing")
+    assert resp.status == 404 and resp.content_type == "application/json" and "error" in await resp.json()
+    resp = await client.put("/api/studies", headers=AUTH)
+    assert resp.status == 405 and resp.content_type == "application/json" and "POST" in resp.headers["Allow"]
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug with a secret in its message")
+
+    monkeypatch.setattr(store, "list_studies", broken)
+    with caplog.at_level(logging.ERROR):
+        resp = await client.get("/api/studies", headers=AUTH)
+    assert resp.status == 500 and resp.content_type == "application/json"
+    body = await resp.json()
+    assert "the server failed to answer this request" in body["error"] and "secret" not in body["error"]
+    assert any(r.exc_info for r in caplog.records)  # the bug is in the log, with its traceback
+    assert (await client.get("/healthz")).status == 200
