@@ -198,6 +198,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                     except Exception:  # a bug: said, logged; the connection and the server go on
                         log.exception("live: a message could not be handled")
                         await conn.error("the server failed on this message (the error is in its log)")
+                    # one message, then the others' turn: a flood of messages on one socket (they arrive
+                    # parsed by the thousand, and answering one need not wait) cannot hold the event loop
+                    await asyncio.sleep(0)
                 elif msg.type == WSMsgType.BINARY:
                     await conn.error("binary messages are not part of the protocol: send JSON text")
                 elif msg.type == WSMsgType.ERROR:
