@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from live_stream import face_frame_640, free_port, wait_up  # noqa: E402
 
 from server.client import TIME_BASE, FrameTrack, LiveClient, ObserverClient  # noqa: E402
+from test_upload_abuse import many_tracks, stalled_upload  # noqa: E402  (the tests' own attacks)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "abuse-bench-researcher-token-0123456789"
@@ -155,25 +156,10 @@ async def silent_peers(root: Path) -> dict:
 # ---- 2. stalled uploads ---------------------------------------------------------------------
 
 
-async def stalled_upload(port: int, address: str, trickle_s: float | None):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
-    writer.write(b"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 b"Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 50000000\r\n\r\n"
-                 b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="long.mp4"\r\n'
-                 b"Content-Type: video/mp4\r\n\r\n")
-    await writer.drain()
+async def stalled_answer(port: int, address: str, trickle_s: float | None):
+    """A stalled (or trickling) upload from ``address``; a task for its answer: (seconds, status line)."""
+    reader, writer, trickle = await stalled_upload(port, address, trickle_s)
     started = time.monotonic()
-
-    async def trickle():
-        try:
-            while True:
-                await asyncio.sleep(trickle_s)
-                writer.write(b"x")
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-
-    task = asyncio.ensure_future(trickle()) if trickle_s else None
 
     async def answer():
         try:
@@ -182,8 +168,8 @@ async def stalled_upload(port: int, address: str, trickle_s: float | None):
         except (ConnectionError, asyncio.TimeoutError) as e:
             return round(time.monotonic() - started, 1), type(e).__name__
         finally:
-            if task:
-                task.cancel()
+            if trickle:
+                trickle.cancel()
             writer.close()
 
     return asyncio.ensure_future(answer())
@@ -191,7 +177,7 @@ async def stalled_upload(port: int, address: str, trickle_s: float | None):
 
 async def stalled_uploads(root: Path) -> dict:
     async with Server(root) as server:
-        stalls = [await stalled_upload(server.port, a, t) for a, t in
+        stalls = [await stalled_answer(server.port, a, t) for a, t in
                   (("127.0.0.2", None), ("127.0.0.2", None), ("127.0.0.3", 9.0), ("127.0.0.3", 9.0))]
         await asyncio.sleep(1.0)
         import cv2
@@ -208,29 +194,10 @@ async def stalled_uploads(root: Path) -> dict:
 # ---- 3. many-track containers ------------------------------------------------------------------
 
 
-def many_tracks(path: Path, tracks: int, frames: int = 3, side: int = 64) -> bytes:
-    with av.open(str(path), "w") as c:
-        streams = []
-        for _ in range(tracks):
-            s = c.add_stream("libx264", rate=25)
-            s.width = s.height = side
-            s.pix_fmt, s.options = "yuv420p", {"preset": "ultrafast"}
-            streams.append(s)
-        frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 90, np.uint8), format="bgr24")
-        for _ in range(frames):
-            for s in streams:
-                for packet in s.encode(frame):
-                    c.mux(packet)
-        for s in streams:
-            for packet in s.encode():
-                c.mux(packet)
-    return path.read_bytes()
-
-
 async def track_bomb(root: Path) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="fer-bomb-"))
-    bomb1000 = many_tracks(tmp / "b1000.mkv", 1000)
-    bomb300 = many_tracks(tmp / "b300.mkv", 300)
+    bomb1000 = many_tracks(tmp / "b1000.mkv", 1000, frames=3, side=64)
+    bomb300 = many_tracks(tmp / "b300.mkv", 300, frames=3, side=64)
     out = {"attack": "track-bomb", "file_1000_tracks_bytes": len(bomb1000), "file_300_tracks_bytes": len(bomb300)}
     async with Server(root) as server:
         await asyncio.sleep(3)

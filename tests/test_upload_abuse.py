@@ -300,10 +300,13 @@ async def stalled_upload(port: int, address: str, trickle_s: float | None = None
     await writer.drain()
 
     async def trickle():
-        while True:
-            await asyncio.sleep(trickle_s)
-            writer.write(b"x")
-            await writer.drain()
+        try:
+            while True:
+                await asyncio.sleep(trickle_s)
+                writer.write(b"x")
+                await writer.drain()
+        except (ConnectionError, OSError):  # the server answered and closed
+            pass
 
     return reader, writer, asyncio.ensure_future(trickle()) if trickle_s else None
 
