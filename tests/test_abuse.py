@@ -494,6 +494,13 @@ def test_settings_parse_origins_and_ice_allow():
     assert Settings(host="127.0.0.1").ice_allow == ("public", "private", "loopback")
     assert Settings.from_args(["--ice-allow", "link-local", "--ice-allow", "mdns"], env={}).ice_allow == (
         "link-local", "mdns")
+    s = Settings.from_args(["--max-streams", "10", "--frame-timeout", "4"], env={})
+    assert s.streams_per_client == 5 and s.first_frame_timeout_s == s.frame_timeout_s == 4
+    assert Settings.from_args(["--max-streams-per-client", "9"], env={}).streams_per_client == 9
+    uploads = Settings.from_args([], env={"FER_UPLOAD_MAX_FRAMES": "500", "FER_UPLOAD_MAX_FPS": "60"}).uploads
+    assert (uploads.max_frames, uploads.max_fps) == (500, 60.0)
+    with pytest.raises(SystemExit):
+        Settings.from_args(["--max-streams-per-client", "0"], env={})
     assert Settings(host="0.0.0.0").ice_allow == ("public", "private")
     for bad in (["--allowed-origin", "evil"], ["--ice-allow", "everything"]):
         with pytest.raises(SystemExit):
