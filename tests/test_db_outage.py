@@ -195,3 +195,19 @@ async def test_every_error_under_api_is_json(aiohttp_client, monkeypatch, caplog
     assert "the server failed to answer this request" in body["error"] and "secret" not in body["error"]
     assert any(r.exc_info for r in caplog.records)  # the bug is in the log, with its traceback
     assert (await client.get("/healthz")).status == 200
+
+
+def test_what_counts_as_an_outage():
+    """The database unreachable or full is an outage; a bad query, or a full uploads folder, is not."""
+    import errno
+
+    from sqlalchemy import exc
+
+    from server.storage.health import DatabaseHealth
+
+    outage = DatabaseHealth.is_outage
+    assert outage(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert outage(exc.OperationalError("INSERT", {}, Exception("database or disk is full")))
+    assert not outage(exc.IntegrityError("INSERT", {}, Exception("FOREIGN KEY constraint failed")))
+    assert not outage(OSError(errno.ENOSPC, "No space left on device"))  # a file's, not the database's
+    assert not outage(ValueError("a bug"))

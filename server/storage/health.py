@@ -20,7 +20,9 @@ meanwhile) drop only the write they belong to.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import time
 from collections import deque
 from typing import Awaitable, Callable
@@ -42,6 +44,9 @@ try:  # errors asyncpg raises itself (not wrapped by SQLAlchemy) when it cannot 
 except ImportError:  # pragma: no cover
     _DRIVER_OUTAGES = ()
 
+# an OSError from connecting to the database: the network, not a file
+_NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                   errno.ETIMEDOUT, errno.EPIPE, errno.ENETDOWN, errno.EHOSTDOWN}
 # errors of a query, not of the database: the same query would fail again
 _QUERY_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError, sa_exc.ProgrammingError, sa_exc.NotSupportedError)
 
@@ -65,6 +70,8 @@ class DatabaseHealth:
     def is_outage(exc: BaseException) -> bool:
         if isinstance(exc, _QUERY_ERRORS):
             return False
+        if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, socket.gaierror, TimeoutError)):
+            return exc.errno in _NETWORK_ERRNOS  # (a full uploads folder is not the database's outage)
         return isinstance(exc, (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, asyncio.TimeoutError,
                                 *_DRIVER_OUTAGES))
 
