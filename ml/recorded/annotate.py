@@ -17,16 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# one colour per class (BGR), shared with the timeline plot and the page (as RGB hex)
-CLASS_COLORS_RGB = {  # the page's colours (static/chart.js EXPRESSION_COLORS)
-    "angry": "#e53935",
-    "disgust": "#43a047",
-    "fear": "#8e24aa",
-    "happy": "#fbc02d",
-    "sad": "#1e88e5",
-    "surprise": "#fb8c00",
-    "neutral": "#9e9e9e",
-}
+from ..labels import COLORS
 
 
 def _bgr(hex_rgb: str) -> tuple[int, int, int]:
@@ -34,7 +25,7 @@ def _bgr(hex_rgb: str) -> tuple[int, int, int]:
     return (b, g, r)
 
 
-CLASS_COLORS = {c: _bgr(h) for c, h in CLASS_COLORS_RGB.items()}
+CLASS_COLORS = {c: _bgr(h) for c, h in COLORS.items()}  # ml/labels.py's, as OpenCV's BGR
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -88,7 +79,9 @@ def draw_faces(image: np.ndarray, faces: list[dict], copy: bool = True) -> np.nd
         pad = max(2, round(text_px / 5))
         ty = y - pad - base if y - th - base - 2 * pad >= 0 else min(h - base - pad, y + bh + th + pad)
         x0 = max(0, min(x, w - tw - 2 * pad))
-        band, ink = (FILLED_BAND, color) if filled else (color, (0, 0, 0) if sum(color) > 380 else (255, 255, 255))
+        # black text on a class colour (each carries it at 4.5:1 or more: ml/labels.py); a filled-in
+        # face's text in its colour on a dark band
+        band, ink = (FILLED_BAND, color) if filled else (color, (0, 0, 0))
         cv2.rectangle(out, (x0, ty - th - pad), (x0 + tw + 2 * pad, ty + base + pad // 2), band, cv2.FILLED)
         cv2.putText(out, caption, (x0 + pad, ty), FONT, font_scale, ink, text_thick, cv2.LINE_AA)
     return out
