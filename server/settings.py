@@ -147,9 +147,12 @@ class Settings:
     # None: public and private addresses, and loopback too when the server listens on loopback
     ice_allow: tuple[str, ...] | None = None
     # studies (server/studies/): the database's URL; None: a throw-away one (tests), the
-    # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
+    # command line's default is DEFAULT_DATABASE. admin_token None: the researchers' named tokens
+    # (python -m server researcher add NAME), and at a first start one made and printed.
     database: str | None = None
     admin_token: str | None = None
+    retention_sweep_s: float = 3600.0  # how often sessions past their study's retention period are deleted
+    check_help_s: float = 20.0  # the participant page offers help (and, if allowed, to go on) after this
 
     def __post_init__(self):
         self.ice_servers = tuple(self.ice_servers)

@@ -227,7 +227,7 @@ class Observer:
 
 
 async def observe(request: web.Request) -> web.StreamResponse:
-    if not is_researcher(request):
+    if not await is_researcher(request):
         return unauthorized()
     studies = request.app[keys.STUDIES]
     study = await store.get_study(studies.db, request.match_info["id"])

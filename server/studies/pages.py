@@ -18,7 +18,7 @@ from ml.schema import COLUMNS
 
 from .. import keys
 from . import store
-from .auth import COOKIE, is_researcher, set_cookie, token_matches
+from .auth import is_researcher, log_in, log_out, token_owner
 from .routes import ID
 
 
@@ -46,22 +46,23 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     token = form.get("token")
     target = _local(form.get("next"))
-    if not isinstance(token, str) or not token_matches(request, token.strip()):
-        context = {"next": target, "message": "That is not the researcher token."}
+    name = await token_owner(request, token) if isinstance(token, str) else None
+    if name is None:
+        context = {"next": target, "message": "That is not a researcher token (it may have been revoked)."}
         return aiohttp_jinja2.render_template("login.html", request, context, status=401)
     response = web.HTTPSeeOther(target)
-    set_cookie(request, response)
+    await log_in(request, response, token, name)
     raise response
 
 
 async def logout(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther("/login")
-    response.del_cookie(COOKIE, path="/")
+    await log_out(request, response)
     raise response
 
 
-def _researcher_or_login(request: web.Request) -> None:
-    if not is_researcher(request):
+async def _researcher_or_login(request: web.Request) -> None:
+    if not await is_researcher(request):
         raise web.HTTPSeeOther(URL("/login").with_query(next=request.path))
 
 
@@ -72,17 +73,18 @@ def _config(**extra) -> dict:
 async def studies_page(request: web.Request) -> web.Response:
     token = request.query.get("token")
     if token is not None:  # the researcher URL printed at start: log in, then drop the token from the address
-        if not token_matches(request, token):
-            return await login_page(request, "That is not the researcher token.", status=401)
+        name = await token_owner(request, token)
+        if name is None:
+            return await login_page(request, "That is not a researcher token (it may have been revoked).", status=401)
         response = web.HTTPSeeOther("/studies")
-        set_cookie(request, response)
+        await log_in(request, response, token, name)
         raise response
-    _researcher_or_login(request)
+    await _researcher_or_login(request)
     return aiohttp_jinja2.render_template("studies.html", request, {"config": _config()})
 
 
 async def results_page(request: web.Request) -> web.Response:
-    _researcher_or_login(request)
+    await _researcher_or_login(request)
     study = await store.get_study(request.app[keys.STUDIES].db, request.match_info["id"])
     if study is None:
         raise web.HTTPNotFound(text="no such study")

@@ -1,19 +1,22 @@
 """``Studies``: the studies' database, result writer and hub, the live participations, the researcher token.
 
     studies = Studies(settings)                 # app[keys.STUDIES]; settings.database, settings.admin_token
-    app.cleanup_ctx.append(studies.lifespan)    # opens and migrates the database, runs the writer and,
-                                                # on PostgreSQL, the relay to the other replicas (relay.py)
-    participation = await studies.join(token)   # a participant's offer (signaling.py)
+    app.cleanup_ctx.append(studies.lifespan)    # opens and migrates the database (a first start without a
+                                                # token makes one: studies.made_token), runs the writer, the
+                                                # retention sweep and, on PostgreSQL, the relay (relay.py)
+    participation = await studies.join(token)   # a participant's offer (signaling.py); StudyError: closed, full
+    await studies.withdraw(session_id, study_id)          # the participant stops: their data deleted
     await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages
+    await studies.change_study(id, {...})       # close, reopen, cap, retention, thresholds
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import secrets
 
 from ..settings import Settings
-from . import store
+from . import lifecycle, researchers, store
 from ..storage.db import Database
 from .hub import ResultHub
 from .participation import Participation, StudyError
@@ -28,8 +31,9 @@ TOKEN_MAX = 128  # characters: a longer study token in an offer is refused befor
 class Studies:
     def __init__(self, settings: Settings, flush_interval: float = 0.5):
         self.db = Database(settings.database)
-        self.admin_token = settings.admin_token or secrets.token_urlsafe(32)
-        self.generated_token = settings.admin_token is None
+        self.admin_token = settings.admin_token  # --admin-token / FER_ADMIN_TOKEN, if given
+        self.made_token: str | None = None  # a token made at this (first) start, printed once
+        self.retention_sweep_s = settings.retention_sweep_s
         self.hub = ResultHub()
         self.writer = ResultWriter(self.db, interval=flush_interval)
         self.hub.subscribe(self.writer.add)
@@ -45,10 +49,21 @@ class Studies:
         except BaseException:
             await self.db.close()
             raise
+        try:
+            if self.admin_token is None:
+                self.made_token = await researchers.first_token(self.db)
+        except BaseException:
+            if self.relay is not None:
+                await self.relay.close()
+            await self.db.close()
+            raise
         self.writer.start()
+        sweeper = lifecycle.start_sweeping(self, self.retention_sweep_s)
         try:
             yield
         finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             for p in list(self.live.values()):
                 await p.end()
             if self.relay is not None:
@@ -65,11 +80,31 @@ class Studies:
         if study is None:
             raise StudyError("unknown study: check the link you were given")
         session_id = await store.create_session(self.db, study["id"])
+        if session_id is None:
+            raise StudyError(await self.why_closed(study["id"]) or "this study takes no new participants")
         participation = Participation(self.db, self.hub, study, session_id,
                                       on_end=lambda p: self.live.pop(p.session_id, None))
         self.live[session_id] = participation
         log.info("studies: session started")
         return participation
+
+    async def why_closed(self, study_id: str) -> str | None:
+        """Why a study takes no new participants (closed, or its cap reached), None if it does."""
+        study = await store.get_study(self.db, study_id)
+        if study is None:
+            return "unknown study: check the link you were given"
+        if study["closed"] is not None:
+            return "this study is closed: it takes no new participants. Thank you for your interest."
+        if study["max_sessions"] is not None and await store.count_sessions(self.db, study_id) >= study["max_sessions"]:
+            return "this study has all the participants it needs. Thank you for your interest."
+        return None
+
+    async def change_study(self, study_id: str, change: dict) -> dict | None:
+        """Close or reopen a study, set its cap, retention period, camera check or quality thresholds."""
+        study = await store.update_study(self.db, study_id, **change)
+        if study is not None and change:
+            log.info("studies: a study's settings changed (%s)", ", ".join(sorted(change)))
+        return study
 
     def _stop(self, session_ids) -> None:
         for sid in session_ids:
@@ -86,6 +121,31 @@ class Studies:
             await store.delete_session(self.db, session_id)
         await self._reclaim()
         return True
+
+    async def withdraw(self, session_id: str, study_id: str) -> bool:
+        """The participant stopped and deleted their data: the stream's results are no longer taken, the
+        session's rows, markers and notes are deleted (nothing left on disk); the session stays listed
+        as withdrawn. False if there is no such session of the study (or it was withdrawn already)."""
+        async with self.writer.paused():
+            session = await store.get_session(self.db, session_id)
+            if session is None or session["study_id"] != study_id or session["status"] == "withdrawn":
+                return False
+            self._stop([session_id])
+            await store.withdraw_session(self.db, session_id)
+        await self._reclaim()
+        log.info("studies: a participant withdrew; their session's data was deleted")
+        return True
+
+    async def delete_sessions(self, session_ids: list[str]) -> int:
+        """Delete several sessions (retention): nothing left of them; how many there were."""
+        n = 0
+        async with self.writer.paused():
+            self._stop(session_ids)
+            for sid in session_ids:
+                n += await store.delete_session(self.db, sid)
+        if n:
+            await self._reclaim()
+        return n
 
     async def delete_study(self, study_id: str) -> bool:
         async with self.writer.paused():
