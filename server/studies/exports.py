@@ -184,7 +184,8 @@ def readme(study: dict, overview: list[dict], compared_statuses: str) -> str:
               "session_label   label: S1, S2, ... in start order, as on the pages",
               "session         id: the session's id",
               "status          completed, incomplete or withdrawn (see above)",
-              "started, ended  ISO 8601 UTC",
+              "started         ISO 8601 UTC: when the session began",
+              "ended           ISO 8601 UTC: when it ended (empty while it runs)",
               "check           the camera check: passed, failed, or empty (none was done)",
               "check_s         s: its moment on the stream clock (passed: the end of the 2 s the face was held)"]
     lines += [f"{k:<15} {unit}: {text}" for k, (unit, text) in figure_columns().items()]
@@ -193,7 +194,8 @@ def readme(study: dict, overview: list[dict], compared_statuses: str) -> str:
     limits = thresholds(study.get("quality"))
     lines += [f"  {key} = {limits[key]}  ({text})" for key, _, _, _, text in QUALITY]
     lines += ["", "MARKERS: markers.csv", "",
-              "session, session_label   as above",
+              "session         id: the session's id",
+              "session_label   label: S1, S2, ...",
               "task            task number (1 = the first)",
               "task_title      text",
               "event           start or end (the participant pressed Start or Done)",
@@ -204,11 +206,14 @@ def readme(study: dict, overview: list[dict], compared_statuses: str) -> str:
               "utc             ISO 8601 UTC", "text            the researcher's note",
               "session_label   S1, S2, ...", "",
               "COMPARISON: compare.csv", "",
-              "task, title     the task (empty task: the time outside every task)",
+              "task            task number (empty: the time outside every task)",
+              "title           the task's title",
               "session         a session's id, or mean: the study's mean over the compared sessions",
-              "session_label, status   as above",
+              "session_label   S1, S2, ... (empty on the mean row)",
+              "status          completed or incomplete",
               "sessions        (mean row) the sessions with the participant's face in the task; each counts once",
-              "frames, frames_with_face, face_s, share_*, prob_*   as in sessions.csv, for the task", "",
+              "frames, frames_with_face, face_s, share_*, prob_*: as in sessions.csv, for the task (the mean "
+              "row adds the counts and seconds up and averages the shares and probabilities over sessions)", "",
               f"Sessions in this export: {len(overview)} "
               f"({', '.join(f'{n} {k}' for k, n in _count(overview).items())})"]
     return "\n".join(lines) + "\n"
