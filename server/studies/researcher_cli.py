@@ -15,15 +15,16 @@ from . import researchers
 
 
 def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database", default=os.environ.get("FER_DATABASE") or DEFAULT_DATABASE, metavar="URL",
+                        help=f"the studies' database (default {DEFAULT_DATABASE}, or $FER_DATABASE)")
     p = argparse.ArgumentParser(prog="python -m server researcher",
                                 description="Researchers' tokens for the studies' pages and API.")
-    p.add_argument("--database", default=os.environ.get("FER_DATABASE") or DEFAULT_DATABASE, metavar="URL",
-                   help=f"the studies' database (default {DEFAULT_DATABASE}, or $FER_DATABASE)")
     sub = p.add_subparsers(dest="command", required=True)
-    add = sub.add_parser("add", help="make a researcher's token (printed once)")
+    add = sub.add_parser("add", parents=[common], help="make a researcher's token (printed once)")
     add.add_argument("name")
-    sub.add_parser("list", help="the researchers and their logins")
-    revoke = sub.add_parser("revoke", help="the token stops working, and every login made with it")
+    sub.add_parser("list", parents=[common], help="the researchers and their logins")
+    revoke = sub.add_parser("revoke", parents=[common], help="the token stops working, and every login made with it")
     revoke.add_argument("name")
     return p
 
