@@ -61,6 +61,8 @@ class Participant(threading.Thread):
                 self.ready.set()
                 while not self.done.is_set():
                     await asyncio.sleep(0.1)
+                for task, event in ((0, "end"), (1, "start"), (1, "end")):  # the last task done: completed
+                    await live.mark(task, event)
                 await live.close()
         except Exception as e:  # seen by the test
             self.error = e

@@ -4,7 +4,8 @@
     POST /logout
     GET  /studies[?token=TOKEN]     the researcher's studies (the token in the URL logs in, as Jupyter's does)
     GET  /studies/{id}              a study's results (its ``results_url``)
-    GET  /p/{token}                 a participant's invitation (the study's ``participant_url``)
+    GET  /p/{token}                 a participant's invitation (the study's ``participant_url``); 410 and
+                                    why, when the study is closed or has all its participants
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ml.schema import COLUMNS
 from .. import keys
 from . import store
 from .auth import is_researcher, log_in, log_out, token_owner
+from .definitions import GLOSSARY, QUALITY, STATUS_TEXT
 from .routes import ID
 
 
@@ -88,7 +90,11 @@ async def results_page(request: web.Request) -> web.Response:
     study = await store.get_study(request.app[keys.STUDIES].db, request.match_info["id"])
     if study is None:
         raise web.HTTPNotFound(text="no such study")
-    config = _config(study=study["id"], title=study["title"], tasks=study["tasks"])
+    config = _config(study=study["id"], title=study["title"], tasks=study["tasks"],
+                     glossary=[{"key": k, "name": name, "unit": unit, "text": text} for k, name, unit, text in GLOSSARY],
+                     quality=[{"key": k, "figure": f, "kind": kind, "default": d, "text": text}
+                              for k, f, kind, d, text in QUALITY],
+                     statuses=STATUS_TEXT)
     return aiohttp_jinja2.render_template("results.html", request, {"config": config, "title": study["title"]})
 
 
@@ -97,6 +103,12 @@ async def participant_page(request: web.Request) -> web.Response:
     study = await store.study_by_token(request.app[keys.STUDIES].db, token) if len(token) <= 128 else None
     if study is None:
         return aiohttp_jinja2.render_template("participant.html", request, {"study": None, "config": {}}, status=404)
+    closed = await request.app[keys.STUDIES].why_closed(study["id"])
+    if closed is not None:  # closed, or all the participants it needs: no new session
+        context = {"study": study, "closed": closed[0].upper() + closed[1:], "config": {}}
+        return aiohttp_jinja2.render_template("participant.html", request, context, status=410)
+    settings = request.app[keys.SETTINGS]
     config = _config(study=token, title=study["title"], tasks=study["tasks"], feedback=study["feedback"],
-                     ice_servers=list(request.app[keys.SETTINGS].ice_servers))
+                     ice_servers=list(settings.ice_servers), check_required=study["check_required"],
+                     check_help_s=settings.check_help_s)
     return aiohttp_jinja2.render_template("participant.html", request, {"study": study, "config": config})
