@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import urllib.request
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,7 +22,7 @@ from server import Settings, create_app, keys
 from server.storage.models import markers, notes, results
 from server.studies import store
 
-from browser_support import ServerThread, chromium, needs_chromium
+from browser_support import ServerThread, chromium, needs_chromium, set_viewport
 from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
 from test_browser_live import write_y4m
 
@@ -39,6 +40,12 @@ def api(url: str, path: str, body=None, method=None):
     with urllib.request.urlopen(request, timeout=20) as resp:
         text = resp.read().decode()
         return json.loads(text) if resp.headers.get_content_type() == "application/json" else text
+
+
+def screenshot(driver, tmp_path, name: str):
+    folder = Path(os.environ.get("FER_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(folder / f"{name}.png"))
 
 
 def run(server, coro):
@@ -110,6 +117,13 @@ def test_camera_check_fails_with_guidance_then_flags_or_blocks(tmp_path, face_fr
         assert not page("task-panel").is_displayed()
         page.wait.until(lambda d: page("check-skip").is_displayed())  # after check_help_s
         assert "continue without it" in page("check-help").text
+        for width, height, mobile in ((1280, 720, False), (390, 844, True)):  # as the participant sees it
+            set_viewport(driver, width, height, scale=2 if mobile else 1, mobile=mobile)
+            page.wait.until(lambda d: d.execute_script("return window.innerWidth") == width)
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+            driver.execute_script("document.getElementById('check').scrollIntoView({block: 'center'})")
+            screenshot(driver, tmp_path, f"study-check-{width}")
+        set_viewport(driver, 1280, 1400)
         page("check-skip").click()
         assert page("task-panel").is_displayed()
         session = page.body("session")
@@ -161,6 +175,7 @@ def test_stop_and_delete_in_the_middle_of_a_task_leaves_nothing(tmp_path, astron
         page("withdraw-no").click()  # not by mistake: one click asks first
         assert not page("confirm-withdraw").is_displayed() and page("task-panel").is_displayed()
         page("withdraw").click()
+        screenshot(driver, tmp_path, "study-withdraw-confirm")
         page("withdraw-yes").click()
         page.wait.until(lambda d: page("withdrawn").is_displayed())
         assert page.body("withdrawn") == "deleted" and "nothing of it is left" in page("withdrawn-text").text

@@ -39,7 +39,7 @@ class StudyError(ValueError):
 
 
 class Participation:
-    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None):
+    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None, flush=None):
         self.db = db
         self.hub = hub
         self.study = study
@@ -55,6 +55,7 @@ class Participation:
         self.results = 0
         self.last: dict | None = None  # the newest result message (the observers' snapshot)
         self._on_end = on_end
+        self._flush = flush  # stores the results still waiting (the writer's), before the session is ended
         self._clock: tuple[float, float] | None = None  # (stream time, wall clock) of the last result
         self._emit("started", {"started": time.time()})
 
@@ -152,6 +153,11 @@ class Participation:
             if not was_closed:
                 if self._pending:
                     await asyncio.gather(*self._pending, return_exceptions=True)
+                if self._flush is not None:  # an ended session has all its rows: its figures are final
+                    try:
+                        await self._flush()
+                    except Exception:  # the writer keeps them and tries again
+                        log.exception("studies: storing a session's last results failed")
                 await store.end_session(self.db, self.session_id, self.status)
                 self._emit("ended", {"ended": time.time()})
         finally:  # no longer live once its end is stored

@@ -83,7 +83,7 @@ class Studies:
         if session_id is None:
             raise StudyError(await self.why_closed(study["id"]) or "this study takes no new participants")
         participation = Participation(self.db, self.hub, study, session_id,
-                                      on_end=lambda p: self.live.pop(p.session_id, None))
+                                      on_end=lambda p: self.live.pop(p.session_id, None), flush=self.writer.flush)
         self.live[session_id] = participation
         log.info("studies: session started")
         return participation
