@@ -125,24 +125,26 @@ class _Tally:
         self.widths: list[int] = []
         self.others: set = set()
 
-    def add(self, frame: dict, duration: float) -> None:
+    def add(self, duration: float, others, face, label, probs, width, brightness) -> None:
+        """One frame: its duration, the other faces' ids, and the participant's face (None: not found)
+        with its label, probabilities (``CLASSES`` order), width and brightness."""
         self.frames += 1
         self.seconds += duration
-        others = frame.get("others") or ()
         if others:
             self.other_s += duration
             self.others.update(others)
-        if frame["face"] is None:
+        if face is None:
             return
         self.with_face += 1
         self.face_s += duration
-        self.labels[frame["label"]] += 1
-        for k, c in enumerate(CLASSES):
-            self.sums[k] += frame[c] or 0.0
-        if frame.get("w") is not None:
-            self.widths.append(frame["w"])
-        if frame.get("brightness") is not None:
-            self.light += frame["brightness"]
+        self.labels[label] += 1
+        sums = self.sums
+        for k, p in enumerate(probs):
+            sums[k] += p
+        if width is not None:
+            self.widths.append(width)
+        if brightness is not None:
+            self.light += brightness
             self.lit += 1
 
     def figures(self) -> dict:
@@ -187,10 +189,16 @@ def summarize(frames: Iterable[dict], tasks: list[str], timeline: bool = False) 
     periods: dict = {}
     points = [] if timeline else None
     for frame, duration in _durations(frames):
-        whole.add(frame, duration)
-        periods.setdefault(frame["task"], _Tally()).add(frame, duration)
+        face = frame["face"]
+        probs = None if face is None else [frame[c] or 0.0 for c in CLASSES]
+        values = (duration, frame.get("others"), face, frame["label"], probs, frame.get("w"), frame.get("brightness"))
+        whole.add(*values)
+        period = periods.get(frame["task"])
+        if period is None:
+            period = periods[frame["task"]] = _Tally()
+        period.add(*values)
         if points is not None:
-            points.append([frame["time_s"], None if frame["face"] is None else [frame[c] for c in CLASSES]])
+            points.append([frame["time_s"], probs])
     table = []
     for index in [*range(len(tasks)), *([None] if None in periods else [])]:
         table.append({"task": None if index is None else index + 1, "title": period_title(tasks, index),

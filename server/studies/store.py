@@ -285,8 +285,10 @@ async def result_rows(db: Database, *, session_id: str | None = None, study_id: 
         query = query.where(results.c.participant.is_(True))
     async with db.engine.connect() as conn:
         stream = await conn.stream(query.execution_options(yield_per=chunk))
-        async for row in stream:
-            yield row._mapping
+        keys = list(stream.keys())
+        async for part in stream.partitions(chunk):  # a chunk at a time: no await per row
+            for row in part:
+                yield dict(zip(keys, row))
 
 
 async def participant_frames(db: Database, session_id: str, chunk: int = 5000) -> AsyncIterator[dict]:
@@ -297,19 +299,22 @@ async def participant_frames(db: Database, session_id: str, chunk: int = 5000) -
     current = None
     async with db.engine.connect() as conn:
         stream = await conn.stream(query.execution_options(yield_per=chunk))
-        async for row in stream:
-            m = row._mapping
-            if not m["participant"] and current is not None and \
-                    (m["frame"], m["time_s"], m["file"]) == (current["frame"], current["time_s"], current["file"]):
-                current["others"].append(m["face"])
-                continue
-            if current is not None:
-                yield current
-            if m["participant"]:
-                current = {**m, "others": []}
-            else:  # someone else's face without the frame's participant row (not written so): a frame of its own
-                current = {**m, **dict.fromkeys(FACE_COLUMNS), "brightness": None, "participant": True,
-                           "others": [m["face"]]}
+        keys = list(stream.keys())
+        async for part in stream.partitions(chunk):  # a chunk at a time: no await per row
+            for row in part:
+                m = dict(zip(keys, row))
+                if not m["participant"] and current is not None and \
+                        (m["frame"], m["time_s"], m["file"]) == (current["frame"], current["time_s"], current["file"]):
+                    current["others"].append(m["face"])
+                    continue
+                if current is not None:
+                    yield current
+                if m["participant"]:
+                    m["others"] = []
+                    current = m
+                else:  # someone else's face without the frame's participant row (not written so): a frame of its own
+                    current = {**m, **dict.fromkeys(FACE_COLUMNS), "brightness": None, "participant": True,
+                               "others": [m["face"]]}
     if current is not None:
         yield current
 
