@@ -9,7 +9,12 @@ stored as the writer stores them, then times, on the real database:
 - ``overview_cold_s``: the sessions table (``figures.study_overview``) when no session's figures are
   kept yet: every session's rows read and summarised (the first load after sessions ended);
 - ``overview_kept_s``: the same once the figures are kept in the sessions' rows (every later load);
+- ``loop_lag_max_ms``: the longest the event loop was held up (a 10 ms ticker) during the cold overview:
+  what a live stream on the same server would feel (``loop_lag_idle_max_ms``: the same over 3 s with
+  nothing to do, the machine's own share);
 - ``session_detail_s``: one session's page (its timeline and per-task table, read from its rows);
+- ``running_first_s`` / ``running_refresh_s``: a running session of that length, its first summary and
+  one more after 5 s of new frames (what the page's 5-s refresh costs);
 - ``summarize_frames_per_s``: ``definitions.summarize`` alone, in memory.
 """
 
@@ -78,9 +83,21 @@ async def run(url: str, count: int, minutes: float, fps: float) -> dict:
         t = time.perf_counter()
         ids = await fill(db, study, count, frames, fps)
         filled = time.perf_counter() - t
+        lags = []
+
+        async def ticker():
+            while True:
+                t0 = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lags.append(time.perf_counter() - t0 - 0.01)
+
+        tick = asyncio.ensure_future(ticker())
+        await asyncio.sleep(3.0)  # the machine's own lag, nothing else running in this process
+        idle, lags[:] = max(lags or [0.0]), []
         t = time.perf_counter()
         cold = await study_overview(db, study)
         cold_s = time.perf_counter() - t
+        tick.cancel()
         t = time.perf_counter()
         kept = await study_overview(db, study)
         kept_s = time.perf_counter() - t
@@ -89,12 +106,30 @@ async def run(url: str, count: int, minutes: float, fps: float) -> dict:
         t = time.perf_counter()
         await session_summary(db, session, TASKS, timeline=True)
         detail_s = time.perf_counter() - t
+        async with db.engine.begin() as conn:  # the last session as if it still ran
+            await conn.execute(update(sessions).where(sessions.c.id == ids[-1]).values(ended=None, status=None,
+                                                                                          figures=None))
+        running = await store.get_session(db, ids[-1])
+        t = time.perf_counter()
+        await session_summary(db, running, TASKS)
+        running_first_s = time.perf_counter() - t
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(results), [r for i, m in enumerate(messages(int(5 * fps), fps))
+                                                 for r in stored_rows(ids[-1], 2, {**m, "frame": frames + i,
+                                                                                   "timestamp": (frames + i) / fps})])
+        t = time.perf_counter()
+        more = await session_summary(db, running, TASKS)
+        running_refresh_s = time.perf_counter() - t
+        assert more["session"]["frames"] == frames + int(5 * fps)
         rows = [f async for f in store.participant_frames(db, ids[0])]
         t = time.perf_counter()
         definitions.summarize(rows, TASKS)
         alone = time.perf_counter() - t
         return {"sessions": count, "frames_per_session": frames, "rows_per_session": await store.count_rows(db, ids[0]),
-                "fill_s": filled, "overview_cold_s": cold_s, "overview_kept_s": kept_s, "session_detail_s": detail_s,
+                "fill_s": filled, "overview_cold_s": cold_s, "overview_kept_s": kept_s,
+                "loop_lag_max_ms": 1000 * max(lags or [0.0]), "loop_lag_idle_max_ms": 1000 * idle,
+                "session_detail_s": detail_s,
+                "running_first_s": running_first_s, "running_refresh_s": running_refresh_s,
                 "summarize_frames_per_s": frames / alone}
     finally:
         await db.close()

@@ -280,3 +280,28 @@ async def test_status_withdrawal_and_the_comparison_of_completed_sessions(client
     assert kept["session"] == fresh["session"] and kept["tasks"] == fresh["tasks"]
     frames = [f async for f in store.participant_frames(db, sids[0])]
     assert definitions.summarize(frames, ["Browse", "Buy"])["session"] == kept["session"]
+
+
+def test_a_summary_fed_in_pieces_equals_the_whole():
+    """A running session's figures are made from its new frames only (definitions.Summary): the same
+    figures as summarize over all its frames, whatever the pieces."""
+    frames = []
+    for i in range(300):
+        face = None if i % 9 == 4 else 1
+        probs = {c: ((i * (k + 2)) % 13 + 1) / 100 for k, c in enumerate(CLASSES)}
+        frames.append({"id": i, "frame": i, "time_s": i / 15 + (2.0 if i > 150 else 0.0), "file": None,
+                       "task": None if i < 40 else (0 if i < 200 else 1), "face": face,
+                       "label": max(probs, key=probs.get) if face else None, "w": 90 + i % 7 if face else None,
+                       "brightness": 100.0 + i % 5 if face else None, "others": [7] if 100 < i < 130 else [],
+                       **{c: (probs[c] if face else None) for c in CLASSES}})
+    whole = definitions.summarize(frames, ["A", "B"])
+    for cuts in ([1], [150, 151], [17, 99, 250, 299]):
+        piecewise = definitions.Summary(["A", "B"])
+        start = 0
+        for cut in [*cuts, len(frames)]:
+            piecewise.add(frames[start:cut])
+            start = cut
+            piecewise.result()  # asked between the pieces, as a page does
+        assert piecewise.result() == whole
+    assert whole["session"]["seconds"] < 300 / 15 + 1.0  # the 2 s pause counts 1 s at most
+    assert whole["session"]["other_faces"] == 1 and whole["session"]["other_s"] == pytest.approx(29 / 15, abs=1e-3)

@@ -147,6 +147,13 @@ class _Tally:
             self.light += brightness
             self.lit += 1
 
+    def copy(self) -> "_Tally":
+        other = _Tally()
+        for name in self.__slots__:
+            value = getattr(self, name)
+            setattr(other, name, value.copy() if hasattr(value, "copy") else value)
+        return other
+
     def figures(self) -> dict:
         n = self.with_face
         return {
@@ -164,17 +171,65 @@ class _Tally:
         }
 
 
-def _durations(frames: Iterable[dict]):
-    """Each frame with its duration: the time to the next frame of the same stream, at most GAP_MAX_S."""
-    previous = None
-    for frame in frames:
-        if previous is not None:
-            gap = frame["time_s"] - previous["time_s"]
-            same = (frame.get("file") or None) == (previous.get("file") or None)
-            yield previous, min(GAP_MAX_S, gap) if same and gap > 0 else 0.0
-        previous = frame
-    if previous is not None:
-        yield previous, 0.0
+def _duration(frame: dict, following: dict) -> float:
+    """A frame's duration: the time to the next frame of the same stream, at most GAP_MAX_S."""
+    gap = following["time_s"] - frame["time_s"]
+    same = (frame.get("file") or None) == (following.get("file") or None)
+    return min(GAP_MAX_S, gap) if same and gap > 0 else 0.0
+
+
+class Summary:
+    """``summarize``, fed a piece at a time (a running session: only its new frames each time).
+
+        summary = Summary(tasks)
+        summary.add(frames)          # in order, as many times as frames come
+        summary.result()             # the figures so far (the last frame counts 0 s until the next comes)
+    """
+
+    def __init__(self, tasks: list[str], timeline: bool = False):
+        self.tasks = tasks
+        self.whole = _Tally()
+        self.periods: dict = {}
+        self.points = [] if timeline else None
+        self.last = None  # the newest frame: its duration is known when the next one comes
+
+    def add(self, frames: Iterable[dict]) -> "Summary":
+        for frame in frames:
+            if self.last is not None:
+                self._count(self.last, _duration(self.last, frame))
+            self.last = frame
+        return self
+
+    def _count(self, frame: dict, duration: float, whole=None, periods=None) -> None:
+        whole = self.whole if whole is None else whole
+        periods = self.periods if periods is None else periods
+        face = frame["face"]
+        probs = None if face is None else [frame[c] or 0.0 for c in CLASSES]
+        values = (duration, frame.get("others"), face, frame["label"], probs, frame.get("w"), frame.get("brightness"))
+        whole.add(*values)
+        period = periods.get(frame["task"])
+        if period is None:
+            period = periods[frame["task"]] = _Tally()
+        period.add(*values)
+        if self.points is not None and whole is self.whole:
+            self.points.append([frame["time_s"], probs])
+
+    def result(self) -> dict:
+        whole, periods, points = self.whole, self.periods, self.points
+        if self.last is not None:  # the newest frame, 0 s for now, on copies (more frames may come)
+            whole, periods = whole.copy(), {k: t.copy() for k, t in periods.items()}
+            self._count(self.last, 0.0, whole, periods)
+            if points is not None:
+                points = [*points, [self.last["time_s"], None if self.last["face"] is None
+                                    else [self.last[c] or 0.0 for c in CLASSES]]]
+        table = []
+        for index in [*range(len(self.tasks)), *([None] if None in periods else [])]:
+            table.append({"task": None if index is None else index + 1, "title": period_title(self.tasks, index),
+                          **periods.get(index, _Tally()).figures()})
+        out = {"session": whole.figures(), "tasks": table}
+        if points is not None:
+            out["timeline"] = points
+        return out
 
 
 def summarize(frames: Iterable[dict], tasks: list[str], timeline: bool = False) -> dict:
@@ -185,28 +240,7 @@ def summarize(frames: Iterable[dict], tasks: list[str], timeline: bool = False) 
     Returns ``{"session": figures, "tasks": [{"task": number (1-based) or None, "title", **figures}, ...]}``:
     one entry per task of the study, then one for the time outside every task if there was any;
     with ``timeline``, also ``"timeline": [[time_s, [p per class] or None], ...]`` (one point per frame)."""
-    whole = _Tally()
-    periods: dict = {}
-    points = [] if timeline else None
-    for frame, duration in _durations(frames):
-        face = frame["face"]
-        probs = None if face is None else [frame[c] or 0.0 for c in CLASSES]
-        values = (duration, frame.get("others"), face, frame["label"], probs, frame.get("w"), frame.get("brightness"))
-        whole.add(*values)
-        period = periods.get(frame["task"])
-        if period is None:
-            period = periods[frame["task"]] = _Tally()
-        period.add(*values)
-        if points is not None:
-            points.append([frame["time_s"], probs])
-    table = []
-    for index in [*range(len(tasks)), *([None] if None in periods else [])]:
-        table.append({"task": None if index is None else index + 1, "title": period_title(tasks, index),
-                      **periods.get(index, _Tally()).figures()})
-    out = {"session": whole.figures(), "tasks": table}
-    if points is not None:
-        out["timeline"] = points
-    return out
+    return Summary(tasks, timeline).add(frames).result()
 
 
 def no_figures() -> dict:

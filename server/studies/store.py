@@ -291,32 +291,79 @@ async def result_rows(db: Database, *, session_id: str | None = None, study_id: 
                 yield dict(zip(keys, row))
 
 
+class FrameGrouper:
+    """Rows of a session (``results`` columns, in ``id`` order) into frames: the participant's row with
+    ``others`` (the other faces' ids in that frame) and ``last_id`` (the frame's last row id)."""
+
+    def __init__(self):
+        self.current = None
+
+    def feed(self, m: dict) -> dict | None:
+        """One row; the frame it completes, or None."""
+        current = self.current
+        if not m["participant"] and current is not None and \
+                (m["frame"], m["time_s"], m["file"]) == (current["frame"], current["time_s"], current["file"]):
+            current["others"].append(m["face"])
+            current["last_id"] = m["id"]
+            return None
+        if m["participant"]:
+            m["others"] = []
+            m["last_id"] = m["id"]
+            self.current = m
+        else:  # someone else's face without the frame's participant row (not written so): a frame of its own
+            self.current = {**m, **dict.fromkeys(FACE_COLUMNS), "brightness": None, "participant": True,
+                            "others": [m["face"]], "last_id": m["id"]}
+        return current
+
+    def end(self) -> dict | None:
+        current, self.current = self.current, None
+        return current
+
+
+def frames_of(keys: list[str], rows) -> list[dict]:
+    """Pure (for a worker thread): a session's row tuples (``session_rows``) as its participant's frames."""
+    grouper = FrameGrouper()
+    out = []
+    for row in rows:
+        done = grouper.feed(dict(zip(keys, row)))
+        if done is not None:
+            out.append(done)
+    last = grouper.end()
+    if last is not None:
+        out.append(last)
+    return out
+
+
+async def session_rows(db: Database, session_id: str, after: int = 0, chunk: int = 500) -> tuple[list[str], list]:
+    """A session's stored rows after row id ``after``, in order, as (column names, tuples): read in the
+    database's own thread or I/O, turned into frames elsewhere (``frames_of``)."""
+    query = (select(results).where(results.c.session_id == session_id, results.c.id > after)
+             .order_by(results.c.id))
+    rows: list = []
+    async with db.engine.connect() as conn:
+        stream = await conn.stream(query.execution_options(yield_per=chunk))
+        async for part in stream.partitions(chunk):  # the loop is held for a chunk at a time, at most
+            rows.extend(part)
+        return list(stream.keys()), rows
+
+
 async def participant_frames(db: Database, session_id: str, chunk: int = 5000) -> AsyncIterator[dict]:
     """THE participant's timeline of a session: one dict per analysed frame, in order, the participant's
     row (the ``results`` columns; the face fields None where the participant was not found) with
     ``others``: the ids of the other faces in view in that frame. ``definitions.summarize`` takes it."""
     query = select(results).where(results.c.session_id == session_id).order_by(results.c.id)
-    current = None
+    grouper = FrameGrouper()
     async with db.engine.connect() as conn:
         stream = await conn.stream(query.execution_options(yield_per=chunk))
         keys = list(stream.keys())
         async for part in stream.partitions(chunk):  # a chunk at a time: no await per row
             for row in part:
-                m = dict(zip(keys, row))
-                if not m["participant"] and current is not None and \
-                        (m["frame"], m["time_s"], m["file"]) == (current["frame"], current["time_s"], current["file"]):
-                    current["others"].append(m["face"])
-                    continue
-                if current is not None:
-                    yield current
-                if m["participant"]:
-                    m["others"] = []
-                    current = m
-                else:  # someone else's face without the frame's participant row (not written so): a frame of its own
-                    current = {**m, **dict.fromkeys(FACE_COLUMNS), "brightness": None, "participant": True,
-                               "others": [m["face"]]}
-    if current is not None:
-        yield current
+                done = grouper.feed(dict(zip(keys, row)))
+                if done is not None:
+                    yield done
+    last = grouper.end()
+    if last is not None:
+        yield last
 
 
 async def count_rows(db: Database, session_id: str) -> int:
