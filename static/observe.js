@@ -6,7 +6,7 @@
 'use strict';
 
 (() => {
-  const { config, showMessage, reload } = window.studyPage;
+  const { config, showMessage, reload, labelOf } = window.studyPage;
   const $ = (id) => document.getElementById(id);
   const CLASSES = config.classes;
   const WINDOW_S = 20;      // seconds in a card's rolling chart
@@ -50,7 +50,8 @@
       this.root.dataset.state = 'live';
       this.root.dataset.results = '0';
       const head = el('header');
-      head.append(el('strong', '', `Session started ${new Date(started * 1000).toISOString().slice(11, 19)} UTC`));
+      this.title = el('strong', '', `started ${new Date(started * 1000).toISOString().slice(11, 19)} UTC`);
+      head.append(this.title);
       this.badge = el('span', 'live-badge', 'live');
       head.append(this.badge);
       this.current = el('p', 'live-current');
@@ -142,6 +143,8 @@
     }
 
     tick() {
+      const label = labelOf(this.id);  // S1, S2, ... once the sessions table has it
+      if (label && !this.title.textContent.startsWith(label)) this.title.textContent = `${label} · ${this.title.textContent}`;
       if (!this.live) { this.taskLine.textContent = 'The session has ended.'; return; }
       const inSession = `${clock(nowS() - this.started)} in the session`;
       this.taskLine.textContent = this.task === null

@@ -316,6 +316,7 @@
   window.addEventListener('resize', () => {
     if (shown && !$('session').hidden) drawTimeline($('timeline'), shown.timeline, shown.markers);
   });
-  window.studyPage = { config, api, cell, header, showMessage, reload, pct, seconds, figureHeads, figureCells, expressionHeads, expressionCells, flagsText };
+  const labelOf = (id) => (sessions.find((s) => s.id === id) || {}).label || '';
+  window.studyPage = { config, api, cell, header, showMessage, reload, pct, seconds, figureHeads, figureCells, expressionHeads, expressionCells, flagsText, labelOf };
   load().catch((e) => showMessage(e.message));
 })();

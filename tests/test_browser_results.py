@@ -171,6 +171,10 @@ def test_results_page_fits_a_phone_1280_and_1920_and_stays_current(tmp_path):
         wait.until(lambda d: frames_shown() > frames + 10)  # no reload
         card = driver.find_element(By.CSS_SELECTOR, f'.live-card[data-session="{running.session}"]')
         assert not by_id("no-live").is_displayed()
+        wait.until(lambda d: card.find_element(By.CSS_SELECTOR, "header strong").text.startswith("S2 · "))
+        driver.execute_script("document.getElementById('sessions-box').scrollLeft = 0;"
+                              "document.getElementById('live-now').scrollIntoView()")
+        screenshot(driver, tmp_path, "study-live")
         running.stop()
         wait.until(lambda d: card.get_attribute("data-state") == "ended")
         assert not by_id("no-live").is_displayed()  # not "nobody is taking part" beside the ended card
