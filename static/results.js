@@ -238,12 +238,7 @@
     const status = cell(tr, s.status === 'live' ? 'running now' : s.status, 'status');
     status.title = config.statuses[s.status] || '';
     cell(tr, s.check ? `${s.check}${s.check === 'passed' ? ` (${s.check_s.toFixed(1)} s)` : ''}` : '–');
-    cell(tr, String(s.frames), 'num').dataset.figure = 'frames';
-    const share = cell(tr, s.frames ? `${pct(s.face_share)} (${s.frames_with_face})` : '–', 'num');
-    share.dataset.figure = 'frames_with_face';
-    share.dataset.value = String(s.frames_with_face);
-    cell(tr, seconds(s.face_s), 'num').dataset.figure = 'face_s';
-    cell(tr, otherText(s), 'num').dataset.figure = 'other_s';
+    figureCells(tr, s);
     cell(tr, s.brightness === null ? '–' : String(Math.round(s.brightness)), 'num');
     cell(tr, s.median_face_px === null ? '–' : `${Math.round(s.median_face_px)} px`, 'num');
     const top = CLASSES.reduce((a, b) => (s.shares[b] > s.shares[a] ? b : a));

@@ -6,18 +6,13 @@ line, the studies list with dates; counts that update while a session runs, an e
 
 import asyncio
 import json
-import os
-import threading
 import urllib.request
-from pathlib import Path
 
-import numpy as np
 
 from server import Settings, create_app, keys
-from server.client import FrameTrack, LiveClient
 from server.studies.observe import close_observers
 
-from browser_support import ServerThread, chromium, needs_chromium, set_viewport
+from browser_support import ServerThread, StudyParticipant, chromium, needs_chromium, screenshot, set_viewport
 from test_server import StubAnalyzer
 
 pytestmark = needs_chromium
@@ -34,57 +29,6 @@ def api(url: str, path: str, body=None):
                                      headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=20) as resp:
         return json.loads(resp.read().decode())
-
-
-class Participant(threading.Thread):
-    """Streams from its own thread: does the ``plan`` (task indexes, each started, 15 results, ended),
-    then keeps streaming until ``stop()`` if ``linger``."""
-
-    def __init__(self, url: str, token: str, plan, linger=False):
-        super().__init__(daemon=True)
-        self.url, self.token, self.plan, self.linger = url, token, plan, linger
-        self.session = None
-        self.ready = threading.Event()
-        self.done = threading.Event()
-        self.error = None
-
-    def run(self):
-        asyncio.run(self._run())
-
-    async def _run(self):
-        import aiohttp
-
-        try:
-            async with aiohttp.ClientSession() as http:
-                live = LiveClient(await http.ws_connect(self.url + "ws"))
-                await live.start(FrameTrack([np.full((96, 128, 3), 90, np.uint8)], fps=15), study=self.token,
-                                 consent=True)
-                self.session = next(m["id"] for m in live.messages if m["type"] == "session")
-                await live.wait_results(5)
-                for task in self.plan:
-                    await live.mark(task, "start")
-                    await live.wait_results(len(live.results) + 15)
-                    await live.mark(task, "end")
-                self.ready.set()
-                while self.linger and not self.done.is_set():
-                    await asyncio.sleep(0.1)
-                await live.close()
-        except Exception as e:  # seen by the test
-            self.error = e
-        finally:
-            self.ready.set()
-
-    def stop(self):
-        self.done.set()
-        self.join(20)
-
-
-def screenshot(driver, tmp_path: Path, name: str) -> Path:
-    folder = Path(os.environ.get("FER_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    driver.save_screenshot(str(path))
-    return path
 
 
 GEOMETRY = """
@@ -116,7 +60,8 @@ def test_results_page_fits_a_phone_1280_and_1920_and_stays_current(tmp_path):
     try:
         study = api(url, "/api/studies", {"title": "Lamp shop, spring round", "consent": "ok", "tasks": TASKS})
         token = study["participant_url"].rsplit("/", 1)[1]
-        first = Participant(url, token, [0, 1, 2])
+        first = StudyParticipant(url, token, [("start", i) if k == 0 else 15 if k == 1 else ("end", i)
+                                              for i in range(3) for k in range(3)], linger=False)
         first.start()
         first.join(90)
         assert first.error is None and first.session, first.error
@@ -160,7 +105,7 @@ def test_results_page_fits_a_phone_1280_and_1920_and_stays_current(tmp_path):
         set_viewport(driver, 1280, 720)
 
         # a session running: its counts update in the table while it runs
-        running = Participant(url, token, [0], linger=True)
+        running = StudyParticipant(url, token, [("start", 0), 15, ("end", 0)])
         running.start()
         assert running.ready.wait(90) and running.error is None, running.error
         frames_shown = lambda: driver.execute_script(  # noqa: E731  (the table is redrawn: read it in one go)

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import urllib.request
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,7 +21,7 @@ from server import Settings, create_app, keys
 from server.storage.models import markers, notes, results
 from server.studies import store
 
-from browser_support import ServerThread, chromium, needs_chromium, set_viewport
+from browser_support import ServerThread, chromium, needs_chromium, screenshot, set_viewport
 from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
 from test_browser_live import write_y4m
 
@@ -40,12 +39,6 @@ def api(url: str, path: str, body=None, method=None):
     with urllib.request.urlopen(request, timeout=20) as resp:
         text = resp.read().decode()
         return json.loads(text) if resp.headers.get_content_type() == "application/json" else text
-
-
-def screenshot(driver, tmp_path, name: str):
-    folder = Path(os.environ.get("FER_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(folder / f"{name}.png"))
 
 
 def run(server, coro):
