@@ -159,12 +159,19 @@ async def test_sessions_past_the_retention_period_are_deleted_completely(client,
     if db.is_sqlite:
         assert note_text.encode() in on_disk()
     caplog.set_level(logging.INFO, logger="server.studies.lifecycle")
+    told = []  # what other code keeps of a session (e.g. files) is told to go too
+
+    async def hook(ids):
+        told.extend(ids)
+
+    c.app[keys.STUDIES].on_deleted.append(hook)
     await patch(c, study["id"], {"retention_days": 2 / 86400})  # two seconds
     deadline = time.monotonic() + 20
     while await store.get_session(db, sids[study["id"]]) is not None and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert await store.get_session(db, sids[study["id"]]) is None  # the server's sweep deleted it
     assert any("retention" in r.getMessage() and "deleted" in r.getMessage() for r in caplog.records)
+    assert told == [sids[study["id"]]]
     async with db.engine.connect() as conn:
         for table in (results, markers, notes, sessions):
             left = (await conn.execute(table.select().where(

@@ -28,6 +28,8 @@ For other code (e.g. a view of a session synced with a screen recording):
     session = await store.get_session(db, session_id)         # status, check_status, check_s (the camera
                                                               # check's moment on the rows' clock)
     await app[keys.STUDIES].withdraw(session_id, study_id) / delete_session(session_id)   # nothing left
+    app[keys.STUDIES].on_deleted.append(hook)   # await hook(session_ids) after a withdrawal, a delete or
+                                                # retention deleted their data: delete what you keep of them
 
 docs/studies.md is the researcher's how-to.
 """

@@ -8,12 +8,14 @@
     await studies.withdraw(session_id, study_id)          # the participant stops: their data deleted
     await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages
     await studies.change_study(id, {...})       # close, reopen, cap, retention, thresholds
+    studies.on_deleted.append(hook)             # await hook(session_ids) after their data was deleted
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Callable
 
 from ..settings import Settings
 from . import lifecycle, researchers, store
@@ -39,6 +41,9 @@ class Studies:
         self.hub.subscribe(self.writer.add)
         self.live: dict[str, Participation] = {}  # session id -> its participation, while its /ws is open
         self.relay: PgRelay | None = None  # live events to and from other replicas (PostgreSQL only)
+        # called with the ids of sessions whose data was just deleted (withdrawn, deleted, past retention,
+        # their study deleted): what other code keeps of a session (files) goes too
+        self.on_deleted: list[Callable[[list[str]], Awaitable[None]]] = []
 
     async def lifespan(self, _app):
         await self.db.open()
@@ -119,7 +124,7 @@ class Studies:
                 return False
             self._stop([session_id])
             await store.delete_session(self.db, session_id)
-        await self._reclaim()
+        await self._deleted([session_id])
         return True
 
     async def withdraw(self, session_id: str, study_id: str) -> bool:
@@ -132,20 +137,21 @@ class Studies:
                 return False
             self._stop([session_id])
             await store.withdraw_session(self.db, session_id)
-        await self._reclaim()
+        await self._deleted([session_id])
         log.info("studies: a participant withdrew; their session's data was deleted")
         return True
 
     async def delete_sessions(self, session_ids: list[str]) -> int:
         """Delete several sessions (retention): nothing left of them; how many there were."""
-        n = 0
+        gone = []
         async with self.writer.paused():
             self._stop(session_ids)
             for sid in session_ids:
-                n += await store.delete_session(self.db, sid)
-        if n:
-            await self._reclaim()
-        return n
+                if await store.delete_session(self.db, sid):
+                    gone.append(sid)
+        if gone:
+            await self._deleted(gone)
+        return len(gone)
 
     async def delete_study(self, study_id: str) -> bool:
         async with self.writer.paused():
@@ -153,8 +159,16 @@ class Studies:
             if ids is None:
                 return False
             self._stop(ids)
-        await self._reclaim()
+        await self._deleted(ids)
         return True
+
+    async def _deleted(self, session_ids: list[str]) -> None:
+        for hook in list(self.on_deleted):
+            try:
+                await hook(session_ids)
+            except Exception:  # one hook's failure does not keep the others (or the space) back
+                log.exception("studies: a hook on deleted sessions failed")
+        await self._reclaim()
 
     async def _reclaim(self) -> None:
         try:
