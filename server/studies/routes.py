@@ -385,14 +385,12 @@ async def compare_csv(request: web.Request, db, study: dict) -> web.Response:
     return web.Response(body=text.encode(), headers=_csv_headers(f"study-{study['id'][:8]}-compare.csv"))
 
 
-async def _session_export(db, study: dict, entry: dict, rows: list | None = None) -> dict:
-    """A session as its JSON export: the session (label, status, check, figures, flags), the study, its
-    per-task figures, markers and notes; with ``rows`` (already in JSON form) the rows too."""
-    session = await store.get_session(db, entry["id"])
-    summary = await session_summary(db, session, study["tasks"])
+async def _session_export(db, study: dict, entry: dict, task_figures: list[dict], rows: list | None = None) -> dict:
+    """A session as its JSON export: the session (``entry``: label, status, check, figures, flags), the
+    study, its per-task figures, markers and notes; with ``rows`` (already in JSON form) the rows too."""
     body = {"session": session_json(entry), "study": {"id": study["id"], "title": study["title"],
                                                       "tasks": study["tasks"]},
-            "tasks": summary["tasks"],
+            "tasks": task_figures,
             "markers": [exports.marker_json(m, study["tasks"]) for m in await store.session_markers(db, entry["id"])],
             "notes": _session_notes(await store.notes_of(db, session_id=entry["id"]))}
     if rows is not None:
@@ -410,9 +408,9 @@ async def export_zip(request: web.Request, db, study: dict) -> web.StreamRespons
     await response.prepare(request)
 
     async def session_doc(entry: dict) -> dict:
-        return await _session_export(db, study, {k: v for k, v in entry.items() if k != "tasks"})
+        return await _session_export(db, study, {k: v for k, v in entry.items() if k != "tasks"}, entry["tasks"])
 
-    await exports.write_zip(response.write, db, study, [{k: v for k, v in s.items()} for s in overview], compared,
+    await exports.write_zip(response.write, db, study, overview, compared,
                             "completed and incomplete" if incomplete else "completed", session_doc)
     await response.write_eof()
     return response
@@ -466,7 +464,7 @@ async def export_session_json(request: web.Request, db, session: dict, study: di
             async for r in store.result_rows(db, session_id=session["id"], participant_only=not all_faces)]
     summary = await session_summary(db, session, study["tasks"])
     entry = session_entry(session, label, summary, session["id"] in _live(request), thresholds(study["quality"]))
-    body = await _session_export(db, study, entry, rows)
+    body = await _session_export(db, study, entry, summary["tasks"], rows)
     return web.json_response(body, headers={
         "Content-Disposition": f'attachment; filename="session-{session["id"][:8]}.json"'})
 
