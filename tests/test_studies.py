@@ -420,3 +420,41 @@ def test_unusable_database_urls_are_clear_errors(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "server", "--database", "mysql://u@h/db"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "error: --database: unsupported database 'mysql'" in proc.stderr
+
+
+@pytest.mark.asyncio
+async def test_migration_0004_marks_earlier_rows_and_sessions(database_url):
+    """Rows stored before revision 0004_i21: in a frame with several faces the first (largest) becomes
+    the participant's, the others someone else's; ended sessions get completed or incomplete."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from server.storage.db import alembic_config, async_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(async_url(database_url))
+
+    def upgrade(connection, revision):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade, "0003")
+        await conn.execute(sa.text("INSERT INTO studies (id, participant_token, title, consent, tasks, feedback, created) "
+                                   "VALUES ('st', 'tok', 'T', 'C', :tasks, true, 1.0)"), {"tasks": '["a", "b"]'})
+        for sid, ended in (("done", 5.0), ("left", 5.0), ("running", None)):
+            await conn.execute(sa.text("INSERT INTO sessions (id, study_id, started, ended, frames) "
+                                       "VALUES (:id, 'st', 1.0, :ended, 2)"), {"id": sid, "ended": ended})
+        await conn.execute(sa.text("INSERT INTO markers (session_id, task, event, time_s, utc) VALUES "
+                                   "('done', 1, 'end', 1.0, ''), ('left', 0, 'end', 1.0, '')"))
+        rows = [("done", 1, 0.0, 1), ("done", 1, 0.0, 2), ("done", 2, 0.1, 2), ("done", 3, 0.2, None)]
+        for sid, frame, t, face in rows:
+            await conn.execute(sa.text("INSERT INTO results (session_id, frame, time_s, face) VALUES (:s, :f, :t, :face)"),
+                               {"s": sid, "f": frame, "t": t, "face": face})
+        await conn.run_sync(upgrade, "head")
+        got = [tuple(r) for r in await conn.execute(sa.text("SELECT frame, face, participant FROM results ORDER BY id"))]
+        statuses = dict(tuple(r) for r in await conn.execute(sa.text("SELECT id, status FROM sessions")))
+    await engine.dispose()
+    assert [(f, face, bool(p)) for f, face, p in got] == [(1, 1, True), (1, 2, False), (2, 2, True), (3, None, True)]
+    assert statuses == {"done": "completed", "left": "incomplete", "running": None}
