@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     from .memory import keep_frames_out_of_the_heap
 
     keep_frames_out_of_the_heap()  # before any thread starts
-    from .settings import Settings
+    from .settings import FEATURES, Settings
 
     settings = Settings.from_args(argv)
     from . import logs
@@ -62,13 +62,18 @@ def main(argv=None) -> int:
     studies = app[keys.STUDIES]
 
     def ready(_) -> None:
-        # as Jupyter does: a token made at the first start is shown once, in the researcher's URL
-        if studies.made_token:
-            researcher = f"{base}/studies?token={studies.made_token}"
-        else:
-            researcher = (f"{base}/studies (log in with your token; new ones: "
-                          "python -m server researcher add NAME)")
-        print(f"Serving on {base}/ (Ctrl+C to stop)\nStudies (researcher): {researcher}", flush=True)
+        lines = [f"Serving on {base}/ (Ctrl+C to stop)"]
+        if settings.features != set(FEATURES):
+            lines.append(f"Parts on (--features): {','.join(f for f in FEATURES if f in settings.features)}")
+        if "studies" in settings.features:
+            # as Jupyter does: a token made at the first start is shown once, in the researcher's URL
+            if studies.made_token:
+                researcher = f"{base}/studies?token={studies.made_token}"
+            else:
+                researcher = (f"{base}/studies (log in with your token; new ones: "
+                              "python -m server researcher add NAME)")
+            lines.append(f"Studies (researcher): {researcher}")
+        print("\n".join(lines), flush=True)
 
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
                 access_log_class=logs.AccessLogger, print=ready)

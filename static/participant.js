@@ -8,6 +8,7 @@
   const config = JSON.parse(document.getElementById('config').textContent);
   const $ = (id) => document.getElementById(id);
   const chart = $('chart') ? new RollingChart($('chart'), config.classes, 30) : null;
+  const announcer = $('announcer') ? new Announcer($('announcer')) : null;  // static/announce.js
   let ws = null, pc = null, stream = null, sessionId = null, finished = false, offered = false;
   let results = 0, t0 = null, checkOver = false, checkStarted = null;
   let sessionReady = null, sessionArrived = () => {};
@@ -75,6 +76,7 @@
         break;
       case 'answer':
         pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+        $('inferring').hidden = false;  // the camera is being analysed: say so, as a recording light does
         checkStarted = performance.now();
         break;
       case 'result': onResult(msg); break;
@@ -100,6 +102,7 @@
     $('current-label').dataset.label = mine ? mine.label : '';
     $('current-label').textContent = mine ? mine.label : 'no face';
     $('current-emoji').textContent = mine ? config.emoji[mine.label] || '' : '';
+    if (announcer) announcer.say(mine ? mine.label : 'no face');
   }
 
   // ---------- the camera check ----------
@@ -172,6 +175,7 @@
     if (pc) { pc.close(); pc = null; }
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     $('video').srcObject = null;
+    $('inferring').hidden = true;
   }
   function endStream() {
     finished = true;
@@ -204,7 +208,8 @@
       const resp = await fetch(`/api/participant/${encodeURIComponent(config.study)}/sessions/${encodeURIComponent(id)}`,
         { method: 'DELETE' });
       if (resp.status !== 204 && resp.status !== 404) {
-        showMessage(`Could not delete your data: ${(await resp.json()).error}. Please try again.`);
+        const why = (await resp.json().catch(() => ({}))).error || `the server answered ${resp.status}`;
+        showMessage(`Could not delete your data: ${why}.${resp.status === 503 ? '' : ' Please try again.'}`);
         $('withdraw-yes').disabled = false;
         return;
       }

@@ -13,6 +13,10 @@ when it passes, its face is the participant's and the moment is stored (``sessio
 first task started without a passed check fails it (the session is flagged), or, when the study
 requires the check, is refused. The session ends ``completed`` when the last task was done, else
 ``incomplete``.
+
+While the database is down (``db.health``), a marker, the camera check's result and the session's
+end are kept and stored, in order, when it is back: the participant goes on (the marker's answer
+says ``stored: false``).
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ class StudyError(ValueError):
 
 
 class Participation:
-    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None, flush=None):
+    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None, flush=None,
+                 max_markers: int | None = None):
         self.db = db
+        self.max_markers = max_markers  # task markers this session takes at most
+        self.markers = 0
         self.hub = hub
         self.study = study
         self.session_id = session_id
@@ -95,8 +102,9 @@ class Participation:
 
     async def _store_check(self, status: str, time_s: float) -> None:
         try:
-            await store.set_check(self.db, self.session_id, status, time_s)
-        except Exception:  # the session's data is complete without it; say so
+            await self._write(lambda: store.set_check(self.db, self.session_id, status, time_s),
+                              "the camera check's result")
+        except Exception:  # not an outage: the session's data is complete without it; say so
             log.exception("studies: the camera check's result could not be stored")
 
     def stream_time(self) -> float:
@@ -112,6 +120,8 @@ class Participation:
         n = len(self.study["tasks"])
         if not 0 <= task < n:
             raise StudyError(f"task {task} is out of range: this study has {n} task{'s' * (n != 1)} (0 to {n - 1})")
+        if self.max_markers is not None and self.markers >= self.max_markers:
+            raise StudyError(f"this session has {self.markers} task markers, the most one session takes")
         if event == "end" and self.task != task:
             raise StudyError(f"task {task} is not running, it cannot end"
                              + ("" if self.task is None else f" (task {self.task} is)"))
@@ -120,13 +130,41 @@ class Participation:
                 raise StudyError("the camera check has not passed yet: this study needs it before the tasks "
                                  "(one face, large enough, lit well enough, for 2 seconds)")
             self._decide_check("failed", round(self.stream_time(), 3))
-        marker = await store.add_marker(self.db, self.session_id, task, event, round(self.stream_time(), 3),
-                                        utc_iso(time.time()))
+        marker = {"session_id": self.session_id, "task": task, "event": event,
+                  "time_s": round(self.stream_time(), 3), "utc": utc_iso(time.time())}
+        marker["stored"] = await self._write(lambda: store.add_marker(self.db, **{k: marker[k] for k in (
+            "session_id", "task", "event", "time_s", "utc")}), "a task marker")
+        self.markers += 1
         self.task = task if event == "start" else None
         if event == "end":
             self.done.add(task)
-        self._emit("marker", {k: v for k, v in marker.items() if k != "session_id"})
+        self._emit("marker", {k: v for k, v in marker.items() if k not in ("session_id", "stored")})
         return marker
+
+    async def _write(self, write, what: str) -> bool:
+        """``write()`` now, or, while the database is down, once it is back: whether it was stored now."""
+        health = self.db.health
+        if health.ok:
+            try:
+                await write()
+                return True
+            except Exception as e:
+                if not health.failed(e, f"storing {what}"):
+                    raise
+        health.defer(write, what)
+        return False
+
+    async def _store_end(self, status: str, ended: float) -> None:
+        """The results still waiting (the writer's) stored, then the session's end: an ended session has
+        all its rows, so its figures are final. An outage raises (``_write`` keeps it for later)."""
+        if self._flush is not None:
+            try:
+                await self._flush()
+            except Exception as e:
+                if self.db.health.is_outage(e):
+                    raise
+                log.exception("studies: storing a session's last results failed")  # the writer tries again
+        await store.end_session(self.db, self.session_id, status, ended)
 
     def _emit(self, kind: str, data: dict) -> None:
         self.hub.emit(LiveEvent(self.study["id"], self.session_id, kind, data))
@@ -153,13 +191,10 @@ class Participation:
             if not was_closed:
                 if self._pending:
                     await asyncio.gather(*self._pending, return_exceptions=True)
-                if self._flush is not None:  # an ended session has all its rows: its figures are final
-                    try:
-                        await self._flush()
-                    except Exception:  # the writer keeps them and tries again
-                        log.exception("studies: storing a session's last results failed")
-                await store.end_session(self.db, self.session_id, self.status)
-                self._emit("ended", {"ended": time.time()})
+                ended = time.time()
+                status = self.status
+                await self._write(lambda: self._store_end(status, ended), "a session's end")
+                self._emit("ended", {"ended": ended})
         finally:  # no longer live once its end is stored
             if self._on_end is not None:
                 self._on_end(self)

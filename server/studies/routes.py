@@ -43,12 +43,13 @@ from aiohttp import web
 
 from ml.schema import utc_iso
 
-from .. import keys
+from .. import keys, strict_text
 from . import exports, store
 from .auth import researcher_name, unauthorized
 from .definitions import QUALITY_DEFAULTS, session_labels, thresholds
 from .figures import session_entry, session_summary, study_overview
 from .rows import EXPORT_COLUMNS
+from .service import WITHDRAW_DOWN, DatabaseUnavailable
 from .summary import compared_sessions, comparison
 from ..storage.models import CONSENT_MAX, TASK_MAX, TASKS_MAX, TITLE_MAX
 
@@ -206,10 +207,10 @@ async def read_json(request: web.Request, what: str):
     raw = await request.content.read(BODY_MAX + 1)
     if len(raw) > BODY_MAX:
         raise _json_error(413, f"the request is too large (the limit is {BODY_MAX} bytes)")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _json_error(400, f"{what}: the request body must be UTF-8 JSON") from None
+    try:  # UTF-8 JSON of bounded depth, without NUL or lone surrogates
+        return strict_text.loads(raw, what="the request body")
+    except strict_text.TextError as e:
+        raise _json_error(400, f"{what}: {e}") from None
 
 
 def _json_error(status: int, message: str) -> web.HTTPException:
@@ -499,7 +500,14 @@ async def whoami(request: web.Request) -> web.Response:
 async def participant_withdraw(request: web.Request) -> web.Response:
     """The participant stops and deletes their data (any moment: camera check, a task, the end)."""
     studies = request.app[keys.STUDIES]
-    study = await store.study_by_token(studies.db, request.match_info["token"])
-    if study is None or not await studies.withdraw(request.match_info["id"], study["id"]):
-        return error(404, "no such session (already deleted?)")
+    try:
+        study = await store.study_by_token(studies.db, request.match_info["token"])
+        if study is None or not await studies.withdraw(request.match_info["id"], study["id"]):
+            return error(404, "no such session (already deleted?)")
+    except DatabaseUnavailable as e:  # nothing was deleted: the page says so, the participant tries again
+        return web.json_response({"error": str(e)}, status=503, headers={"Retry-After": "60"})
+    except Exception as e:
+        if studies.db.health.failed(e, "withdrawing a session"):
+            return web.json_response({"error": WITHDRAW_DOWN}, status=503, headers={"Retry-After": "60"})
+        raise
     return web.Response(status=204)

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
+from ..rate_limit import SlidingWindow
 from ..settings import Settings
 from . import lifecycle, researchers, store
 from ..storage.db import Database
@@ -28,6 +29,14 @@ from .writer import ResultWriter
 log = logging.getLogger(__name__)
 
 TOKEN_MAX = 128  # characters: a longer study token in an offer is refused before any query
+DATABASE_DOWN = ("the study's database is unavailable just now, so nothing could be recorded; "
+                 "please try again in a few minutes")
+WITHDRAW_DOWN = ("the study's database is unavailable just now, so nothing was deleted yet; "
+                 "please try again in a few minutes")
+
+
+class DatabaseUnavailable(StudyError):
+    """The database is down: what was asked was not done (nothing lost, nothing half done); try again."""
 
 
 class Studies:
@@ -44,6 +53,9 @@ class Studies:
         # called with the ids of sessions whose data was just deleted (withdrawn, deleted, past retention,
         # their study deleted): what other code keeps of a session (files) goes too
         self.on_deleted: list[Callable[[list[str]], Awaitable[None]]] = []
+        # caps of one participant link (sessions a minute) and of one session (task markers)
+        self.session_starts = SlidingWindow(settings.max_sessions_per_minute, 60.0)
+        self.max_markers = settings.max_markers_per_session
 
     async def lifespan(self, _app):
         await self.db.open()
@@ -81,14 +93,29 @@ class Studies:
         offer on the same WebSocket continues its session), else a new session."""
         if current is not None and not current.closed and current.token == token:
             return current
+        if not self.db.health.ok:
+            raise StudyError(DATABASE_DOWN)
+        try:
+            return await self._join(token)
+        except Exception as e:
+            if self.db.health.failed(e, "starting a session"):
+                raise StudyError(DATABASE_DOWN) from None
+            raise
+
+    async def _join(self, token: str) -> Participation:
         study = await store.study_by_token(self.db, token) if len(token) <= TOKEN_MAX else None
         if study is None:
             raise StudyError("unknown study: check the link you were given")
+        if not self.session_starts.take(study["id"]):
+            log.info("studies: a session refused: too many started from one link in a minute")
+            raise StudyError(f"too many participants started this study in the last minute (at most "
+                             f"{self.session_starts.limit}); try again in a minute")
         session_id = await store.create_session(self.db, study["id"])
         if session_id is None:
             raise StudyError(await self.why_closed(study["id"]) or "this study takes no new participants")
         participation = Participation(self.db, self.hub, study, session_id,
-                                      on_end=lambda p: self.live.pop(p.session_id, None), flush=self.writer.flush)
+                                      on_end=lambda p: self.live.pop(p.session_id, None), flush=self.writer.flush,
+                                      max_markers=self.max_markers)
         self.live[session_id] = participation
         log.info("studies: session started")
         return participation
@@ -130,7 +157,19 @@ class Studies:
     async def withdraw(self, session_id: str, study_id: str) -> bool:
         """The participant stopped and deleted their data: the stream's results are no longer taken, the
         session's rows, markers and notes are deleted (nothing left on disk); the session stays listed
-        as withdrawn. False if there is no such session of the study (or it was withdrawn already)."""
+        as withdrawn. False if there is no such session of the study (or it was withdrawn already).
+        DatabaseUnavailable while the database is down: nothing is stopped or deleted, the caller says
+        so and the participant tries again."""
+        try:
+            return await self._withdraw(session_id, study_id)
+        except Exception as e:
+            if self.db.health.failed(e, "withdrawing a session"):
+                raise DatabaseUnavailable(WITHDRAW_DOWN) from None
+            raise
+
+    async def _withdraw(self, session_id: str, study_id: str) -> bool:
+        if not self.db.health.ok:  # not while writes wait: they would land after the delete
+            raise DatabaseUnavailable(WITHDRAW_DOWN)
         async with self.writer.paused():
             session = await store.get_session(self.db, session_id)
             if session is None or session["study_id"] != study_id or session["status"] == "withdrawn":
@@ -177,4 +216,4 @@ class Studies:
             log.exception("studies: freeing the deleted rows' space failed")
 
 
-__all__ = ["Studies", "StudyError"]
+__all__ = ["DatabaseUnavailable", "Studies", "StudyError"]

@@ -134,11 +134,12 @@ async def count_sessions(db: Database, study_id: str) -> int:
         return (await conn.execute(counted_sessions(study_id))).scalar_one()
 
 
-async def end_session(db: Database, session_id: str, status: str) -> None:
-    """The session ended (``status``: completed or incomplete); a withdrawn session stays withdrawn."""
+async def end_session(db: Database, session_id: str, status: str, ended: float | None = None) -> None:
+    """The session ended (``status``: completed or incomplete; ``ended``: when, default now), unless it
+    has an end already; a withdrawn session stays withdrawn."""
     async with db.engine.begin() as conn:
         await conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.ended.is_(None))
-                           .values(ended=time.time()))
+                           .values(ended=time.time() if ended is None else ended))
         await conn.execute(update(sessions).where(sessions.c.id == session_id,
                                                   sessions.c.status.is_distinct_from("withdrawn"))
                            .values(status=status))
