@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server import Settings, create_app, keys
 from server.storage.db import Database
 from server.storage.models import logins, researchers
+from server.studies import researchers as named_tokens
 from server.studies.auth import COOKIE
 
 from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
@@ -157,5 +158,33 @@ async def test_first_start_token_is_kept_and_admin_token_changes_end_its_logins(
         assert (await client.get("/api/studies", headers=with_cookie(admin_cookie))).status == 401
         assert (await client.get("/api/studies", headers=bearer(ADMIN))).status == 401
         assert (await client.get("/api/studies", headers=bearer(made))).status == 200
+    finally:
+        await client.close()
+
+
+@pytest.mark.asyncio
+async def test_revoked_and_wrong_named_tokens_count_as_guesses_a_login_cookie_never(database_url):
+    """The per-address limit on wrong researcher tokens (middleware.limit_token_guesses, issue 23) over the
+    named tokens of the database: a revoked token tried as Bearer, at the login form and in ``?token=`` is
+    a wrong token (401, counted); past the limit every token from that address gets 429, a valid one too,
+    while a valid login cookie (not a token) still opens the pages."""
+    client = TestClient(TestServer(create_app(Settings(database=database_url, max_token_failures=3),
+                                              analyzer=StubAnalyzer())))
+    await client.start_server()
+    try:
+        db = client.app[keys.STUDIES].db
+        alice, bob = await named_tokens.add(db, "alice"), await named_tokens.add(db, "bob")
+        cookie = await log_in(client, bob)
+        assert (await client.get("/api/studies", headers=bearer(alice))).status == 200
+        assert await named_tokens.revoke(db, "alice")
+        assert (await client.get("/api/studies", headers=bearer(alice))).status == 401
+        assert (await client.post("/login", data={"token": alice}, allow_redirects=False)).status == 401
+        assert (await client.get(f"/studies?token={alice}", allow_redirects=False)).status == 401
+        for attempt in (client.get("/api/studies", headers=bearer(bob)),
+                        client.post("/login", data={"token": bob}, allow_redirects=False)):
+            resp = await attempt
+            assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
+        assert (await client.get("/api/studies", headers=with_cookie(cookie))).status == 200
+        assert (await client.get("/studies", headers=with_cookie(cookie), allow_redirects=False)).status == 200
     finally:
         await client.close()

@@ -65,8 +65,13 @@ async def test_bad_settings_get_clear_errors(client):
                           ({"title": "new"}, "unknown or unchangeable field(s): title"), ([], "a change is a JSON object")]:
         resp = await c.patch(f"/api/studies/{study['id']}", json=body, headers=AUTH)
         assert resp.status == 400 and message in (await resp.json())["error"], (body, await resp.text())
-    resp = await c.patch(f"/api/studies/{study['id']}", data=b"{nope", headers=AUTH)
-    assert resp.status == 400 and "invalid change: the request body must be UTF-8 JSON" in (await resp.json())["error"]
+    # a change's body is strict text too (server/strict_text.py): JSON, not too deep, no NUL or lone surrogate
+    for raw, message in [(b"{nope", "invalid change: invalid JSON"), (b"\xff", "the request body must be UTF-8 JSON"),
+                         (b'{"quality": ' + b"[" * 50 + b"]" * 50 + b"}", "nests 51 levels deep; at most 32"),
+                         (b'{"closed": true, "\\u0000": 1}', "NUL character"),
+                         (b'{"quality": {"min_face_px\\ud800": 1}}', "lone surrogate")]:
+        resp = await c.patch(f"/api/studies/{study['id']}", data=raw, headers=AUTH)
+        assert resp.status == 400 and message in (await resp.json())["error"], (raw, await resp.text())
     assert (await c.patch(f"/api/studies/{study['id']}", json={"closed": True})).status == 401
     assert (await c.patch("/api/studies/nope", json={"closed": True}, headers=AUTH)).status == 404
     shown = await (await c.get(f"/api/studies/{study['id']}", headers=AUTH)).json()
