@@ -12,6 +12,7 @@
   const WINDOW_S = 20;      // seconds in a card's rolling chart
   const ENDED_KEEP_MS = 4000;  // an ended session's card stays this long
   const cards = new Map();  // session id -> card
+  let captions = 0;  // the cards' table captions get ids of their own
   let ws = null, retryMs = 1000, serverOffset = 0;  // serverOffset: server clock - this clock (s)
 
   const nowS = () => Date.now() / 1000 + serverOffset;
@@ -65,7 +66,26 @@
       this.canvas = el('canvas', 'live-chart');
       this.canvas.width = 480;
       this.canvas.height = 160;
+      this.canvas.setAttribute('role', 'img');
+      this.canvas.setAttribute('aria-label', `The participant's expressions over the last ${WINDOW_S} seconds`);
       this.chart = new RollingChart(this.canvas, CLASSES, WINDOW_S);
+      // the chart's text alternative: the shares as a table (static/shares.js), refreshed by tick()
+      this.tableBox = el('details', 'chart-table');
+      this.tableBox.append(el('summary', '', 'The chart as a table'));
+      this.table = el('table');
+      const caption = el('caption', '', `The participant's face: each expression's probability now and its mean `
+        + `over the last ${WINDOW_S} seconds`);
+      caption.id = `live-caption-${++captions}`;
+      this.canvas.setAttribute('aria-describedby', caption.id);
+      const headRow = el('tr');
+      for (const name of ['Expression', 'Now', `Mean, last ${WINDOW_S} s`]) {
+        const th = el('th', '', name);
+        th.scope = 'col';
+        headRow.append(th);
+      }
+      this.table.append(caption, el('thead'), el('tbody'));
+      this.table.tHead.append(headRow);
+      this.tableBox.append(this.table);
       this.form = el('form', 'live-note');
       this.input = el('input');
       this.input.maxLength = 2000;
@@ -76,7 +96,7 @@
       this.form.append(this.input, add);
       this.form.addEventListener('submit', (e) => { e.preventDefault(); this.sendNote(); });
       this.notes = el('ul', 'notes');
-      this.root.append(head, this.current, this.taskLine, this.others, this.canvas, this.form, this.notes);
+      this.root.append(head, this.current, this.taskLine, this.others, this.canvas, this.tableBox, this.form, this.notes);
       $('live-cards').appendChild(this.root);
       this.tick();
     }
@@ -143,6 +163,8 @@
     }
 
     tick() {
+      const { latest, mean } = this.chart.summary();
+      sharesTable(this.table, [{ values: this.live ? latest : null }, { values: mean }], CLASSES, config.emoji);
       const label = labelOf(this.id);  // S1, S2, ... once the sessions table has it
       if (label && !this.title.textContent.startsWith(label)) this.title.textContent = `${label} · ${this.title.textContent}`;
       if (!this.live) { this.taskLine.textContent = 'The session has ended.'; return; }

@@ -222,8 +222,16 @@
     document.body.dataset.withdrawn = id ? 'deleted' : 'nothing';
   });
 
+  let lastTable = 0;
   function draw() {
-    if (chart) chart.draw(t0 === null ? 0 : performance.now() / 1000 - t0);
+    if (chart) {
+      chart.draw(t0 === null ? 0 : performance.now() / 1000 - t0);
+      if (performance.now() - lastTable > 1000) {  // the chart's text alternative, once a second
+        lastTable = performance.now();
+        const { latest, mean } = chart.summary();
+        sharesTable($('chart-table'), [{ values: finished ? null : latest }, { values: mean }], config.classes, config.emoji);
+      }
+    }
     if (!finished) setTimeout(draw, 150);
   }
   draw();
