@@ -44,6 +44,9 @@ class Studies:
         self.db = Database(settings.database)
         self.admin_token = settings.admin_token  # --admin-token / FER_ADMIN_TOKEN, if given
         self.made_token: str | None = None  # a token made at this (first) start, printed once
+        # the studies' pages are on (--features): only then is a first token made (one made while they are
+        # off would never be shown, and the next start with them on would show none)
+        self.pages_on = "studies" in settings.features
         self.retention_sweep_s = settings.retention_sweep_s
         self.hub = ResultHub()
         self.writer = ResultWriter(self.db, interval=flush_interval)
@@ -67,7 +70,7 @@ class Studies:
             await self.db.close()
             raise
         try:
-            if self.admin_token is None:
+            if self.admin_token is None and self.pages_on:
                 self.made_token = await researchers.first_token(self.db)
         except BaseException:
             if self.relay is not None:
