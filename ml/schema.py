@@ -23,8 +23,9 @@ One row per face per analysed frame:
 
 The page takes ``COLUMNS`` from the server (the ``hello`` message), so both ends agree.
 Summaries count face time from ``detected`` and ``interpolated`` rows, not ``held`` ones
-(``ml.recorded.report.Summary``, the live page's session shares), and a face of a video only
-if it was detected in at least 2 frames (``ml.recorded.hindsight.MIN_DETECTED``).
+(``seen``: ``ml.recorded.report.Summary``, a study's figures in server/studies/definitions.py,
+the live page's session shares in static/shares.js), and a face of a video only if it was
+detected in at least 2 frames (``ml.recorded.hindsight.MIN_DETECTED``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ from .labels import CLASSES
 
 COLUMNS = ("frame", "time_s", "utc", "face", "source", "x", "y", "w", "h", "label", "confidence", *CLASSES, "file")
 SOURCES = DETECTED, HELD, INTERPOLATED = ("detected", "held", "interpolated")
+
+
+def seen(source: str | None) -> bool:
+    """Whether a face's row (its ``source``) says the face was there: found in its frame
+    (``detected``), or between two sightings of it (``interpolated``); also a row stored before
+    the column existed (None or empty: every row was a face found then). A ``held`` row is not a
+    measurement (the face was not found; it may have gone): no summary or figure counts it."""
+    return source != HELD
 
 
 def utc_iso(epoch_s: float | None) -> str:

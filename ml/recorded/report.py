@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..labels import CLASSES, COLORS, EMOJI
-from ..schema import COLUMNS, DETECTED, HELD, face_row
+from ..schema import COLUMNS, DETECTED, face_row, seen
 
 def csv_rows(frame, faces: list[dict], with_file: bool = False, start_utc: float | None = None) -> list[dict]:
     """One row (``ml.schema.COLUMNS``) per tracked face of an analysed frame (``frame``: a media Frame).
@@ -82,7 +82,7 @@ class Summary:
     def add(self, frame, faces: list[dict]) -> None:
         self.frames_analysed += 1
         self.times.append(frame.time_s)
-        faces = [f for f in faces if f.get("source", DETECTED) != HELD]  # face time: seen, or between sightings
+        faces = [f for f in faces if seen(f.get("source", DETECTED))]  # face time: seen, or between sightings
         if faces:
             self.frames_with_faces += 1
         vectors = []

@@ -1,17 +1,18 @@
 """results.source: whether each face's row was detected in its frame, held or interpolated (ml.schema)
 
-Revision ID: 0004_i24
-Revises: 0003
+Revision ID: 0005_i24
+Revises: 0004_i21
 Create Date: 2026-11-28
 
-Rows stored before it have no source (NULL: exported as an empty cell).
+Rows stored before it have no source (NULL: exported as an empty cell, and counted as a face found,
+as every row was before: ``server/studies/definitions.py``).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_i24"
-down_revision = "0003"
+revision = "0005_i24"
+down_revision = "0004_i21"
 branch_labels = None
 depends_on = None
 
