@@ -196,6 +196,9 @@ def test_a_live_session_follows_the_participant_through_misses_someone_else_and_
     # missed for 0.2 s: still followed, held (not a measurement), at the participant's place
     missed = seg("the participant missed")
     assert all(s[3] is not None and s[3]["source"] == "held" for s in missed)
+    # a held face's box is not lit by the face: no brightness for it, one for every face found
+    assert all("brightness" not in s[3] for s in missed)
+    assert all(0 < s[3]["brightness"] < 255 for s in story if s[3] is not None and s[3]["source"] == "detected")
     first_id = missed[0][3]["id"]
     # gone: nobody is the participant, though someone else is in view all along
     assert all(s[3] is None for s in seg("the participant gone")[-5:])
