@@ -176,6 +176,7 @@ def test_a_cut_to_an_empty_room_clears_the_face_at_once_everywhere_on_the_page(t
     """The camera's picture cuts between a person and an empty room (the fake camera loops 1.5 s of
     each): the face ends at the cut, with no held box left on the room, and the overlay, the readout
     and the class view always show the same faces."""
+    from test_browser_page import open_class_view
     from test_shot_cuts import ROOM, A
 
     frames = [np.roll(A[0], k % 3, axis=1) for k in range(45)] + [ROOM[0]] * 45
@@ -186,7 +187,7 @@ def test_a_cut_to_an_empty_room_clears_the_face_at_once_everywhere_on_the_page(t
         driver.get(url)
         by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
         wait.until(lambda d: by_id("conn-state").get_attribute("data-state") == "connected")
-        by_id("classview-toggle").click()
+        open_class_view(driver, wait)  # it asks first whether everyone in view agreed
         by_id("start").click()
         wait.until(lambda d: d.execute_script("return window.liveApp.timeline.length") > 0)
         agree = []
