@@ -12,6 +12,9 @@ asks it where to look and tells it what it found:
 - **Confirmed**: a new face is reported once it was seen in ``confirm`` of its first
   ``confirm_of`` frames (2 of 3): a one-frame false detection never reaches the user, and a
   face gets its id only then, so ids count real faces.
+- **Found**: a confirmed face seen in the previous frame is looked for narrowly near where it
+  should be (half the work); missed there, it is looked for widely in the same frame before it is
+  held (a still face was held in 15 % of frames without this: ``bench/face_tracking.py``'s found).
 - **Held**: a confirmed face that is not found keeps its id and last box, with
   ``"source": "held"`` (and ``"held": True``) and its last probabilities, for up to ``hold_s``
   seconds (0.5); then it is forgotten and a face found there later is a new face. A face found
@@ -191,6 +194,8 @@ class FaceTracker:
             # after a miss, or on probation, widely
             narrow = track.id is not None and not track.probation and track.last_frame == self._frames - 1
             near = detector.detect_near(gray, guess, confirmed=track.id is not None, narrow=narrow)
+            if narrow and not (near and _near(near[0], guess)):  # missed narrowly: widely, before holding it
+                near = detector.detect_near(gray, guess, confirmed=True)
             if near and _near(near[0], guess) and not any(same_face(near[0], b, self.min_iou) for b in boxes):
                 boxes.append(near[0])
                 claims.append((near[0], track))

@@ -19,7 +19,7 @@ def track(analyzer, scene):
 def check_every_face_found(scene, results, first=0):
     """From frame ``first`` on (frame 0 too: a stream's first frame is a shot cut, its faces that the
     second look finds again are confirmed at once), every true face has a reported box with IoU >= 0.4,
-    nothing else is reported, each face keeps one id."""
+    found in its frame in at least 95 % of them; nothing else is reported, each face keeps one id."""
     missed = [(i, t) for i, (truth, faces) in enumerate(zip(scene.truth, results)) if i >= first
               for t in truth if not any(iou(t, f["box"]) >= 0.4 for f in faces)]
     assert not missed, f"{scene.name}: {len(missed)} faces missed, e.g. {missed[:3]}"
@@ -28,6 +28,11 @@ def check_every_face_found(scene, results, first=0):
     assert not false, f"{scene.name}: false faces {false[:3]}"
     ids = {f["id"] for faces in results for f in faces}
     assert len(ids) == len(scene.truth[0]), f"{scene.name}: ids {ids}"
+    # and found in its frame, not only held at its last box (a held face is not a measurement:
+    # ml.schema.seen), in nearly every frame: a face missed by the narrow look is looked for widely
+    pairs = [(t, faces) for i, (truth, faces) in enumerate(zip(scene.truth, results)) if i >= first for t in truth]
+    found = sum(any(iou(t, f["box"]) >= 0.4 and f["source"] == "detected" for f in faces) for t, faces in pairs)
+    assert found >= 0.95 * len(pairs), f"{scene.name}: found in {found} of {len(pairs)} (the others held)"
 
 
 def test_astronaut_video_at_50_to_60_px_every_frame(analyzer):
