@@ -57,7 +57,8 @@ GLOSSARY = (
     ("brightness", "Lighting", "mean luma 0-255",
      "The mean brightness of the participant's face box over the frames with the face (a face against a window is dark)."),
     ("other_s", "Someone else in view", "s",
-     "The sum of the durations of the analysed frames in which a face other than the participant's was in view."),
+     "The sum of the durations of the analysed frames in which a face other than the participant's was found "
+     "(not only held by the tracker)."),
     ("other_faces", "Other faces", "faces",
      "How many distinct other faces the tracker followed (someone who leaves the picture and comes back counts again)."),
 )
