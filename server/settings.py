@@ -20,6 +20,10 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_MINUTES   longest uploaded video (default 30)
     FER_UPLOAD_LEASE_S       a job whose server gave no sign of life this long is taken up again (default 15)
     FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
+    FER_SCREEN_DIR           folder of the studies' screen recordings (default: data/screen, beside the
+                             default SQLite file; replicas share one folder: docs/deploy.md)
+    FER_SCREEN_MAX_MB        largest screen recording of one session (default 500)
+    FER_SCREEN_MIN_FREE_MB   screen chunks are refused while the disk has less free than this (default 256)
     FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
 
 Limits that keep one client from locking the others out (docs/deploy-limits.md) are
@@ -121,6 +125,38 @@ class UploadSettings:
         return cls(**kwargs)
 
 
+DEFAULT_SCREEN_DIR = Path("data") / "screen"  # python -m server's default, beside DEFAULT_DATABASE's file
+
+
+@dataclass
+class ScreenSettings:
+    """Studies' screen recordings (server/studies/screen.py): chunks from the participant's browser, one
+    file per session. ``directory`` None: a throw-away folder, removed when the server stops (tests,
+    and the throw-away database of ``Settings.database`` None)."""
+
+    directory: Path | None = None
+    max_bytes: int = 500 * 1024 * 1024  # of one session's recording; beyond it the recording stops
+    chunk_max_bytes: int = 16 * 1024 * 1024  # one chunk (the browser sends one every CHUNK_S seconds)
+    min_free_bytes: int = 256 * 1024 * 1024  # the disk is "full" below this: chunks refused, the recording stops
+    end_grace_s: float = 20.0  # after its end, a recording waits this long for its missing chunks
+    idle_s: float = 60.0  # a recording without a chunk this long has ended (tab closed, network gone)
+    sweep_interval_s: float = 5.0
+
+    def __post_init__(self):
+        if self.directory is not None:
+            self.directory = Path(self.directory)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ScreenSettings":
+        """python -m server's: recordings go to FER_SCREEN_DIR or DEFAULT_SCREEN_DIR."""
+        kwargs = {"directory": Path(env.get("FER_SCREEN_DIR") or DEFAULT_SCREEN_DIR)}
+        if env.get("FER_SCREEN_MAX_MB"):
+            kwargs["max_bytes"] = int(float(env["FER_SCREEN_MAX_MB"]) * 1024 * 1024)
+        if env.get("FER_SCREEN_MIN_FREE_MB"):
+            kwargs["min_free_bytes"] = int(float(env["FER_SCREEN_MIN_FREE_MB"]) * 1024 * 1024)
+        return cls(**kwargs)
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"
@@ -150,6 +186,7 @@ class Settings:
     # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
     database: str | None = None
     admin_token: str | None = None
+    screen: ScreenSettings = field(default_factory=ScreenSettings)
 
     def __post_init__(self):
         self.ice_servers = tuple(self.ice_servers)
@@ -185,6 +222,10 @@ class Settings:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
             p.error(f"bad FER_UPLOAD_* environment variable: {e}")
+        try:
+            screen = ScreenSettings.from_env(env)
+        except ValueError as e:
+            p.error(f"bad FER_SCREEN_* environment variable: {e}")
         origins = list(a.allowed_origin)
         if env.get("FER_ALLOWED_ORIGINS"):
             origins += [o.strip() for o in env["FER_ALLOWED_ORIGINS"].split(",") if o.strip()]
@@ -214,6 +255,7 @@ class Settings:
             ice_allow=tuple(a.ice_allow) if a.ice_allow else None,
             database=a.database,
             admin_token=a.admin_token,
+            screen=screen,
         )
 
 

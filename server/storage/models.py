@@ -7,6 +7,9 @@ and results (``ON DELETE CASCADE``). Times are seconds since the epoch (UTC); ``
 results, markers and notes is the schema's ISO 8601 text. The migrations in ``migrations/``
 create exactly these tables (tests/test_studies.py compares them).
 
+``screen_recordings``: one per session whose participant shared their screen (its chunks and
+file are in the recordings folder, server/studies/screen.py; deleted with the session).
+
 ``jobs`` is the queue of recorded-media uploads (server/uploads/): any server replica's
 worker claims the next queued job whose files it can read (same ``store``: the uploads
 folder's id), a job attached to a study session goes with it (``ON DELETE CASCADE``).
@@ -15,7 +18,7 @@ folder's id), a job attached to a study session goes with it (``ON DELETE CASCAD
 from __future__ import annotations
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String,
-                        Table, Text)
+                        Table, Text, false)
 
 from ml.labels import CLASSES
 from ml.schema import COLUMNS
@@ -35,6 +38,7 @@ studies = Table(
     Column("tasks", JSON, nullable=False),  # [str, ...]: the tasks, in order
     Column("feedback", Boolean, nullable=False),  # participants see the live readout and chart
     Column("created", Float, nullable=False),
+    Column("screen", Boolean, nullable=False, server_default=false()),  # participants' screens are recorded
 )
 
 sessions = Table(
@@ -70,6 +74,29 @@ notes = Table(  # the researcher's notes (or markers) on a live session, from th
     Column("time_s", Float, nullable=False),  # on the stream's clock when it was made, like results' time_s
     Column("utc", String(24), nullable=False),
     Column("text", Text, nullable=False),
+)
+
+SCREEN_STATUS_MAX = 12
+
+screen_recordings = Table(  # a session's screen recording (server/studies/screen.py): its chunks, then one file
+    "screen_recordings",
+    metadata,
+    Column("session_id", String(ID_LENGTH), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("store", String(ID_LENGTH), nullable=False),  # the recordings folder holding its files (its .store id)
+    Column("status", String(SCREEN_STATUS_MAX), nullable=False),  # recording, ending, finalizing, ready, failed
+    Column("started", Float, nullable=False),  # when the browser's recorder started (server clock, epoch)
+    Column("offset_s", Float),  # the recording's start on the session's stream clock (results' time_s)
+    Column("chunks", Integer, nullable=False, server_default="0"),  # chunks stored
+    Column("bytes", BigInteger, nullable=False, server_default="0"),  # their bytes
+    Column("expected", Integer),  # chunks the browser said it sent, once it ended the recording
+    Column("last_chunk", Float),  # when the newest chunk arrived
+    Column("ended", Float),  # when the recording was ended (by the browser, the session's end, a limit)
+    Column("stop_reason", String(32)),  # why it ended: stopped, finished, closed, limit, disk full, idle ...
+    Column("finalizing_since", Float),  # the join and remux began (a stale one is taken up again)
+    Column("duration_s", Float),  # of the file, once ready
+    Column("size", BigInteger),  # the file's bytes, once ready
+    Column("missing", Integer),  # chunks that never arrived (holes in the file)
+    Column("error", Text),
 )
 
 # the one row schema's columns and their types

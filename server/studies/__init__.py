@@ -11,6 +11,11 @@
     auth.py          the researcher's token: Bearer header, login cookie
     routes.py        the JSON API;  pages.py: the researcher's and the participant's pages
     observe.py       the researcher's live view: a WebSocket of the study's live events, notes
+    screen.py        the sessions' screen recordings: chunks stored as bytes, one seekable file each (remux.py)
+    screen_routes.py their HTTP API: the participant's chunks, the researcher's file (range requests)
+    moments.py       moments, per-task valence and expressiveness, hotspots: the definitions
+    insights.py      those figures for a session or a study, from the participant's timeline
+    insight_routes.py their API: moments, per-task figures and hotspots as JSON and CSV
 
 docs/studies.md is the researcher's how-to.
 """
@@ -22,8 +27,10 @@ __all__ = ["Participation", "Studies", "StudyError", "add_routes"]
 
 
 def add_routes(app) -> None:
-    from . import observe, pages, routes
+    from . import insight_routes, observe, pages, routes, screen_routes
 
     routes.add_routes(app)
+    screen_routes.add_routes(app)
+    insight_routes.add_routes(app)
     observe.setup(app)
     pages.add_routes(app)

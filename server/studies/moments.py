@@ -46,6 +46,16 @@ HOTSPOT_MIN_SHARE = 1 / 3  # ... and at least a third of the sessions that ran t
 PLAY_BEFORE_S = 3.0  # a moment's link plays the recording from 3 s before it
 
 
+DEFINITIONS = {  # the thresholds as the API and exports state them (docs/studies.md explains them)
+    "baseline_s": BASELINE_S, "max_gap_s": MAX_GAP_S, "play_before_s": PLAY_BEFORE_S,
+    "negative": {"classes": list(NEGATIVE), "on": NEGATIVE_ON, "off": NEGATIVE_OFF, "hold_s": NEGATIVE_HOLD_S},
+    "surprise": {"on": SURPRISE_ON, "off": SURPRISE_OFF, "hold_s": SURPRISE_HOLD_S},
+    "smile": {"on": SMILE_ON, "off": SMILE_OFF, "hold_s": SMILE_HOLD_S},
+    "hotspot": {"window_s": HOTSPOT_WINDOW_S, "min_sessions": HOTSPOT_MIN_SESSIONS,
+                "min_share": round(HOTSPOT_MIN_SHARE, 4)},
+}
+
+
 @dataclass(frozen=True)
 class Point:
     """One analysed frame of the participant: its stream time, the task it was stamped with and the seven

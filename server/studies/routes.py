@@ -38,6 +38,7 @@ from ml.schema import COLUMNS, utc_iso
 from .. import keys
 from . import store
 from .auth import is_researcher, unauthorized
+from .insights import session_insights
 from ..storage.models import CONSENT_MAX, TASK_MAX, TASKS_MAX, TITLE_MAX
 from .rows import EXPORT_COLUMNS, schema_row
 from .summary import comparison, session_summary
@@ -98,7 +99,7 @@ def parse_study(body) -> dict:
     """Check a new study's JSON; ValueError with what is wrong."""
     if not isinstance(body, dict):
         raise ValueError('a study is a JSON object: {"title": ..., "consent": ..., "tasks": [...]}')
-    unknown = set(body) - {"title", "consent", "tasks", "feedback"}
+    unknown = set(body) - {"title", "consent", "tasks", "feedback", "screen"}
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
     tasks = body.get("tasks")
@@ -114,8 +115,11 @@ def parse_study(body) -> dict:
     feedback = body.get("feedback", True)
     if not isinstance(feedback, bool):
         raise ValueError('"feedback" must be true or false')
+    screen = body.get("screen", False)
+    if not isinstance(screen, bool):
+        raise ValueError('"screen" must be true or false')
     return {"title": _text(body, "title", TITLE_MAX), "consent": _text(body, "consent", CONSENT_MAX),
-            "tasks": [t.strip() for t in tasks], "feedback": feedback}
+            "tasks": [t.strip() for t in tasks], "feedback": feedback, "screen": screen}
 
 
 @researcher
@@ -137,7 +141,8 @@ async def create_study(request: web.Request) -> web.Response:
 
 def study_json(request: web.Request, study: dict) -> dict:
     return {"id": study["id"], "title": study["title"], "consent": study["consent"], "tasks": study["tasks"],
-            "feedback": study["feedback"], "created": utc_iso(study["created"]), **study_links(request, study)}
+            "feedback": study["feedback"], "screen": study["screen"], "created": utc_iso(study["created"]),
+            **study_links(request, study)}
 
 
 def session_json(session: dict) -> dict:
@@ -292,7 +297,14 @@ async def show_session(request: web.Request, db, session: dict, study: dict) -> 
         "markers": await store.session_markers(db, session["id"]),
         "notes": _session_notes(await store.notes_of(db, session_id=session["id"])),
         **session_summary(rows, study["tasks"]),
+        **await _screen_and_moments(request, session, study, rows),
     })
+
+
+async def _screen_and_moments(request: web.Request, session: dict, study: dict, rows: list) -> dict:
+    """The session's screen recording (or None) and its moments, baseline and per-task figures (insights.py)."""
+    return {"screen": await request.app[keys.STUDIES].screen.info(session["id"]),
+            **session_insights(rows, study["tasks"])}
 
 
 @with_record("session")
@@ -303,12 +315,13 @@ async def export_session_csv(request: web.Request, db, session: dict, _study: di
 
 @with_record("session")
 async def export_session_json(request: web.Request, db, session: dict, study: dict) -> web.Response:
-    rows = [{**{c: r[c] for c in COLUMNS}, "session": r["session_id"], "task": r["task"]}
-            async for r in store.result_rows(db, session_id=session["id"])]
+    stored = [r async for r in store.result_rows(db, session_id=session["id"])]
+    rows = [{**{c: r[c] for c in COLUMNS}, "session": r["session_id"], "task": r["task"]} for r in stored]
     body = {"session": session_json(session), "study": {"id": study["id"], "title": study["title"],
                                                         "tasks": study["tasks"]},
             "markers": await store.session_markers(db, session["id"]),
             "notes": _session_notes(await store.notes_of(db, session_id=session["id"])),
+            **await _screen_and_moments(request, session, study, stored),
             "columns": list(EXPORT_COLUMNS), "rows": rows}
     return web.json_response(body, headers={
         "Content-Disposition": f'attachment; filename="session-{session["id"][:8]}.json"'})

@@ -4,7 +4,9 @@
     app.cleanup_ctx.append(studies.lifespan)    # opens and migrates the database, runs the writer and,
                                                 # on PostgreSQL, the relay to the other replicas (relay.py)
     participation = await studies.join(token)   # a participant's offer (signaling.py)
-    await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages
+    await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages,
+                                                          # screen recordings
+    studies.screen                              # the sessions' screen recordings (screen.py)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..storage.db import Database
 from .hub import ResultHub
 from .participation import Participation, StudyError
 from .relay import PgRelay
+from .screen import ScreenRecordings
 from .writer import ResultWriter
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class Studies:
         self.hub.subscribe(self.writer.add)
         self.live: dict[str, Participation] = {}  # session id -> its participation, while its /ws is open
         self.relay: PgRelay | None = None  # live events to and from other replicas (PostgreSQL only)
+        self.screen = ScreenRecordings(settings.screen, self.db)
 
     async def lifespan(self, _app):
         await self.db.open()
@@ -42,7 +46,10 @@ class Studies:
             if not self.db.is_sqlite:  # SQLite is one process: nobody to relay to
                 self.relay = PgRelay(self.hub, self.db.url)
                 await self.relay.start()
+            await self.screen.open()
         except BaseException:
+            if self.relay is not None:
+                await self.relay.close()
             await self.db.close()
             raise
         self.writer.start()
@@ -54,6 +61,7 @@ class Studies:
             if self.relay is not None:
                 await self.relay.close()  # after the sessions' "ended" events
             await self.writer.close()
+            await self.screen.close()
             await self.db.close()
 
     async def join(self, token: str, current: Participation | None = None) -> Participation:
@@ -65,11 +73,15 @@ class Studies:
         if study is None:
             raise StudyError("unknown study: check the link you were given")
         session_id = await store.create_session(self.db, study["id"])
-        participation = Participation(self.db, self.hub, study, session_id,
-                                      on_end=lambda p: self.live.pop(p.session_id, None))
+        participation = Participation(self.db, self.hub, study, session_id, on_end=self._ended)
         self.live[session_id] = participation
         log.info("studies: session started")
         return participation
+
+    def _ended(self, participation: Participation) -> None:
+        self.live.pop(participation.session_id, None)
+        if participation.study["screen"]:  # its screen recording ends with it (its last chunks may still come)
+            self.screen.session_ended_soon(participation.session_id)
 
     def _stop(self, session_ids) -> None:
         for sid in session_ids:
@@ -84,6 +96,7 @@ class Studies:
                 return False
             self._stop([session_id])
             await store.delete_session(self.db, session_id)
+        await self.screen.delete([session_id])
         await self._reclaim()
         return True
 
@@ -93,6 +106,7 @@ class Studies:
             if ids is None:
                 return False
             self._stop(ids)
+        await self.screen.delete(ids)
         await self._reclaim()
         return True
 

@@ -27,12 +27,14 @@ def new_id() -> str:
 
 def _study(row) -> dict:
     return {"id": row.id, "participant_token": row.participant_token, "title": row.title, "consent": row.consent,
-            "tasks": list(row.tasks), "feedback": bool(row.feedback), "created": row.created}
+            "tasks": list(row.tasks), "feedback": bool(row.feedback), "created": row.created,
+            "screen": bool(row.screen)}
 
 
-async def create_study(db: Database, title: str, consent: str, tasks: list[str], feedback: bool = True) -> dict:
+async def create_study(db: Database, title: str, consent: str, tasks: list[str], feedback: bool = True,
+                       screen: bool = False) -> dict:
     values = {"id": new_id(), "participant_token": new_id(), "title": title, "consent": consent, "tasks": list(tasks),
-              "feedback": bool(feedback), "created": time.time()}
+              "feedback": bool(feedback), "created": time.time(), "screen": bool(screen)}
     async with db.engine.begin() as conn:
         await conn.execute(insert(studies), values)
     return values
@@ -120,6 +122,18 @@ async def session_markers(db: Database, session_id: str) -> list[dict]:
         rows = await conn.execute(select(markers.c.task, markers.c.event, markers.c.time_s, markers.c.utc)
                                   .where(markers.c.session_id == session_id).order_by(markers.c.id))
         return [dict(r._mapping) for r in rows]
+
+
+async def study_markers(db: Database, study_id: str) -> dict[str, list[dict]]:
+    """Every session's markers, in order: {session id: [{task, event, time_s, utc}, ...]}."""
+    query = _scoped(select(markers.c.session_id, markers.c.task, markers.c.event, markers.c.time_s, markers.c.utc),
+                    markers, None, study_id)
+    out: dict[str, list[dict]] = {}
+    async with db.engine.connect() as conn:
+        for r in await conn.execute(query):
+            out.setdefault(r.session_id, []).append({"task": r.task, "event": r.event, "time_s": r.time_s,
+                                                     "utc": r.utc})
+    return out
 
 
 async def live_sessions(db: Database, study_id: str) -> list[dict]:

@@ -1,0 +1,46 @@
+"""screen recordings: a study option, and one recording per session (issue 22)
+
+Revision ID: 0004_i22
+Revises: 0003
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_i22"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+ID = 43
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("studies") as batch:
+        batch.add_column(sa.Column("screen", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.create_table(
+        "screen_recordings",
+        sa.Column("session_id", sa.String(ID), sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("store", sa.String(ID), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("started", sa.Float, nullable=False),
+        sa.Column("offset_s", sa.Float),
+        sa.Column("chunks", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("expected", sa.Integer),
+        sa.Column("last_chunk", sa.Float),
+        sa.Column("ended", sa.Float),
+        sa.Column("stop_reason", sa.String(32)),
+        sa.Column("finalizing_since", sa.Float),
+        sa.Column("duration_s", sa.Float),
+        sa.Column("size", sa.BigInteger),
+        sa.Column("missing", sa.Integer),
+        sa.Column("error", sa.Text),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("screen_recordings")
+    with op.batch_alter_table("studies") as batch:
+        batch.drop_column("screen")
