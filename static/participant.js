@@ -1,6 +1,7 @@
-/* A participant's visit: consent, then camera -> WebRTC -> server with the study's token; tasks with
-   Start/Done (task markers on /ws, docs/protocol.md), live feedback if the study shows it, and at the
-   end a thank-you with "delete my data". */
+/* A participant's visit: consent, then camera -> WebRTC -> server with the study's token; in a study that
+   records the screen, the screen to share (screenrec.js) before the tasks; tasks with Start/Done (task
+   markers on /ws, docs/protocol.md), live feedback if the study shows it, and at the end a thank-you
+   with "delete my data". */
 'use strict';
 
 (() => {
@@ -9,6 +10,7 @@
   const chart = $('chart') ? new RollingChart($('chart'), config.classes, 30) : null;
   let ws = null, pc = null, stream = null, sessionId = null, finished = false;
   let results = 0, t0 = null;
+  let screenPending = Boolean(config.screen), screen = null;  // the screen step not done yet; the recording
 
   function showMessage(text) { $('message').textContent = text; $('message').hidden = false; }
   function setState(state, text) { $('stream-state').dataset.state = state; $('stream-state').textContent = text || state; }
@@ -50,6 +52,7 @@
       setState('disconnected');
       showMessage('The connection to the server was lost. Reload the page to continue (a new session starts).');
       stopCamera();
+      if (screen) screen.stop('closed');
     };
   }
 
@@ -82,6 +85,7 @@
   function onResult(msg) {
     results += 1;
     document.body.dataset.results = String(results);
+    if (screenPending && $('screen-step').hidden) $('screen-step').hidden = false;  // the camera works: now the screen
     if (!chart) return;
     const now = performance.now() / 1000;
     if (t0 === null) t0 = now;
@@ -92,9 +96,60 @@
     $('current-emoji').textContent = main ? config.emoji[main.label] || '' : '';
   }
 
+  // ---------- the screen, in a study that records it ----------
+  function screenState(state, text) {
+    const labels = { recording: 'recording', saving: 'saving…', saved: 'saved', stopped: 'stopped', error: 'not recorded' };
+    $('screen-state').dataset.state = state;
+    $('screen-state').textContent = labels[state] || state;
+    if (state === 'stopped') showMessage('You stopped sharing your screen: it is no longer recorded. The tasks go on without it.');
+    if (state === 'error') showMessage(text);
+  }
+  function screenDone() {
+    screenPending = false;
+    $('screen-step').hidden = true;
+    enableTasks();
+  }
+  if (config.screen) {
+    $('skip-screen').addEventListener('click', screenDone);
+    $('share-screen').addEventListener('click', async () => {
+      $('share-screen').disabled = true;
+      $('message').hidden = true;
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia || !ScreenRecording.mimeType()) {
+        showMessage('This browser cannot record a screen (use a current Chrome, Edge or Firefox on a computer): continue without sharing.');
+        $('share-screen').disabled = false;
+        return;
+      }
+      let shared;
+      try {
+        shared = await navigator.mediaDevices.getDisplayMedia({
+          video: { frameRate: { ideal: 10, max: 15 }, width: { max: 1920 }, height: { max: 1080 } },
+          audio: false, selfBrowserSurface: 'exclude', surfaceSwitching: 'include', monitorTypeSurfaces: 'include',
+        });
+      } catch (e) {
+        showMessage(e.name === 'NotAllowedError'
+          ? 'Screen sharing was cancelled. Press “Share my screen” again, or continue without sharing.'
+          : `Your screen could not be shared (${e.name}: ${e.message}). Try again, or continue without sharing.`);
+        $('share-screen').disabled = false;
+        return;
+      }
+      const base = `/api/participant/${encodeURIComponent(config.study)}/sessions/${encodeURIComponent(sessionId)}/screen`;
+      screen = new ScreenRecording(base, config.screen_chunk_s, screenState);
+      try {
+        await screen.start(shared);
+      } catch (e) {
+        shared.getTracks().forEach((t) => t.stop());
+        screen = null;
+        showMessage(`Your screen could not be recorded (${e.message}): continue without sharing.`);
+        $('share-screen').disabled = false;
+        return;
+      }
+      screenDone();
+    });
+  }
+
   // ---------- tasks: one at a time, in order ----------
   function enableTasks() {
-    const next = items().find((li) => li.dataset.state !== 'done');
+    const next = screenPending ? null : items().find((li) => li.dataset.state !== 'done');
     for (const li of items()) {
       li.querySelector('.start').disabled = li !== next || li.dataset.state === 'running';
       li.querySelector('.done').disabled = li.dataset.state !== 'running';
@@ -132,9 +187,11 @@
     setState('idle', 'finished');
     $('study').hidden = true;
     $('thanks').hidden = false;
+    if (screen) screen.stop('finished');  // the last chunks go on being sent: the state says when it is saved
   }
   $('delete-data').addEventListener('click', async () => {
     $('delete-data').disabled = true;
+    if (screen) screen.abandon();
     const resp = await fetch(`/api/participant/${encodeURIComponent(config.study)}/sessions/${encodeURIComponent(sessionId)}`,
       { method: 'DELETE' });
     if (resp.status === 204) { $('deleted').hidden = false; $('delete-data').hidden = true; }
@@ -146,5 +203,8 @@
     if (!finished) setTimeout(draw, 150);
   }
   draw();
-  window.addEventListener('pagehide', () => { if (!finished && ws) ws.close(); });
+  window.addEventListener('pagehide', () => {
+    if (screen) screen.beacon();
+    if (!finished && ws) ws.close();
+  });
 })();

@@ -21,6 +21,7 @@
       const tr = document.createElement('tr');
       tr.dataset.study = s.id;
       const title = tr.insertCell(); title.textContent = s.title;
+      if (s.screen) title.append(' ', Object.assign(document.createElement('span'), { className: 'tag', textContent: 'screen recorded' }));
       const n = tr.insertCell(); n.textContent = String(s.sessions); n.className = 'num';
       tr.insertCell().appendChild(link(s.participant_url));
       tr.insertCell().appendChild(link(s.results_url, 'results'));
@@ -35,6 +36,7 @@
       consent: $('study-consent').value,
       tasks: $('study-tasks').value.split('\n').map((t) => t.trim()).filter(Boolean),
       feedback: $('study-feedback').checked,
+      screen: $('study-screen').checked,
     };
     const resp = await fetch('/api/studies', {
       method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),

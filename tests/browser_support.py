@@ -68,9 +68,10 @@ class ServerThread:
 
 
 def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = True, height: int = 1400,
-             width: int = 1280, cameras: int = 1):
+             width: int = 1280, cameras: int = 1, share_tab: bool = False):
     """Headless Chromium with a fake camera (``camera``: a .y4m file, else Chromium's test pattern);
-    ``cameras``: how many fake cameras it lists."""
+    ``cameras``: how many fake cameras it lists. ``share_tab``: a page's ``getDisplayMedia`` shares its
+    own tab (see ``share_this_tab``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -81,13 +82,34 @@ def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = Tr
                 "--disable-sync", f"--window-size={width},{height}", f"--use-fake-device-for-media-stream=device-count={cameras}",
                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(arg)
-    if allow_camera:
+    if share_tab:  # the camera allowed by a grant instead: the fake UI would share a fake screen
+        opts.add_argument("--auto-accept-this-tab-capture")
+    elif allow_camera:
         opts.add_argument("--use-fake-ui-for-media-stream")
     else:
         opts.add_argument("--deny-permission-prompts")
     if camera is not None:
         opts.add_argument(f"--use-file-for-fake-video-capture={camera}")
-    return webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    if share_tab:
+        share_this_tab(driver)
+    return driver
+
+
+def share_this_tab(driver) -> None:
+    """Headless Chromium has no screen picker: the participant's choice is made here. The camera is
+    granted, and ``getDisplayMedia`` asks for the page's own tab (``preferCurrentTab``), which
+    ``--auto-accept-this-tab-capture`` shares as a participant pressing "Share this tab" would: a real
+    tab capture of what the page shows."""
+    driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["videoCapture"]})
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        (() => {
+          const md = navigator.mediaDevices;
+          if (!md || !md.getDisplayMedia) return;
+          const original = md.getDisplayMedia.bind(md);
+          md.getDisplayMedia = (options) => original({ ...(options || {}), preferCurrentTab: true,
+                                                       selfBrowserSurface: 'include' });
+        })();"""})
 
 
 def set_viewport(driver, width: int, height: int, scale: float = 1.0, mobile: bool = False) -> None:

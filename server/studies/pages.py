@@ -20,6 +20,7 @@ from .. import keys
 from . import store
 from .auth import COOKIE, is_researcher, set_cookie, token_matches
 from .routes import ID
+from .screen import CHUNK_S
 
 
 def add_routes(app: web.Application) -> None:
@@ -96,5 +97,6 @@ async def participant_page(request: web.Request) -> web.Response:
     if study is None:
         return aiohttp_jinja2.render_template("participant.html", request, {"study": None, "config": {}}, status=404)
     config = _config(study=token, title=study["title"], tasks=study["tasks"], feedback=study["feedback"],
-                     ice_servers=list(request.app[keys.SETTINGS].ice_servers))
+                     ice_servers=list(request.app[keys.SETTINGS].ice_servers), screen=study["screen"],
+                     screen_chunk_s=CHUNK_S)
     return aiohttp_jinja2.render_template("participant.html", request, {"study": study, "config": config})

@@ -64,6 +64,7 @@ FILE_NAME = "screen.webm"
 FINALIZE_STALE_S = 600.0  # a finalization that began this long ago on a server that stopped is taken up again
 OFFSET_WINDOW_S = 10.0  # the stream clock at the recording's start: from the session's rows this near it
 REASON_MAX = 32
+SESSION_ENDED = "session ended"  # the participant's stream ended before the browser ended the recording
 
 LIMIT_TEXT = ("Your screen recording reached its size limit ({mb} MB) and stopped there. Your expressions are "
               "still recorded: go on with the tasks.")
@@ -289,8 +290,10 @@ class ScreenRecordings:
             if row is None:
                 return None
             if row.status in OPEN:
-                if row.status == "ending":  # its first end stays (time, reason); a count given later is taken
-                    values = {k: v for k, v in values.items() if k == "expected" and row.expected is None}
+                if row.status == "ending":  # its first end stays, but a count and the browser's reason are taken
+                    values = {k: v for k, v in values.items()
+                              if (k == "expected" and row.expected is None)
+                              or (k == "stop_reason" and row.stop_reason == SESSION_ENDED and chunks is not None)}
                 if values:
                     await conn.execute(update(rec).where(rec.c.session_id == session_id).values(**values))
         row = await self._row(session_id)
@@ -302,7 +305,7 @@ class ScreenRecordings:
         """The participant's stream ended: an open recording ends too (its last chunks may still come)."""
         row = await self._row(session_id)
         if row is not None and row.status == "recording":
-            await self.end(session_id, None, "session ended")
+            await self.end(session_id, None, SESSION_ENDED)
 
     def session_ended_soon(self, session_id: str) -> None:
         """``session_ended`` from a synchronous callback (the participation's end)."""
