@@ -65,6 +65,8 @@
     }
     canvas.dataset.points = String(timeline.length);
     canvas.dataset.markers = String(markers.length);
+    Object.assign(canvas.dataset, { plotLeft: String(left), plotWidth: String(w), end: String(end) });
+    return { left, top, w, h, end };  // CSS pixels of the plot, and the time at its right edge
   }
 
   function taskTable(rows) {
@@ -98,7 +100,9 @@
     $('session-title').textContent = `Session of ${s.started.replace('T', ' ').slice(0, 19)} (${s.frames} frames)`;
     $('export-csv').href = `/api/sessions/${encodeURIComponent(id)}/export.csv`;
     $('export-json').href = `/api/sessions/${encodeURIComponent(id)}/export.json`;
-    drawTimeline($('timeline'), s.timeline, s.markers, s.study.tasks);
+    $('export-moments').href = `/api/sessions/${encodeURIComponent(id)}/moments.csv`;
+    const draw = () => drawTimeline($('timeline'), s.timeline, s.markers, s.study.tasks);
+    const plot = draw();
     taskTable(s.tasks);
     $('session-notes').replaceChildren(...s.notes.map((n) => {
       const li = document.createElement('li');
@@ -106,6 +110,9 @@
       return li;
     }));
     $('no-notes').hidden = s.notes.length > 0;
+    // the screen recording, the cursor, the moments (player.js); redraw: the chart at its new size
+    document.dispatchEvent(new CustomEvent('session-shown', { detail: { session: s, plot, redraw: draw } }));
+    return s;
   }
 
   async function load() {
@@ -163,6 +170,11 @@
       document.dispatchEvent(new Event('study-changed'));  // the comparison (compare.js) reloads too
     }, 1000);
   }
-  window.studyPage = { config, api, cell, showMessage, reload, pct };
+  /* Show a session (from the hotspots): its row selected, its view open; then `then(session)`. */
+  async function openSession(id) {
+    const row = [...document.querySelectorAll('#sessions tbody tr')].find((tr) => tr.dataset.session === id);
+    return showSession(id, row || null);
+  }
+  window.studyPage = { config, api, cell, showMessage, reload, pct, openSession };
   load().catch((e) => showMessage(e.message));
 })();

@@ -16,6 +16,7 @@ import pytest
 from server import ScreenSettings, Settings, create_app, keys
 
 from browser_support import ServerThread, chromium, needs_chromium, set_viewport
+from samples import expression_frames
 from test_browser_live import write_y4m
 
 pytestmark = needs_chromium
@@ -100,5 +101,151 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
             f.seek(int(target / v.time_base), stream=v)
             frame = next(fr for fr in f.decode(v) if fr.time >= target)
             assert frame.time == pytest.approx(target, abs=0.5) and frame.width >= 320
+    finally:
+        driver.quit()
+
+
+def expression_camera(tmp_path: Path) -> Path:
+    """A 12-s loop at 10 fps: 6 s neutral (the baseline), 2 s negative, 2 s neutral, 2 s smiling."""
+    f = expression_frames()
+    plan = [("neutral", 60), ("negative", 20), ("neutral", 20), ("happy", 20)]
+    return write_y4m(tmp_path / "expressions.y4m", [f[name] for name, n in plan for _ in range(n)], fps=10)
+
+
+def participate(driver, participant_url: str, task_s: float, share: bool = True) -> tuple[str, float]:
+    """A participant: consent, camera, the screen shared, every task for ``task_s`` seconds, finished.
+    Returns the session id and how long the screen was recorded (wall clock)."""
+    wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+    by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
+    driver.get(participant_url)
+    by_id("agree").click()
+    wait.until(lambda d: by_id("screen-step").is_displayed())
+    by_id("share-screen" if share else "skip-screen").click()
+    if share:
+        wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
+    began = time.monotonic()
+    sid = body_attr(driver, "data-session")
+    for li in driver.find_elements(By.CSS_SELECTOR, "#tasks li"):
+        wait.until(lambda d: li.find_element(By.CSS_SELECTOR, ".start").is_enabled())
+        li.find_element(By.CSS_SELECTOR, ".start").click()
+        wait.until(lambda d: li.get_attribute("data-state") == "running")
+        time.sleep(task_s)
+        li.find_element(By.CSS_SELECTOR, ".done").click()
+    wait.until(lambda d: by_id("thanks").is_displayed())
+    recorded = time.monotonic() - began
+    if share:
+        wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "saved")
+    return sid, recorded
+
+
+def video_state(driver) -> dict:
+    return driver.execute_script("""const v = document.getElementById('screen-video');
+        const c = document.getElementById('timeline-cursor');
+        return {t: v.currentTime, duration: v.duration, ready: v.readyState, paused: v.paused,
+                cursor: parseFloat(c.dataset.time), label: document.getElementById('player-expression').dataset.label,
+                shown: parseFloat(document.getElementById('player-expression').dataset.time)};""")
+
+
+def label_at(timeline: list, t: float) -> str:
+    """The timeline's label at stream time t, as the page picks it (the last frame at or before t)."""
+    import ml
+
+    before = [p for p in timeline if p[0] <= t + 1e-6]
+    if not before or t - before[-1][0] > 0.5 or before[-1][1] is None:
+        return ""
+    probs = before[-1][1]
+    return ml.CLASSES[probs.index(max(probs))]
+
+
+def click_timeline_at(driver, t: float) -> None:
+    """A real click on the session's timeline at stream time ``t``."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    canvas = driver.find_element(By.ID, "timeline")
+    left, width, end = (float(canvas.get_attribute(f"data-{k}")) for k in ("plot-left", "plot-width", "end"))
+    size = canvas.size
+    x = left + width * t / end - size["width"] / 2  # selenium's offsets are from the element's centre
+    ActionChains(driver).move_to_element_with_offset(canvas, round(x), 0).click().perform()
+
+
+def test_the_session_page_plays_the_recording_in_sync_with_the_timeline_and_lists_the_moments(
+        tmp_path, server):
+    camera = expression_camera(tmp_path)
+    url = server.start()
+    created = api(url, "/api/studies", "POST", {"title": "Checkout", "consent": "We record your expressions.",
+                                                "tasks": ["Find a lamp", "Pay for it"], "screen": True})
+    driver = chromium(tmp_path, camera, share_tab=True, height=900)
+    try:
+        sid, recorded = participate(driver, created["participant_url"], 13)
+        info = wait_ready(url, sid)
+        detail = api(url, f"/api/sessions/{sid}")
+        # the camera's scenario, seen through the model: negative onsets and smiles, above a neutral baseline
+        kinds = [m["kind"] for m in detail["moments"]]
+        assert "negative" in kinds and "smile" in kinds, detail["moments"]
+        assert detail["baseline"]["probs"]["neutral"] > 0.3
+        assert all(f["valence"] is not None for f in detail["task_figures"][:2])
+
+        wait = WebDriverWait(driver, 60, poll_frequency=0.1)
+        driver.get(url + f"studies?token={TOKEN}")
+        driver.get(created["results_url"])
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr button.show"))
+        driver.find_element(By.CSS_SELECTOR, "#sessions tbody tr button.show").click()
+        wait.until(lambda d: d.find_element(By.ID, "player-stage").is_displayed())
+        wait.until(lambda d: video_state(d)["ready"] >= 1)
+        offset = info["offset_s"]
+        assert video_state(driver)["duration"] == pytest.approx(info["duration_s"], abs=0.5)
+        assert video_state(driver)["cursor"] == pytest.approx(offset, abs=0.05)  # the recording's start
+
+        # a click on the timeline seeks the video there; the overlay shows the expression of that moment
+        for t in (offset + 3.0, offset + recorded - 4.0, offset + 7.5):
+            click_timeline_at(driver, t)
+            wait.until(lambda d: abs(video_state(d)["t"] - (t - offset)) < 0.3)
+            state = video_state(driver)
+            assert state["cursor"] == pytest.approx(state["t"] + offset, abs=0.05)
+            assert state["label"] == label_at(detail["timeline"], state["cursor"])
+        # playing: the cursor follows the video
+        driver.execute_script("document.getElementById('screen-video').play()")
+        t0 = video_state(driver)["t"]
+        wait.until(lambda d: video_state(d)["t"] > t0 + 1.5)
+        state = video_state(driver)
+        assert state["cursor"] == pytest.approx(state["t"] + offset, abs=0.25)  # a frame or two behind at most
+        driver.execute_script("document.getElementById('screen-video').pause()")
+        # a task's button seeks to its start
+        start_1 = next(m["time_s"] for m in detail["markers"] if m["task"] == 1 and m["event"] == "start")
+        driver.find_element(By.CSS_SELECTOR, '#task-jumps button[data-task="1"]').click()
+        wait.until(lambda d: abs(video_state(d)["t"] - (start_1 - offset)) < 0.1)
+        # the moments, each playing from 3 s before it
+        items = driver.find_elements(By.CSS_SELECTOR, "#moments li")
+        assert len(items) == len(detail["moments"])
+        first = detail["moments"][-1]
+        items[-1].find_element(By.TAG_NAME, "button").click()
+        wait.until(lambda d: abs(video_state(d)["t"] - (first["play_from_s"] - offset)) < 0.6)
+        assert not video_state(driver)["paused"]
+        driver.execute_script("document.getElementById('screen-video').pause()")
+        figures = driver.find_elements(By.CSS_SELECTOR, "#figure-table tbody tr")
+        assert len(figures) == len(detail["task_figures"])
+
+        for width, height in ((1280, 720), (1920, 1080), (390, 844)):
+            set_viewport(driver, width, height, mobile=width < 500)
+            driver.execute_script("window.dispatchEvent(new Event('resize'))")
+            time.sleep(0.3)
+            geometry = driver.execute_script("""const r = (id) => document.getElementById(id).getBoundingClientRect();
+                return {page: document.documentElement.scrollWidth, stage: r('player-stage'), moments: r('moments-box'),
+                        timeline: r('timeline'), cursor: r('timeline-cursor')};""")
+            wide = driver.execute_script("""return [...document.querySelectorAll('main > *, #session > *, #player *, #hotspots > *')]
+                .filter((e) => e.getBoundingClientRect().right > arguments[0] + 1).map((e) => e.id || e.tagName);""", width)
+            assert not {"player", "player-stage", "moments-box", "figure-box", "timeline-box", "task-jumps",
+                        "hotspots", "hotspot-timeline", "hotspot-list"} & set(wide), wide  # the older wide tables: issue 21
+            assert geometry["stage"]["width"] > 0.45 * min(width, 1200) and geometry["stage"]["right"] <= width
+            assert geometry["moments"]["right"] <= width and geometry["moments"]["width"] >= 200
+            if width > 800:  # beside the player; on a phone below it
+                assert geometry["moments"]["left"] >= geometry["stage"]["right"]
+            else:
+                assert geometry["moments"]["top"] >= geometry["stage"]["bottom"]
+            # the cursor stays on the timeline's plot at every size
+            assert geometry["timeline"]["left"] <= geometry["cursor"]["left"] <= geometry["timeline"]["right"]
+            if SHOTS:
+                driver.execute_script("document.getElementById('session').scrollIntoView()")
+                driver.save_screenshot(str(Path(SHOTS) / f"study-session-screen-{width}x{height}.png"))
     finally:
         driver.quit()

@@ -67,13 +67,15 @@ def session_insights(rows, tasks: list[str]) -> dict:
 
 # ---- a study ----
 
-def task_starts(markers: list[dict]) -> dict:
-    """Each task's first start marker's stream time."""
-    starts = {}
+def task_spans(markers: list[dict]) -> dict:
+    """Each task's first start and its end after it (None while it runs): {task: [start_s, end_s]}."""
+    spans: dict = {}
     for m in markers:
-        if m["event"] == "start":
-            starts.setdefault(m["task"], m["time_s"])
-    return starts
+        if m["event"] == "start" and m["task"] not in spans:
+            spans[m["task"]] = [m["time_s"], None]
+        elif m["event"] == "end" and m["task"] in spans and spans[m["task"]][1] is None:
+            spans[m["task"]][1] = m["time_s"]
+    return spans
 
 
 async def study_insights(db, study: dict, recorded: set[str] | None = None) -> dict:
@@ -90,9 +92,11 @@ async def study_insights(db, study: dict, recorded: set[str] | None = None) -> d
         done = completed(marks.get(s["id"], []), len(study["tasks"]))
         label = f"S{i + 1}"
         out.append({"id": s["id"], "label": label, "completed": done, "recording": s["id"] in recorded,
+                    "task_spans": task_spans(marks.get(s["id"], [])),
                     "baseline": None if base is None else base.to_json(), "moments": [m.to_json() for m in found],
                     "task_figures": figures})
         if done:
-            parts.append(SessionMoments(s["id"], label, task_starts(marks.get(s["id"], [])), found,
+            starts = {task: span[0] for task, span in task_spans(marks.get(s["id"], [])).items()}
+            parts.append(SessionMoments(s["id"], label, starts, found,
                                         s["id"] in recorded))
     return {"sessions": out, "hotspots": hotspots(parts, study["tasks"])}

@@ -87,7 +87,7 @@ async def results_page(request: web.Request) -> web.Response:
     study = await store.get_study(request.app[keys.STUDIES].db, request.match_info["id"])
     if study is None:
         raise web.HTTPNotFound(text="no such study")
-    config = _config(study=study["id"], title=study["title"], tasks=study["tasks"])
+    config = _config(study=study["id"], title=study["title"], tasks=study["tasks"], screen=study["screen"])
     return aiohttp_jinja2.render_template("results.html", request, {"config": config, "title": study["title"]})
 
 
