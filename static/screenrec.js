@@ -49,14 +49,17 @@ class ScreenRecording {
       if (ev.data && ev.data.size > 0 && !this.ended) { this.queue.push([this.next++, ev.data]); this.pump(); }
     };
     const started = new Promise((resolve, reject) => {
-      this.recorder.onstart = () => resolve(performance.now());
+      this.recorder.onstart = resolve;
       this.recorder.onerror = (ev) => reject(ev.error || new Error('the recorder failed'));
     });
     for (const track of stream.getVideoTracks()) {
       track.addEventListener('ended', () => { if (this.state === 'recording') this.stop('stopped'); });
     }
+    // the recording's first frame is the track's next one: now, not when the "start" event comes (that
+    // is dispatched later, a few hundred ms on a busy computer)
+    const at = performance.now();
     this.recorder.start(this.chunkMs);
-    const at = await started;
+    await started;
     this.setState('recording');
     // the server stamps the start on the session's clock: say how long ago the recorder started
     this.startCall = this.send('POST', this.base, () => JSON.stringify({ since_ms: Math.round(performance.now() - at) }),

@@ -18,6 +18,7 @@ from server import ScreenSettings, Settings, create_app, keys
 from browser_support import ServerThread, chromium, needs_chromium, set_viewport
 from samples import expression_frames
 from test_browser_live import write_y4m
+from test_server import StubAnalyzer
 
 pytestmark = needs_chromium
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -249,3 +250,88 @@ def test_the_session_page_plays_the_recording_in_sync_with_the_timeline_and_list
                 driver.save_screenshot(str(Path(SHOTS) / f"study-session-screen-{width}x{height}.png"))
     finally:
         driver.quit()
+
+
+def rising_edges(times, on) -> list[float]:
+    """When ``on`` turns true after being false: halfway between the last sample without and the first with
+    (the change happened in between; each side samples its own way: the recorder 10 times a second, the
+    analysis whichever frame is the newest when it is free)."""
+    return [(t0 + t1) / 2 for t0, t1, now, before in zip(times, times[1:], on[1:], on) if now and not before]
+
+
+class PatchAnalyzer(StubAnalyzer):
+    """Reads each frame: the face's box 30 px further right while the camera's lower-left patch is lit.
+    (The model would see the same jump, but several times slower on this 2-core machine: analysing
+    every frame keeps the results' side of the measurement to the frame.)"""
+
+    def analyze(self, bgr, tracker=None, t=None):
+        lit = float(np.asarray(bgr)[400:470, 10:100].mean()) > 170
+        faces = [dict(f, box=(294 if lit else 264, 104, 97, 97)) for f in super().analyze(bgr, None, t)]
+        return tracker.update(faces, t) if tracker is not None else faces
+
+
+def test_the_recording_and_the_results_share_one_clock_within_0_2_s(tmp_path, face_frame_640):
+    """The participant shares the tab that shows their own camera. Every second a white patch lights up in
+    the camera's lower corner (and the face's box moves 30 px), then goes back. In the results the box
+    moves in the first analysed frame with the patch; in the recording, the patch lights up in the camera
+    preview. On the session's clock (``offset_s`` + the recording's time) both happen within 0.2 s."""
+    lit = face_frame_640.copy()
+    lit[380:, :120] = 255
+    camera = write_y4m(tmp_path / "patch.y4m", [face_frame_640] * 30 + [lit] * 30, fps=30)
+    settings = Settings(database=f"sqlite:///{tmp_path / 'fer.db'}", admin_token=TOKEN,
+                        screen=ScreenSettings(directory=tmp_path / "screen", sweep_interval_s=0.2, end_grace_s=2.0))
+    server = ServerThread(create_app(settings, analyzer=PatchAnalyzer()))
+    url = server.start()
+    created = api(url, "/api/studies", "POST", {"title": "Clock", "consent": "We record your expressions.",
+                                                "tasks": ["Watch"], "screen": True})
+    driver = chromium(tmp_path, camera, share_tab=True, height=900)
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
+        driver.get(created["participant_url"])
+        by_id("agree").click()
+        wait.until(lambda d: by_id("screen-step").is_displayed())
+        by_id("share-screen").click()
+        wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
+        sid = body_attr(driver, "data-session")
+        driver.find_element(By.CSS_SELECTOR, "#tasks li .start").click()
+        preview = driver.execute_script("""const r = document.getElementById('video').getBoundingClientRect();
+            return {x: r.x, y: r.y, w: r.width, h: r.height, vw: window.innerWidth, vh: window.innerHeight};""")
+        time.sleep(16)
+        driver.find_element(By.CSS_SELECTOR, "#tasks li .done").click()
+        wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "saved")
+        info = wait_ready(url, sid)
+        rows = api(url, f"/api/sessions/{sid}/export.json")["rows"]
+        (tmp_path / "clock.webm").write_bytes(api(url, f"/api/sessions/{sid}/screen.webm"))
+    finally:
+        driver.quit()
+        server.stop()
+    path = tmp_path / "clock.webm"
+
+    times, levels = [], []  # the recording: the preview's lower corners (the patch, whichever way it is shown)
+    with av.open(str(path)) as f:
+        for frame in f.decode(video=0):
+            gray = frame.to_ndarray(format="gray")
+            sx, sy = gray.shape[1] / preview["vw"], gray.shape[0] / preview["vh"]
+            y0, y1 = int((preview["y"] + preview["h"] * 0.85) * sy), int((preview["y"] + preview["h"] * 0.97) * sy)
+            corners = [(preview["x"] + preview["w"] * a, preview["x"] + preview["w"] * b) for a, b in ((0.03, 0.15),
+                                                                                                   (0.85, 0.97))]
+            times.append(frame.time)
+            levels.append(max(float(gray[y0:y1, int(a * sx):int(b * sx)].mean()) for a, b in corners))
+    middle = (min(levels) + max(levels)) / 2
+    seen = [info["offset_s"] + t for t in rising_edges(times, [v > middle for v in levels])]
+    first = {}
+    for r in rows:  # each analysed frame's first face
+        if r["face"] is not None:
+            first.setdefault((r["frame"], r["time_s"]), r["x"])
+    stamps = sorted(first)
+    found = rising_edges([t for _, t in stamps], [first[k] > 264 + 15 for k in stamps])
+    gaps = []
+    for s in seen:
+        nearest = min(found, key=lambda t: abs(t - s))
+        if abs(nearest - s) < 0.8:  # the same jump (they are 2 s apart)
+            gaps.append(s - nearest)
+    print("recording - results, per jump of the face (s):", [round(g, 3) for g in gaps])
+    assert len(gaps) >= 5, (seen, found)
+    gaps.sort()
+    assert abs(gaps[len(gaps) // 2]) <= 0.2  # the median: one clock
