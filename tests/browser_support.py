@@ -107,9 +107,20 @@ def share_this_tab(driver) -> None:
           const md = navigator.mediaDevices;
           if (!md || !md.getDisplayMedia) return;
           const original = md.getDisplayMedia.bind(md);
-          md.getDisplayMedia = (options) => original({ ...(options || {}), preferCurrentTab: true,
-                                                       selfBrowserSurface: 'include' });
+          window.sharedStreams = [];  // for a test to end the share as the browser's "Stop sharing" does
+          md.getDisplayMedia = async (options) => {
+            const stream = await original({ ...(options || {}), preferCurrentTab: true, selfBrowserSurface: 'include' });
+            window.sharedStreams.push(stream);
+            return stream;
+          };
         })();"""})
+
+
+def stop_sharing(driver) -> None:
+    """What the browser's "Stop sharing" button does to a shared screen: its track ends, with an ``ended``
+    event (a page's own ``track.stop()`` fires none). Headless Chromium has no such button."""
+    driver.execute_script("""for (const s of window.sharedStreams) for (const t of s.getVideoTracks()) {
+        t.stop(); t.dispatchEvent(new Event('ended')); }""")
 
 
 def set_viewport(driver, width: int, height: int, scale: float = 1.0, mobile: bool = False) -> None:

@@ -6,6 +6,7 @@ timeline, in sync (the recording's clock and the results' clock within 0.2 s).""
 import json
 import os
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from server import ScreenSettings, Settings, create_app, keys
 
-from browser_support import ServerThread, chromium, needs_chromium, set_viewport
+from browser_support import ServerThread, chromium, needs_chromium, set_viewport, share_this_tab, stop_sharing
 from samples import expression_frames
 from test_browser_live import write_y4m
 from test_server import StubAnalyzer
@@ -335,3 +336,90 @@ def test_the_recording_and_the_results_share_one_clock_within_0_2_s(tmp_path, fa
     assert len(gaps) >= 5, (seen, found)
     gaps.sort()
     assert abs(gaps[len(gaps) // 2]) <= 0.2  # the median: one clock
+
+
+def test_stopping_the_share_deleting_the_data_closing_the_tab_and_not_sharing(tmp_path, face_frame_640):
+    settings = Settings(database=f"sqlite:///{tmp_path / 'fer.db'}", admin_token=TOKEN,
+                        screen=ScreenSettings(directory=tmp_path / "screen", sweep_interval_s=0.2, end_grace_s=2.0))
+    server = ServerThread(create_app(settings, analyzer=StubAnalyzer()))
+    url = server.start()
+    screen_dir = tmp_path / "screen"
+    created = api(url, "/api/studies", "POST", {"title": "Shop", "consent": "We record your expressions.",
+                                                "tasks": ["Browse", "Pay"], "screen": True})
+    camera = write_y4m(tmp_path / "face.y4m", [face_frame_640])
+    driver = chromium(tmp_path, camera, share_tab=True, height=900)
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
+        state = lambda: by_id("screen-state").get_attribute("data-state")  # noqa: E731
+
+        def begin(share=True):
+            driver.get(created["participant_url"])
+            by_id("agree").click()
+            wait.until(lambda d: by_id("screen-step").is_displayed())
+            by_id("share-screen" if share else "skip-screen").click()
+            if share:
+                wait.until(lambda d: state() == "recording")
+            return body_attr(driver, "data-session")
+
+        # 1. the participant stops sharing in the middle of a task: the recording ends there, the tasks go on
+        sid = begin()
+        driver.find_element(By.CSS_SELECTOR, "#tasks li .start").click()
+        began = time.monotonic()
+        wait.until(lambda d: int(body_attr(d, "data-screen-chunks") or 0) >= 1)
+        stop_sharing(driver)
+        shared_s = time.monotonic() - began
+        wait.until(lambda d: state() == "stopped")
+        assert "no longer recorded" in by_id("message").text
+        n = int(body_attr(driver, "data-results"))
+        wait.until(lambda d: int(body_attr(d, "data-results")) > n + 10)  # the camera's analysis goes on
+        for li in driver.find_elements(By.CSS_SELECTOR, "#tasks li"):
+            if li.get_attribute("data-state") != "running":
+                li.find_element(By.CSS_SELECTOR, ".start").click()
+                wait.until(lambda d: li.get_attribute("data-state") == "running")
+            li.find_element(By.CSS_SELECTOR, ".done").click()
+        wait.until(lambda d: by_id("thanks").is_displayed())
+        info = wait_ready(url, sid)
+        assert info["stop_reason"] == "stopped" and info["duration_s"] <= shared_s + 1.5
+
+        # 2. "Delete my data": the recording goes with the session, on disk too
+        assert (screen_dir / f"r-{sid}" / "screen.webm").exists()
+        by_id("delete-data").click()
+        wait.until(lambda d: by_id("deleted").is_displayed())
+        assert not (screen_dir / f"r-{sid}").exists()
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            api(url, f"/api/sessions/{sid}/screen.webm")
+        assert gone.value.code == 404
+
+        # 3. the tab is closed while recording: what was sent is kept, finalized (at most the last chunk lost)
+        driver.switch_to.new_window("tab")
+        keep = driver.current_window_handle
+        driver.switch_to.window(driver.window_handles[0])
+        sid = begin()
+        began = time.monotonic()
+        wait.until(lambda d: int(body_attr(d, "data-screen-chunks") or 0) >= 2)
+        sent = int(body_attr(driver, "data-screen-chunks"))
+        closed_after = time.monotonic() - began
+        driver.close()
+        driver.switch_to.window(keep)
+        share_this_tab(driver)  # the new tab: the test's stand-in for the picker there too
+        info = wait_ready(url, sid)
+        assert info["stop_reason"] in ("closed", "session ended") and info["chunks"] >= sent
+        assert closed_after - 4.5 <= info["duration_s"] <= closed_after + 1.0
+
+        # 4. not sharing: the session goes on as before, without a recording
+        sid = begin(share=False)
+        assert by_id("screen-state").text == "not shared"
+        for li in driver.find_elements(By.CSS_SELECTOR, "#tasks li"):
+            li.find_element(By.CSS_SELECTOR, ".start").click()
+            wait.until(lambda d: li.get_attribute("data-state") == "running")
+            li.find_element(By.CSS_SELECTOR, ".done").click()
+        wait.until(lambda d: by_id("thanks").is_displayed())
+        detail = api(url, f"/api/sessions/{sid}")
+        assert detail["screen"] is None and detail["frames"] > 0 and detail["task_figures"]
+        assert not (screen_dir / f"r-{sid}").exists()
+        logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not logs, logs
+    finally:
+        driver.quit()
+        server.stop()
