@@ -423,3 +423,63 @@ def test_stopping_the_share_deleting_the_data_closing_the_tab_and_not_sharing(tm
     finally:
         driver.quit()
         server.stop()
+
+
+def test_hotspots_on_the_results_page_open_each_participant_at_that_moment(tmp_path):
+    import asyncio
+
+    import aiohttp
+
+    from test_studies_insights import ScriptedAnalyzer, run_participants
+
+    settings = Settings(database=f"sqlite:///{tmp_path / 'fer.db'}", admin_token=TOKEN)
+    server = ServerThread(create_app(settings, analyzer=ScriptedAnalyzer()))
+    url = server.start()
+    created = api(url, "/api/studies", "POST", {"title": "Checkout", "consent": "We record your expressions.",
+                                                "tasks": ["Find a lamp", "Pay for it"]})
+
+    async def participants():
+        async with aiohttp.ClientSession(base_url=url) as http:
+            return await run_participants(http, created, [True, True, True])
+
+    sids = asyncio.run(participants())
+    time.sleep(1.0)  # the writer's last flush
+    found = api(url, f"/api/studies/{created['id']}/insights.json")
+    assert [h["sessions"] for h in found["hotspots"]] == [3, 3]
+    driver = chromium(tmp_path, height=900)
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        driver.get(url + f"studies?token={TOKEN}")
+        driver.get(created["results_url"])
+        canvas = driver.find_element(By.ID, "hotspot-timeline")
+        wait.until(lambda d: canvas.get_attribute("data-hotspots") == "1")
+        assert canvas.get_attribute("data-rows") == "3"
+        items = driver.find_elements(By.CSS_SELECTOR, "#hotspot-list li")
+        assert [i.find_element(By.CLASS_NAME, "hotspot-text").text for i in items] == [found["hotspots"][0]["text"]]
+        members = items[0].find_elements(By.CSS_SELECTOR, "button.member")
+        assert sorted(b.text.split()[0] for b in members) == ["S1", "S2", "S3"]
+        member = found["hotspots"][0]["members"][1]
+        button = next(b for b in members if b.get_attribute("data-session") == member["session"])
+        button.click()  # no recording: the session opens with its cursor at the moment (3 s before it)
+        wait.until(lambda d: d.find_element(By.ID, "session").get_attribute("data-session") == member["session"])
+        wait.until(lambda d: abs(float(d.find_element(By.ID, "timeline-cursor").get_attribute("data-time") or -9)
+                                 - member["play_from_s"]) < 0.01)
+        assert "did not share" not in driver.find_element(By.ID, "screen-note").text  # the study records none
+        Select = __import__("selenium.webdriver.support.select", fromlist=["Select"]).Select
+        Select(driver.find_element(By.ID, "hotspot-task")).select_by_value("1")
+        wait.until(lambda d: "into task 2" in d.find_element(By.ID, "hotspot-list").text)
+        for width, height in ((1280, 720), (390, 844)):
+            set_viewport(driver, width, height, mobile=width < 500)
+            driver.execute_script("window.dispatchEvent(new Event('resize'))")
+            time.sleep(0.3)
+            box = driver.execute_script("""const r = document.getElementById('hotspot-timeline').getBoundingClientRect();
+                const l = document.getElementById('hotspot-list').getBoundingClientRect();
+                return {right: Math.max(r.right, l.right), width: r.width};""")
+            assert box["right"] <= width and box["width"] > 0.8 * min(width - 40, 1200)
+            if SHOTS:
+                driver.execute_script("document.getElementById('hotspots').scrollIntoView()")
+                driver.save_screenshot(str(Path(SHOTS) / f"study-hotspots-{width}x{height}.png"))
+        assert sids
+    finally:
+        driver.quit()
+        server.stop()
