@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     from . import keys
     from .app import create_app
     from .storage.db import DatabaseError
+    from .studies.screen import FolderError
 
     try:
         resolve_model(settings.model)  # a wrong --model fails now, clearly, not after the server started
@@ -57,10 +58,14 @@ def main(argv=None) -> int:
     studies = app[keys.STUDIES]
     # as Jupyter does: a token made at start is shown once, in the researcher's URL
     researcher = f"{base}/studies?token={studies.admin_token}" if studies.generated_token else f"{base}/studies"
-    web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
-                access_log_class=logs.AccessLogger,
-                print=lambda _: print(f"Serving on {base}/ (Ctrl+C to stop)\n"
-                                      f"Studies (researcher): {researcher}", flush=True))
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
+                    access_log_class=logs.AccessLogger,
+                    print=lambda _: print(f"Serving on {base}/ (Ctrl+C to stop)\n"
+                                          f"Studies (researcher): {researcher}", flush=True))
+    except FolderError as e:
+        print(f"error: FER_SCREEN_DIR: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -289,3 +289,37 @@ async def test_a_restart_finalizes_a_recording_left_open(make_server, database_u
     c2 = await make_server(idle_s=0.5, end_grace_s=0.5)
     info = await wait_status(c2, sid, "ready")
     assert info["duration_s"] == pytest.approx(4.0, abs=1.0) and info["chunks"] == len(chunks)
+
+
+@pytest.mark.asyncio
+async def test_a_recordings_folder_serves_one_database_only(database_url, tmp_path):
+    """Two databases on one folder: the second server would sweep the first one's recordings away, so it
+    refuses to start, saying why; the first one's recording is untouched."""
+    from server.studies.screen import FolderError
+
+    folder = tmp_path / "screen"
+    first = create_app(Settings(database=database_url, admin_token=TOKEN,
+                                screen=ScreenSettings(directory=folder, sweep_interval_s=0.1)),
+                       analyzer=CountingAnalyzer())
+    client = TestClient(TestServer(first))
+    await client.start_server()
+    try:
+        created, live, sid, base = await recording_participant(client)
+        assert (await client.post(base, json={})).status == 201
+        assert (await client.put(f"{base}/0", data=recorder_chunks(2.0)[0])).status == 201
+        other = create_app(Settings(database=f"sqlite:///{tmp_path / 'other.db'}", admin_token=TOKEN,
+                                    screen=ScreenSettings(directory=folder, sweep_interval_s=0.1)),
+                           analyzer=CountingAnalyzer())
+        with pytest.raises(FolderError, match="another database's recordings"):
+            await TestClient(TestServer(other)).start_server()
+        await asyncio.sleep(0.5)
+        assert (folder / f"r-{sid}" / "c-000000.webm").exists()
+        await live.close()
+    finally:
+        await client.close()
+    # the same database again (a restart, a replica): the same folder is its own
+    again = TestClient(TestServer(create_app(Settings(database=database_url, admin_token=TOKEN,
+                                                      screen=ScreenSettings(directory=folder)),
+                                             analyzer=CountingAnalyzer())))
+    await again.start_server()
+    await again.close()

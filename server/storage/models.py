@@ -76,6 +76,13 @@ notes = Table(  # the researcher's notes (or markers) on a live session, from th
     Column("text", Text, nullable=False),
 )
 
+meta = Table(  # facts about this database itself: "database_id", a random id the screen recordings' folder keeps
+    "meta",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+)
+
 SCREEN_STATUS_MAX = 12
 
 screen_recordings = Table(  # a session's screen recording (server/studies/screen.py): its chunks, then one file

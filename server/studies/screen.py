@@ -23,7 +23,8 @@ free. Past a limit, or with the disk full, the chunk is refused with a message f
 participant (413, 507) and the recording ends there; the expression analysis is not touched.
 
 Files: one folder ``r-{session}`` per recording in the recordings folder (0700, files 0600),
-whose ``.store`` file names it. Replicas that share the folder (a shared volume) share the
+whose ``.store`` file names it and the database it belongs to (a server on another database
+refuses to start on it: its sweep would delete the recordings it does not know). Replicas that share the folder (a shared volume) share the
 store: any of them takes a session's chunks and finalizes it; a replica with another folder
 refuses chunks of recordings it cannot reach (503, docs/deploy.md). A sweep every
 ``sweep_interval_s`` finalizes what is due and deletes folders without a recording row (their
@@ -51,7 +52,7 @@ from ml.schema import utc_epoch, utc_iso
 
 from ..settings import ScreenSettings
 from ..storage.db import Database
-from ..storage.models import results, screen_recordings as rec, sessions
+from ..storage.models import meta, results, screen_recordings as rec, sessions
 from .remux import RemuxError, join_and_remux, remuxed
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,42 @@ class DiskFull(OSError):
     pass
 
 
-def _prepare(directory: Path) -> str:
-    """The recordings folder (made 0700) and its store id (made once, kept in ``.store``)."""
+class FolderError(RuntimeError):
+    """The recordings folder belongs to another database (its sweep would delete that one's recordings)."""
+
+
+def _prepare(directory: Path, database_id: str) -> str:
+    """The recordings folder (made 0700) and its store id, made once and kept in ``.store`` with the id of
+    the database whose recordings it holds: FolderError for a folder of another database."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     marker = directory / STORE_FILE
     try:
-        return marker.read_text().strip()
-    except FileNotFoundError:
-        store = secrets.token_urlsafe(16)
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(store)
+    except FileExistsError:
+        store, _, owner = marker.read_text().strip().partition(" ")
+        if owner != database_id:
+            raise FolderError(f"the screen recordings' folder {directory} holds another database's recordings: "
+                              "give each database its own folder (FER_SCREEN_DIR)") from None
         return store
+    store = secrets.token_urlsafe(16)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{store} {database_id}")
+    return store
+
+
+async def database_id(db: Database) -> str:
+    """This database's own random id (made once, in ``meta``): replicas of one database share it."""
+    async with db.engine.begin() as conn:
+        found = (await conn.execute(select(meta.c.value).where(meta.c.name == "database_id"))).scalar_one_or_none()
+        if found is not None:
+            return found
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(meta), {"name": "database_id", "value": secrets.token_urlsafe(24)})
+    except IntegrityError:  # another replica made it first
+        pass
+    async with db.engine.connect() as conn:
+        return (await conn.execute(select(meta.c.value).where(meta.c.name == "database_id"))).scalar_one()
 
 
 def _chunk_name(seq: int) -> str:
@@ -132,7 +157,7 @@ class ScreenRecordings:
             self.dir = Path(self._tmp.name)
         else:
             self.dir = self.settings.directory.expanduser().resolve()
-        self.store = await self.io(_prepare, self.dir)
+        self.store = await self.io(_prepare, self.dir, await database_id(self.db))
         self._sweeper = asyncio.ensure_future(self._sweep_loop())
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""screen recordings: a study option, and one recording per session (issue 22)
+"""screen recordings: a study option, one recording per session, the database's own id (issue 22)
 
 Revision ID: 0004_i22
 Revises: 0003
@@ -17,6 +17,11 @@ ID = 43
 
 
 def upgrade() -> None:
+    op.create_table(
+        "meta",
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("value", sa.String(64), nullable=False),
+    )
     with op.batch_alter_table("studies") as batch:
         batch.add_column(sa.Column("screen", sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_table(
@@ -42,5 +47,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("screen_recordings")
+    op.drop_table("meta")
     with op.batch_alter_table("studies") as batch:
         batch.drop_column("screen")
