@@ -10,9 +10,10 @@ that records the screen. Then:
    (tests/browser_support.py: the tab-capture stand-in for the picker); the participant page's own
    recorder (static/screenrec.js: WebM, VP9 where the browser has it, 1 Mbit/s at most, up to 10 frames
    a second, a key frame every 2 s, a chunk every 4 s) records it for ``--seconds`` and sends its chunks.
-   Scenes: ``browse``, a web shop covering the page, scrolled every 2 s (a usability test's typical
-   screen); ``participant``, the participant page itself (the camera's preview and the live chart move
-   all the time: a busy screen). Prints the stored file's megabytes per minute.
+   Scenes: ``browse`` and ``read``, a web shop covering the page (1920 px wide), scrolled by a screen
+   third every 2 s (busy browsing) or every 15 s (reading); ``participant``, the participant page itself
+   (the camera's preview and the live chart move all the time). Prints the stored file's megabytes per
+   minute.
 2. **Server CPU per recording stream.** The ``browse`` recording's chunks are sent again by N clients at
    once (sessions made in the database: no camera, only the recordings' cost), each a chunk every 4 s as
    a browser sends them, for ``--seconds``; the server process's CPU time is read from /proc before and
@@ -62,8 +63,9 @@ SHOP = """(() => {
   }
   shop.innerHTML = html;
   document.body.appendChild(shop);
-  setInterval(() => { shop.scrollTop = (shop.scrollTop + 320) % (shop.scrollHeight - shop.clientHeight); }, 2000);
+  setInterval(() => { shop.scrollTop = (shop.scrollTop + 320) % (shop.scrollHeight - shop.clientHeight); }, EVERY_MS);
 })();"""
+SCENES = {"browse": 2000, "read": 15000}  # the shop scrolled every 2 s (busy browsing) or every 15 s (reading)
 
 
 def start_server(tmp: Path, port: int) -> subprocess.Popen:
@@ -110,8 +112,8 @@ def record(base: str, tmp: Path, scene: str, seconds: float, keep: Path | None) 
         driver.find_element(By.ID, "share-screen").click()
         wait.until(lambda d: d.find_element(By.ID, "screen-state").get_attribute("data-state") == "recording")
         sid = driver.find_element(By.TAG_NAME, "body").get_attribute("data-session")
-        if scene == "browse":
-            driver.execute_script(SHOP)
+        if scene in SCENES:
+            driver.execute_script(SHOP.replace("EVERY_MS", str(SCENES[scene])))
         size = driver.execute_script("return [window.innerWidth, window.innerHeight]")
         time.sleep(seconds)
         if keep is not None:
@@ -187,7 +189,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=60.0, help="seconds recorded per scene and per stream run")
     p.add_argument("--streams", default="1,4,8", help="recording streams at once (comma-separated)")
-    p.add_argument("--scenes", default="browse,participant")
+    p.add_argument("--scenes", default="browse,read,participant")
     p.add_argument("--json", help="also write the figures to this JSON file")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fer-bench-screen-"))
@@ -203,7 +205,7 @@ def main() -> int:
             print(json.dumps(found), flush=True)
         kept = [c.read_bytes() for c in sorted((tmp / "kept").glob("c-*.webm"))] if (tmp / "kept").exists() else []
         if kept:
-            for n in (int(x) for x in a.streams.split(",")):
+            for n in (int(x) for x in a.streams.split(",") if x):
                 found = streams_cpu(base, tmp, proc.pid, kept, n, a.seconds)
                 figures["streams"].append(found)
                 print(json.dumps(found), flush=True)

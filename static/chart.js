@@ -122,3 +122,13 @@ window.EXPRESSION_COLORS = EXPRESSION_COLORS;
 window.chartFrame = chartFrame;
 window.percentGrid = percentGrid;
 window.stackedArea = stackedArea;
+
+/* Seconds along the x axis below a plot: a label every 1, 2, 5, 10 ... s, ten at most up to `end`. */
+function secondsAxis(frame, xOf, end) {
+  const { ctx, top, h } = frame;
+  ctx.fillStyle = '#bbb';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => end / s <= 10) || 1200;
+  for (let t = 0; t <= end; t += step) ctx.fillText(`${t}s`, xOf(t), top + h + 4);
+}

@@ -54,11 +54,7 @@
         ctx.fillRect(x0, y + 4, Math.max(3, xOf(m.start_s - start + m.length_s) - x0), row - 8);
       }
     });
-    ctx.fillStyle = '#bbb';
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => end / s <= 10) || 1200;
-    for (let t = 0; t <= end; t += step) ctx.fillText(`${t}s`, xOf(t), top + h + 4);
+    secondsAxis(frame, xOf, end);
     canvas.dataset.rows = String(rows.length);
     canvas.dataset.hotspots = String(spots.length);
   }

@@ -74,6 +74,10 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
         assert "also records your screen" in by_id("screen-consent").text
         by_id("agree").click()
         wait.until(lambda d: by_id("screen-step").is_displayed())  # after the camera works, before the tasks
+        if SHOTS:
+            set_viewport(driver, 1280, 720)
+            driver.save_screenshot(str(Path(SHOTS) / "study-screen-share.png"))
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         tasks = driver.find_elements(By.CSS_SELECTOR, "#tasks li")
         assert not tasks[0].find_element(By.CSS_SELECTOR, ".start").is_enabled()
         by_id("share-screen").click()

@@ -236,8 +236,7 @@ class ScreenRecordings:
         if row is None:
             raise ScreenError(409, "this session's screen recording has not started: start it first")
         if row.status not in OPEN:
-            raise ScreenError(409, f"this screen recording has ended ({row.stop_reason or row.status}): "
-                                   f"chunk {seq} was not taken")
+            raise _ended(row, seq)
         if row.store != self.store:
             log.warning("studies: a screen chunk for a recording in another recordings folder (give every replica "
                         "the same FER_SCREEN_DIR: docs/deploy.md)")
@@ -255,8 +254,7 @@ class ScreenRecordings:
             if row is None:
                 raise ScreenError(404, "no such session (deleted?)")
             if row.status not in OPEN:
-                raise ScreenError(409, f"this screen recording has ended ({row.stop_reason or row.status}): "
-                                       f"chunk {seq} was not taken")
+                raise _ended(row, seq)
             await self.end(session_id, None, "size limit")
             raise ScreenError(413, LIMIT_TEXT.format(mb=round(s.max_bytes / 2**20)))
         try:
@@ -448,6 +446,11 @@ class ScreenRecordings:
                 await self.sweep()
             except Exception:  # noqa: BLE001  (the database or the disk: tried again at the next sweep)
                 log.exception("studies: the screen recordings' sweep failed")
+
+
+def _ended(row, seq: int) -> ScreenError:
+    return ScreenError(409, f"this screen recording has ended ({row.stop_reason or row.status}): chunk {seq} "
+                            "was not taken")
 
 
 def info_json(row) -> dict:

@@ -20,6 +20,7 @@ Researcher:
 from __future__ import annotations
 
 import json
+from functools import wraps
 
 from aiohttp import web
 
@@ -80,13 +81,14 @@ def _number(body: dict, name: str, low: float, high: float, integer: bool = Fals
 
 
 def _refused(handler):
+    """A participant's handler: a ScreenError becomes its JSON error."""
+    @wraps(handler)
     async def wrapped(request: web.Request):
         try:
             return await handler(request)
         except ScreenError as e:
             return error(e.status, e.text)
 
-    wrapped.__name__ = handler.__name__
     return wrapped
 
 
