@@ -9,7 +9,7 @@ that records the screen. Then:
 1. **Megabytes per minute.** Headless Chromium opens the participant link, agrees, and shares its tab
    (tests/browser_support.py: the tab-capture stand-in for the picker); the participant page's own
    recorder (static/screenrec.js: WebM, VP9 where the browser has it, 1 Mbit/s at most, up to 10 frames
-   a second, a key frame every 2 s, a chunk every 4 s) records it for ``--seconds`` and sends its chunks.
+   a second, a key frame every 5 s, a chunk every 4 s) records it for ``--seconds`` and sends its chunks.
    Scenes: ``browse`` and ``read``, a web shop covering the page (1920 px wide), scrolled by a screen
    third every 2 s (busy browsing) or every 15 s (reading); ``participant``, the participant page itself
    (the camera's preview and the live chart move all the time). Prints the stored file's megabytes per

@@ -42,8 +42,10 @@ class ScreenRecording {
     const mimeType = ScreenRecording.mimeType();
     if (!mimeType) throw new Error('this browser cannot record the screen as WebM');
     this.stream = stream;
+    // a key frame every 5 s: a seek decodes at most 5 s of frames; every 2 s would double the megabytes
+    // of a quiet screen (bench/screen_recording.py)
     this.recorder = new MediaRecorder(stream, {
-      mimeType, videoBitsPerSecond: 1000000, videoKeyFrameIntervalDuration: 2000,
+      mimeType, videoBitsPerSecond: 1000000, videoKeyFrameIntervalDuration: 5000,
     });
     this.recorder.ondataavailable = (ev) => {
       if (ev.data && ev.data.size > 0 && !this.ended) { this.queue.push([this.next++, ev.data]); this.pump(); }
