@@ -323,3 +323,39 @@ async def test_a_recordings_folder_serves_one_database_only(database_url, tmp_pa
                                              analyzer=CountingAnalyzer())))
     await again.start_server()
     await again.close()
+
+
+@pytest.mark.asyncio
+async def test_replicas_sharing_the_folder_take_each_others_chunks(database_url, tmp_path):
+    """Two replicas on one database and one recordings folder (a shared volume), no sticky sessions: a
+    participant's chunks land on either, the start on one and the end on the other; one file. A replica
+    with a folder of its own refuses the chunks it cannot store (503: the browser tries again)."""
+    def replica(folder):
+        app = create_app(Settings(database=database_url, admin_token=TOKEN,
+                                  screen=ScreenSettings(directory=folder, sweep_interval_s=0.2)),
+                         analyzer=CountingAnalyzer())
+        return TestClient(TestServer(app))
+
+    a, b, alone = replica(tmp_path / "shared"), replica(tmp_path / "shared"), replica(tmp_path / "own")
+    for c in (a, b, alone):
+        await c.start_server()
+    try:
+        created, live, sid, base = await recording_participant(a)
+        chunks = recorder_chunks(SECONDS)
+        assert (await b.post(base, json={})).status == 201
+        for seq, chunk in enumerate(chunks):
+            target = (a, b)[seq % 2]
+            assert (await target.put(f"{base}/{seq}", data=chunk)).status == 201
+        assert (await a.put(f"{base}/1", data=chunks[1])).status == 200  # B stored it: A knows
+        refused = await alone.put(f"{base}/{len(chunks)}", data=chunks[0])
+        assert refused.status == 503 and "try again" in (await refused.json())["error"]
+        assert (await b.post(f"{base}/end", json={"chunks": len(chunks)})).status == 200
+        info = await wait_status(a, sid, "ready")
+        assert info["chunks"] == len(chunks) and info["duration_s"] == pytest.approx(SECONDS, abs=1.0)
+        for c in (a, b):  # either serves it
+            resp = await c.get(f"/api/sessions/{sid}/screen.webm", headers={**AUTH, "Range": "bytes=0-9"})
+            assert resp.status == 206 and len(await resp.read()) == 10
+        await live.close()
+    finally:
+        for c in (a, b, alone):
+            await c.close()
