@@ -78,6 +78,9 @@
     if (recorded()) place(offset + video.currentTime);
     if (!video.paused && !video.ended) requestAnimationFrame(follow);
   }
+  video.addEventListener('error', () => {
+    if (video.getAttribute('src')) $('screen-note').textContent = 'The screen recording could not be loaded: reload the page to try again.';
+  });
   video.addEventListener('play', () => requestAnimationFrame(follow));
   video.addEventListener('seeked', follow);
   video.addEventListener('timeupdate', follow);

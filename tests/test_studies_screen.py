@@ -201,9 +201,11 @@ async def test_the_size_limit_and_a_full_disk_stop_the_recording_not_the_analysi
     over = await c.put(f"{base}/2", data=chunks[2])
     assert over.status == 413 and "size limit" in (await over.json())["error"]
     assert "expressions are still recorded" in (await over.json())["error"]
+    late = await c.put(f"{base}/3", data=chunks[3][:10])  # small enough, but after the limit was reached
+    assert late.status == 409  # ended there: every chunk before the refused one is in, so it is being joined
     n = len(live.results)
     await live.wait_results(n + 10)  # the camera's analysis goes on
-    info = await wait_status(c, sid, "ready")  # finalized with what it had: two chunks, two seconds
+    info = await wait_status(c, sid, "ready")  # finalized with what it had: two chunks, four seconds
     assert info["stop_reason"] == "size limit" and info["duration_s"] == pytest.approx(4.0, abs=1.0)
     await live.close()
 

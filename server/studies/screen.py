@@ -255,14 +255,14 @@ class ScreenRecordings:
                 raise ScreenError(404, "no such session (deleted?)")
             if row.status not in OPEN:
                 raise _ended(row, seq)
-            await self.end(session_id, None, "size limit")
+            await self.end(session_id, seq, "size limit")  # the chunks before this one may still come
             raise ScreenError(413, LIMIT_TEXT.format(mb=round(s.max_bytes / 2**20)))
         try:
             stored = await self.io(self._write, path, data)
         except DiskFull:
             await self._unreserve(session_id, n)
             log.warning("studies: disk full (under %d MB free): a screen recording stopped", s.min_free_bytes >> 20)
-            await self.end(session_id, None, "disk full")
+            await self.end(session_id, seq, "disk full")
             raise ScreenError(507, DISK_FULL_TEXT) from None
         except FileNotFoundError:  # its folder was deleted with its session meanwhile
             await self._unreserve(session_id, n)
