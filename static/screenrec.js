@@ -60,6 +60,11 @@ class ScreenRecording {
     // the recording's first frame is the track's next one: now, not when the "start" event comes (that
     // is dispatched later, a few hundred ms on a busy computer)
     const at = performance.now();
+    // when it started and how long it recorded, on the page's clock (tests compare the file's duration)
+    document.body.dataset.screenStartedAt = String(at);
+    this.recorder.onstop = () => {
+      document.body.dataset.screenRecordedMs = String(Math.round(performance.now() - at));
+    };
     this.recorder.start(this.chunkMs);
     await started;
     this.setState('recording');
@@ -134,7 +139,7 @@ class ScreenRecording {
   /* Stop recording; the last chunk and every waiting one are sent, then the end call. */
   async stop(reason) {
     if (!this.recorder || this.ended) return;
-    const last = new Promise((resolve) => { this.recorder.onstop = resolve; });
+    const last = new Promise((resolve) => this.recorder.addEventListener('stop', resolve, { once: true }));
     const wasRecording = this.recorder.state !== 'inactive';
     this.stopTracks();
     if (wasRecording) await last;

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
@@ -66,7 +67,7 @@ async def _study(request: web.Request, db, study: dict) -> dict:
 @with_record("session")
 async def session_moments_csv(request: web.Request, db, session: dict, study: dict) -> web.Response:
     rows = [r async for r in store.result_rows(db, session_id=session["id"])]
-    found = session_insights(rows, study["tasks"])["moments"]
+    found = (await asyncio.to_thread(session_insights, rows, study["tasks"]))["moments"]
     return _csv(f"session-{session['id'][:8]}-moments.csv", MOMENT_COLUMNS,
                 _moment_rows(session["id"], "", found, study["tasks"]))
 

@@ -13,7 +13,8 @@ Researcher (``Authorization: Bearer TOKEN``, or the cookie of the login form; el
     GET    /api/studies/{id}/compare.csv   the same table: one row per task and session, and per task its mean
     GET    /api/studies/{id}/live          the live view, a WebSocket (observe.py)
     DELETE /api/studies/{id}               the study, its sessions, markers and results
-    GET    /api/sessions/{id}              a session: markers, timeline, per-task table
+    GET    /api/sessions/{id}              a session: markers, timeline, per-task table; its screen recording,
+                                           baseline, moments and per-task figures (screen.py, insights.py)
     GET    /api/sessions/{id}/export.csv   its rows;  .../export.json: the same with markers, notes and tasks
     GET    /api/sessions/{id}/notes.csv    its notes
     DELETE /api/sessions/{id}
@@ -25,6 +26,7 @@ Participant (the study's token from the invitation link, and the session id it g
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -304,7 +306,7 @@ async def show_session(request: web.Request, db, session: dict, study: dict) -> 
 async def _screen_and_moments(request: web.Request, session: dict, study: dict, rows: list) -> dict:
     """The session's screen recording (or None) and its moments, baseline and per-task figures (insights.py)."""
     return {"screen": await request.app[keys.STUDIES].screen.info(session["id"]),
-            **session_insights(rows, study["tasks"])}
+            **await asyncio.to_thread(session_insights, rows, study["tasks"])}  # off the loop: the streams
 
 
 @with_record("session")
