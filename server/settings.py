@@ -20,8 +20,9 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_MINUTES   longest uploaded video (default 30)
     FER_UPLOAD_LEASE_S       a job whose server gave no sign of life this long is taken up again (default 15)
     FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
-    FER_SCREEN_DIR           folder of the studies' screen recordings (default: data/screen, beside the
-                             default SQLite file; replicas share one folder: docs/deploy.md)
+    FER_SCREEN_DIR           folder of the studies' screen recordings, one per database (default: beside a
+                             SQLite file, data/fer-screen for data/fer.db; data/screen-DBNAME for PostgreSQL;
+                             replicas of one database share one folder: docs/deploy.md)
     FER_SCREEN_MAX_MB        largest screen recording of one session (default 500)
     FER_SCREEN_MIN_FREE_MB   screen chunks are refused while the disk has less free than this (default 256)
     FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
@@ -125,7 +126,16 @@ class UploadSettings:
         return cls(**kwargs)
 
 
-DEFAULT_SCREEN_DIR = Path("data") / "screen"  # python -m server's default, beside DEFAULT_DATABASE's file
+def default_screen_dir(database: str) -> Path:
+    """A database's own recordings folder (a folder serves one database): beside a SQLite file
+    (``data/fer.db`` -> ``data/fer-screen``), else ``data/screen-DBNAME``."""
+    if database.startswith("sqlite:///"):
+        db = Path(database[len("sqlite:///"):].split("?", 1)[0]).expanduser()
+        return db.with_name(f"{db.stem}-screen")
+    from urllib.parse import urlsplit
+
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in urlsplit(database).path.lstrip("/"))
+    return Path("data") / f"screen-{name or 'default'}"
 
 
 @dataclass
@@ -147,9 +157,9 @@ class ScreenSettings:
             self.directory = Path(self.directory)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "ScreenSettings":
-        """python -m server's: recordings go to FER_SCREEN_DIR or DEFAULT_SCREEN_DIR."""
-        kwargs = {"directory": Path(env.get("FER_SCREEN_DIR") or DEFAULT_SCREEN_DIR)}
+    def from_env(cls, env: Mapping[str, str], database: str) -> "ScreenSettings":
+        """python -m server's: recordings go to FER_SCREEN_DIR, else the database's own folder."""
+        kwargs = {"directory": Path(env.get("FER_SCREEN_DIR") or default_screen_dir(database))}
         if env.get("FER_SCREEN_MAX_MB"):
             kwargs["max_bytes"] = int(float(env["FER_SCREEN_MAX_MB"]) * 1024 * 1024)
         if env.get("FER_SCREEN_MIN_FREE_MB"):
@@ -223,7 +233,7 @@ class Settings:
         except ValueError as e:
             p.error(f"bad FER_UPLOAD_* environment variable: {e}")
         try:
-            screen = ScreenSettings.from_env(env)
+            screen = ScreenSettings.from_env(env, a.database)
         except ValueError as e:
             p.error(f"bad FER_SCREEN_* environment variable: {e}")
         origins = list(a.allowed_origin)

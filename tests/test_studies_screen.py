@@ -361,3 +361,17 @@ async def test_replicas_sharing_the_folder_take_each_others_chunks(database_url,
     finally:
         for c in (a, b, alone):
             await c.close()
+
+
+def test_each_database_has_its_own_recordings_folder_by_default():
+    from pathlib import Path as P
+
+    def folder(*argv, env=None):
+        return Settings.from_args(list(argv), env=env or {}).screen.directory
+
+    assert folder() == P("data/fer-screen")  # beside the default data/fer.db
+    assert folder("--database", "sqlite:////srv/studies/lab.db") == P("/srv/studies/lab-screen")
+    assert folder("--database", "postgresql://fer:pw@db.example.org:5432/fer") == P("data/screen-fer")
+    assert folder("--database", "postgresql://u@h/lab", env={"FER_SCREEN_DIR": "/mnt/shared/screen"}) == \
+        P("/mnt/shared/screen")
+    assert Settings.from_args([], env={"FER_SCREEN_MAX_MB": "20"}).screen.max_bytes == 20 * 2**20
