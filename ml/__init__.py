@@ -2,6 +2,7 @@
 
     import ml
     ml.CLASSES                                  # the seven classes, in FER-2013's order
+    ml.COLORS, ml.EMOJI                         # each class's colour (page, videos, plots) and emoji
     clf = ml.EmotionClassifier.load()           # the shipped default model
     probs = clf.predict(faces)                  # uint8 (N, H, W) crops -> float (N, 7)
     boxes = ml.FaceDetector().detect(bgr)       # uint8 (H, W, 3) -> [(x, y, w, h), ...]
@@ -19,10 +20,11 @@ thin entry points into those subpackages.
 Keras (and its backend) is imported only when a classifier is used.
 """
 
-from .labels import CLASSES, EMOJI, IMAGE_SIZE
+from .labels import CLASSES, COLORS, EMOJI, IMAGE_SIZE
 
 __all__ = [
     "CLASSES",
+    "COLORS",
     "EMOJI",
     "IMAGE_SIZE",
     "EmotionClassifier",

@@ -13,7 +13,7 @@ def main(argv=None) -> int:
     from .memory import keep_frames_out_of_the_heap
 
     keep_frames_out_of_the_heap()  # before any thread starts
-    from .settings import Settings
+    from .settings import FEATURES, Settings
 
     settings = Settings.from_args(argv)
     from . import logs
@@ -58,11 +58,15 @@ def main(argv=None) -> int:
     studies = app[keys.STUDIES]
     # as Jupyter does: a token made at start is shown once, in the researcher's URL
     researcher = f"{base}/studies?token={studies.admin_token}" if studies.generated_token else f"{base}/studies"
+    lines = [f"Serving on {base}/ (Ctrl+C to stop)"]
+    if settings.features != set(FEATURES):
+        lines.append(f"Parts on (--features): {','.join(f for f in FEATURES if f in settings.features)}")
+    if "studies" in settings.features:
+        lines.append(f"Studies (researcher): {researcher}")
     try:
         web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
                     access_log_class=logs.AccessLogger,
-                    print=lambda _: print(f"Serving on {base}/ (Ctrl+C to stop)\n"
-                                          f"Studies (researcher): {researcher}", flush=True))
+                    print=lambda _: print("\n".join(lines), flush=True))
     except FolderError as e:
         print(f"error: FER_SCREEN_DIR: {e}", file=sys.stderr)
         return 2

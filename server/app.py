@@ -7,8 +7,9 @@ Where things are: ``live/``: ``signaling`` (the ``/ws`` handler) -> ``session`` 
 peer connection) -> ``track_processor`` (newest-frame analysis) -> ``inference`` (the model
 owner and its threads), ``protocol`` every ``/ws`` message shape; ``storage/`` the
 database; ``uploads/`` the recorded-media jobs and their routes; ``studies/`` the
-usability studies (API, pages); ``middleware`` origin and headers; ``keys`` what
-``app[...]`` holds.
+usability studies (API, pages); ``middleware`` origin and headers; ``features`` the
+parts a deployment switches on or off; ``doc_pages`` the responsible-use page; ``keys``
+what ``app[...]`` holds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from ml.schema import COLUMNS
 from . import keys
 from .live.client_limits import ClientCounter
 from .live.inference import AnalysisService
+from .doc_pages import add_routes as add_doc_routes
+from .features import page_features, serves_websocket, switched_off
 from .live.signaling import websocket_handler
 from .memory import freeze_startup_objects
 from .middleware import add_security_headers, check_origin
@@ -45,7 +48,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` (or a stand-in) to use instead of
     loading ``settings.model`` at start-up."""
     settings = settings or Settings()
-    app = web.Application(middlewares=[check_origin])
+    app = web.Application(middlewares=[check_origin, switched_off])
     app.on_response_prepare.append(add_security_headers)
     service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer,
                               live_threads=settings.live_threads)
@@ -61,12 +64,18 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     app[keys.UPLOADS] = UploadJobs(settings.uploads, service, app[keys.STUDIES].db,
                                    durable=settings.database is not None)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True)
+    # a part switched off (settings.features) has no routes: they answer 404 (server/features.py)
+    on = settings.features
     app.router.add_get("/", index, name="index")
-    app.router.add_get("/ws", websocket_handler, name="ws")
+    if serves_websocket(settings):
+        app.router.add_get("/ws", websocket_handler, name="ws")
     app.router.add_get("/healthz", health, name="health")
     app.router.add_static("/static", STATIC_DIR, name="static")
-    add_upload_routes(app)
-    add_study_routes(app)
+    add_doc_routes(app)
+    if "uploads" in on or "studies" in on:  # a study session's recordings are upload jobs too
+        add_upload_routes(app, uploads="uploads" in on, recordings="studies" in on)
+    if "studies" in on:
+        add_study_routes(app)
     # resources, opened in this order at start-up and closed in reverse at cleanup
     app.cleanup_ctx.append(service.lifespan)
     app.cleanup_ctx.append(_log_model)
@@ -79,16 +88,23 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     return app
 
 
-@aiohttp_jinja2.template("index.html")
-async def index(request: web.Request) -> dict:
+async def index(request: web.Request) -> web.Response:
+    """The live page (camera, presentation mode, class view) and the uploads, each while it is on;
+    404 when both are off (a studies-only server: participants come with their own link)."""
     app = request.app
-    return {
+    features = page_features(app[keys.SETTINGS])
+    if not (features["live"] or features["uploads"]):
+        return aiohttp_jinja2.render_template("not_here.html", request, {"features": features}, status=404)
+    config = {
         "classes": list(ml.CLASSES),
         "emoji": dict(ml.EMOJI),
+        "colors": dict(ml.COLORS),
         "model": app[keys.ANALYSIS].model_name,
         "ice_servers": list(app[keys.SETTINGS].ice_servers),
         "columns": list(COLUMNS),
+        "features": features,
     }
+    return aiohttp_jinja2.render_template("index.html", request, {**config, "config": config})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -99,6 +115,7 @@ async def health(request: web.Request) -> web.Response:
             "model": app[keys.ANALYSIS].model_name,
             "live_streams": len(app[keys.LIVE_SESSIONS]),
             "max_streams": app[keys.SETTINGS].max_streams,
+            "features": sorted(app[keys.SETTINGS].features),
         }
     )
 

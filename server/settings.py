@@ -26,6 +26,7 @@ Environment variables (a flag, where there is one, wins):
     FER_SCREEN_MAX_MB        largest screen recording of one session (default 500)
     FER_SCREEN_MIN_FREE_MB   screen chunks are refused while the disk has less free than this (default 256)
     FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
+    FER_FEATURES             --features (the parts that are on, comma-separated; default: all)
 
 Limits that keep one client from locking the others out (docs/deploy-limits.md) are
 fields of ``Settings``; the ones an operator is likely to change have flags.
@@ -69,6 +70,35 @@ def is_loopback_host(host: str) -> bool:
 
 DEFAULT_DATABASE = "sqlite:///data/fer.db"  # python -m server's default: under ./data/
 MIN_ADMIN_TOKEN = 16  # characters: a researcher token shorter than this is refused
+
+# The parts of the app a deployment switches on or off (--features, FER_FEATURES): a part that
+# is off is absent from the pages and its endpoints answer 404 (server/features.py).
+#   live       the live page: camera -> WebRTC -> labels, chart, presentation mode
+#   classview  the live page's class view (every face a camera sees in a room); needs live
+#   uploads    recorded videos and images analysed from the page (/api/uploads)
+#   studies    remote usability studies: researcher pages and API, participant links
+FEATURES = ("live", "classview", "uploads", "studies")
+
+
+def parse_features(text: str) -> frozenset[str]:
+    """``live,uploads`` (or ``all``) -> the parts that are on; ValueError for an unknown or impossible set."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return frozenset(FEATURES)
+    if not names:
+        raise ValueError(f"name at least one part: {','.join(FEATURES)} (or all)")
+    return check_features(names)
+
+
+def check_features(names) -> frozenset[str]:
+    names = frozenset(names)
+    unknown = sorted(names - set(FEATURES))
+    if unknown:
+        raise ValueError(f"unknown part {', '.join(unknown)}: expected some of {','.join(FEATURES)} (or all)")
+    if "classview" in names and "live" not in names:
+        raise ValueError("classview is part of the live page: switch on live too")
+    return names
+
 
 SMALL_FACES_DEPRECATED = "deprecated, no effect: faces from about 40 px wide in 640x480 are found by default"
 
@@ -197,8 +227,11 @@ class Settings:
     database: str | None = None
     admin_token: str | None = None
     screen: ScreenSettings = field(default_factory=ScreenSettings)
+    # the parts that are on (FEATURES); a part that is off is absent from the pages, its endpoints 404
+    features: frozenset[str] = frozenset(FEATURES)
 
     def __post_init__(self):
+        self.features = check_features(self.features)
         self.ice_servers = tuple(self.ice_servers)
         self.allowed_origins = tuple(o.rstrip("/").lower() for o in self.allowed_origins)
         if self.ice_allow is None:
@@ -228,6 +261,10 @@ class Settings:
             p.error(f"--admin-token must be at least {MIN_ADMIN_TOKEN} characters (better: leave it out, one is made)")
         if a.small_faces:
             print(f"python -m server: --small-faces is {SMALL_FACES_DEPRECATED}", file=sys.stderr)
+        try:
+            features = parse_features(a.features)
+        except ValueError as e:
+            p.error(f"--features {a.features!r}: {e}")
         try:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
@@ -266,6 +303,7 @@ class Settings:
             database=a.database,
             admin_token=a.admin_token,
             screen=screen,
+            features=features,
         )
 
 
@@ -317,4 +355,8 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--admin-token", default=env.get("FER_ADMIN_TOKEN") or None, metavar="TOKEN",
                    help="the researcher's token for studies (default: $FER_ADMIN_TOKEN, else one is made at "
                    "start and the researcher URL printed)")
+    p.add_argument("--features", default=env.get("FER_FEATURES") or "all", metavar="PARTS",
+                   help=f"the parts that are on, comma-separated: {','.join(FEATURES)} (default: all, or "
+                   "$FER_FEATURES); a part that is off is absent from the pages and its endpoints answer 404. "
+                   "docs/deploy.md has an EU school profile and a research-lab profile")
     return p

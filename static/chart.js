@@ -1,10 +1,11 @@
 /* A rolling line chart of the seven expression probabilities, drawn on a plain canvas. */
 'use strict';
 
-const EXPRESSION_COLORS = {
-  angry: '#e53935', disgust: '#43a047', fear: '#8e24aa', happy: '#fbc02d',
-  sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e',
-};
+// one colour per class, from the page's config (ml/labels.py COLORS: told apart with every common
+// colour-vision deficiency, black text on each at 4.5:1; bench/colour_vision.py)
+const EXPRESSION_COLORS = (() => {
+  try { return JSON.parse(document.getElementById('config').textContent).colors || {}; } catch (e) { return {}; }
+})();
 
 /* Clear a chart canvas to its background; the plot area's geometry, shared by every chart.
  * The canvas is drawn at its CSS size times the device pixel ratio (sharp on phones and
@@ -61,6 +62,36 @@ function stackedArea(frame, xs, rows, classes) {
   });
 }
 
+/* Labels under a chart's time axis: ticks [{x, text}] (x in CSS pixels, at the label's centre),
+ * left to right. Every k-th label is drawn, with the smallest k at which no two drawn labels
+ * touch and none leaves the plot's width (a label at an edge is shifted inward), counted from the
+ * last tick, which is always drawn ("now"). The drawn labels' extents go to canvas.dataset.ticks as [[left, right, text], ...] (the browser tests check them). */
+function timeAxis(frame, ticks, y) {
+  const { ctx, fontPx } = frame;
+  const canvasW = ctx.canvas.clientWidth || ctx.canvas.width;
+  ctx.font = frame.font;
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  const boxes = ticks.map((t) => {
+    const w = ctx.measureText(t.text).width;
+    const x0 = Math.min(Math.max(frame.left, t.x - w / 2), canvasW - w);  // not under the percentages
+    return [x0, x0 + w, t.text];
+  });
+  const gap = fontPx * 0.6;
+  const fits = (k) => {
+    const kept = boxes.filter((_, i) => (boxes.length - 1 - i) % k === 0);
+    return kept.every((b, i) => i === 0 || b[0] >= kept[i - 1][1] + gap) ? kept : null;
+  };
+  let drawn = [];
+  for (let k = 1; k <= Math.max(1, boxes.length); k++) {
+    const kept = fits(k);
+    if (kept) { drawn = kept; break; }
+  }
+  for (const [x0, , text] of drawn) ctx.fillText(text, x0, y);
+  ctx.canvas.dataset.ticks = JSON.stringify(drawn.map(([a, b, t]) => [Math.round(a * 10) / 10, Math.round(b * 10) / 10, t]));
+  return drawn;
+}
+
 class RollingChart {
   constructor(canvas, classes, windowSeconds = 30) {
     this.canvas = canvas;
@@ -77,6 +108,17 @@ class RollingChart {
     this.draw(0);
   }
 
+  /* Each class's probability in the newest point and its mean over the window's points with a
+   * face (the chart's text alternative, static/shares.js sharesTable); null where there is none. */
+  summary() {
+    const withFace = this.points.filter((p) => p.probs);
+    const latest = this.points.length ? this.points[this.points.length - 1].probs : null;
+    const mean = withFace.length
+      ? Object.fromEntries(this.classes.map((c) => [c, withFace.reduce((a, p) => a + p.probs[c], 0) / withFace.length]))
+      : null;
+    return { latest, mean };
+  }
+
   push(t, probs) {
     this.points.push({ t, probs });
     this.samples += 1;
@@ -90,15 +132,14 @@ class RollingChart {
     ctx.lineWidth = 1;
     ctx.strokeStyle = '#333';
     percentGrid(frame, h < 120 ? 0.5 : 0.25);
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    const every = 1.6 * ctx.measureText('−30s').width + 8 > (w * 5) / this.window ? 10 : 5;  // labels that fit
-    for (let s = 0; s <= this.window; s += 5) {
+    const ticks = [];
+    for (let s = this.window; s >= 0; s -= 5) {
       const x = left + w * (1 - s / this.window);
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
-      ctx.textAlign = s === 0 ? 'right' : s === this.window ? 'left' : 'center';
-      if (s % every === 0) ctx.fillText(s === 0 ? 'now' : `−${s}s`, x, top + h + 4);
+      ticks.push({ x, text: s === 0 ? 'now' : `−${s}s` });
     }
+    ctx.fillStyle = '#bbb';
+    timeAxis(frame, ticks, top + h + 4);
     const xOf = (t) => left + w * (1 - (now - t) / this.window);
     ctx.lineWidth = Math.max(2, frame.fontPx / 6);
     ctx.lineJoin = 'round';
@@ -122,13 +163,4 @@ window.EXPRESSION_COLORS = EXPRESSION_COLORS;
 window.chartFrame = chartFrame;
 window.percentGrid = percentGrid;
 window.stackedArea = stackedArea;
-
-/* Seconds along the x axis below a plot: a label every 1, 2, 5, 10 ... s, ten at most up to `end`. */
-function secondsAxis(frame, xOf, end) {
-  const { ctx, top, h } = frame;
-  ctx.fillStyle = '#bbb';
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'top';
-  const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => end / s <= 10) || 1200;
-  for (let t = 0; t <= end; t += step) ctx.fillText(`${t}s`, xOf(t), top + h + 4);
-}
+window.timeAxis = timeAxis;

@@ -1,8 +1,9 @@
 /* Class view, for a camera that sees a room: how many faces there are now, the share of each
- * expression across all of them now and over the last minutes (a stacked area chart), and a
- * strip with one chip per face. It keeps only counts of labels per time bucket: no face, box
- * or picture is stored. It follows the live stream through static/live.js's events
- * (fer:start, fer:result, fer:stop on window). */
+ * expression across all of them now and over the last minutes (a stacked area chart, with a
+ * table as its text alternative), and a strip with one chip per face. It keeps only counts of
+ * labels per time bucket: no face, box or picture is stored. It follows the live stream through
+ * static/live.js's events (fer:start, fer:result, fer:stop on window). Its first use in a
+ * browser asks the presenter to confirm that everyone in view has agreed to take part. */
 'use strict';
 
 (() => {
@@ -22,8 +23,16 @@
         <ul id="classview-now" aria-label="Share of the faces now per expression"></ul>
       </div>
       <div>
-        <canvas id="classview-chart" role="img" data-buckets="0"
+        <canvas id="classview-chart" role="img" data-buckets="0" aria-describedby="classview-table-caption"
                 aria-label="Share of the faces per expression over the last five minutes"></canvas>
+        <details class="chart-table">
+          <summary>The chart as a table</summary>
+          <table id="classview-table">
+            <caption id="classview-table-caption">Share of the faces per expression, now and over the last five minutes</caption>
+            <thead><tr><th scope="col">Expression</th><th scope="col">Now</th><th scope="col">Last 5 min</th></tr></thead>
+            <tbody></tbody>
+          </table>
+        </details>
       </div>
     </div>
     <ul id="classview-strip" aria-label="Faces now"></ul>`;
@@ -50,10 +59,10 @@
 
   function showNow() {
     const n = lastFaces.length;
-    $('classview-count').textContent = n === 1 ? '1 face' : `${n || 'no'} faces`;
+    const count = n === 1 ? '1 face' : `${n || 'no'} faces`;
+    if ($('classview-count').textContent !== count) $('classview-count').textContent = count;  // a live region: changes only
     $('classview-count').dataset.faces = String(n);
-    const shares = Object.fromEntries(CLASSES.map((c) => [c, n ? lastFaces.filter((f) => f.label === c).length / n : 0]));
-    if (n) renderShares($('classview-now'), shares, CLASSES, EMOJI);  // static/shares.js
+    if (n) renderShares($('classview-now'), sharesNow(), CLASSES, EMOJI);  // static/shares.js
     else $('classview-now').replaceChildren();
     $('classview-strip').replaceChildren(...lastFaces.map((f) => {
       const li = document.createElement('li');
@@ -87,12 +96,27 @@
     ctx.strokeStyle = 'rgba(255,255,255,.25)';
     ctx.lineWidth = 1;
     percentGrid(frame, 0.5);
-    ctx.textBaseline = 'top';
-    for (let m = 0; m <= WINDOW_S / 60; m++) {
-      ctx.textAlign = m === 0 ? 'right' : m === WINDOW_S / 60 ? 'left' : 'center';
-      ctx.fillText(m === 0 ? 'now' : `−${m} min`, left + w * (1 - (m * 60) / WINDOW_S), top + h + 4);
+    const ticks = [];
+    for (let m = WINDOW_S / 60; m >= 0; m--) {
+      ticks.push({ x: left + w * (1 - (m * 60) / WINDOW_S), text: m === 0 ? 'now' : `−${m} min` });
     }
+    ctx.fillStyle = '#bbb';
+    timeAxis(frame, ticks, top + h + 4);  // static/chart.js: labels that fit, never on top of each other
     canvas.dataset.buckets = String(buckets.filter((bk) => bk.faces).length);
+    sharesTable($('classview-table'), [{ values: lastFaces.length ? sharesNow() : null }, { values: sharesWindow() }],
+      CLASSES, EMOJI);  // static/shares.js
+  }
+
+  function sharesNow() {
+    const n = lastFaces.length;
+    return Object.fromEntries(CLASSES.map((c) => [c, n ? lastFaces.filter((f) => f.label === c).length / n : 0]));
+  }
+
+  /* Over the chart's five minutes: each face seen in a result counts once for its label. */
+  function sharesWindow() {
+    const total = buckets.reduce((a, bk) => a + bk.faces, 0);
+    if (!total) return null;
+    return Object.fromEntries(CLASSES.map((c) => [c, buckets.reduce((a, bk) => a + bk.counts[c], 0) / total]));
   }
 
   let drawn = 0;
@@ -106,7 +130,31 @@
   window.addEventListener('fer:start', () => { buckets = []; now = 0; lastFaces = []; refresh(); });
   window.addEventListener('fer:result', (e) => { add(e.detail.t, e.detail.faces); refresh(); });
   window.addEventListener('fer:stop', () => { lastFaces = []; drawn = 0; refresh(); });
-  toggle.addEventListener('click', () => {
+  /* The class view looks at everyone in the room: the first time in this browser, the presenter
+   * confirms that everyone in view has agreed to take part (remembered in localStorage). */
+  const AGREED = 'fer.classview-agreed';
+  const agreed = () => { try { return localStorage.getItem(AGREED) === 'yes'; } catch (e) { return false; } };
+  async function confirmEveryoneAgreed() {
+    if (agreed()) return true;
+    const link = document.createElement('a');
+    link.href = '/responsible-use';
+    link.textContent = 'Responsible use';
+    const yes = await askDialog({  // static/dialog.js
+      id: 'classview-consent',
+      title: 'Has everyone in view agreed?',
+      text: ['The class view shows the expressions of every face the camera sees. Use it only when ',
+        'everyone in view knows and has agreed to take part, and never to judge anyone. In the EU, ',
+        'inferring the emotions of people at school or at work is prohibited (AI Act, Article 5(1)(f)): ',
+        'see ', link, '.'],
+      ok: 'Everyone in view has agreed',
+      cancel: 'Cancel',
+    });
+    if (yes) { try { localStorage.setItem(AGREED, 'yes'); } catch (e) { /* private mode: asked again next time */ } }
+    return yes;
+  }
+
+  toggle.addEventListener('click', async () => {
+    if (section.hidden && !(await confirmEveryoneAgreed())) { toggle.focus(); return; }
     section.hidden = !section.hidden;
     toggle.setAttribute('aria-pressed', String(!section.hidden));
     drawn = 0;

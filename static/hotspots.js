@@ -54,7 +54,11 @@
         ctx.fillRect(x0, y + 4, Math.max(3, xOf(m.start_s - start + m.length_s) - x0), row - 8);
       }
     });
-    secondsAxis(frame, xOf, end);
+    const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600].find((s) => end / s <= 10) || 1200;
+    const ticks = [];
+    for (let t = 0; t <= end; t += step) ticks.push({ x: xOf(t), text: `${t}s` });
+    ctx.fillStyle = '#bbb';
+    timeAxis(frame, ticks, top + h + 4);
     canvas.dataset.rows = String(rows.length);
     canvas.dataset.hotspots = String(spots.length);
   }

@@ -7,6 +7,9 @@
   const $ = (id) => document.getElementById(id);
   const video = $('video'), overlay = $('overlay'), chartCanvas = $('chart');
   const chart = new RollingChart(chartCanvas, CLASSES, 30);
+  const announcer = new Announcer($('announcer'));  // the main face's expression, for screen readers
+  // less motion when the visitor asks for it: the chart moves once a second instead of ten times
+  const reducedMotion = window.matchMedia ? window.matchMedia('(prefers-reduced-motion: reduce)') : { matches: false };
 
   let ws = null, reconnectDelay = 1000, pingTimer = null, rttMs = null;
   let pc = null, stream = null, streaming = false, answered = false;
@@ -42,6 +45,8 @@
     el.textContent = text || state;
   }
   function setButtons() {
+    document.body.classList.toggle('streaming', streaming);
+    $('inferring').hidden = !streaming;  // people in view are told, as by a recording light
     $('start').disabled = streaming;
     $('stop').disabled = !streaming;
     $('download-csv').disabled = $('download-json').disabled = timeline.length === 0;
@@ -263,6 +268,13 @@
     renderShares($('session-shares'), faceSeconds ? shares : {}, CLASSES, EMOJI);
     $('session-shares').hidden = !faceSeconds;
     box.hidden = false;
+    // it is what the visitor came for: on a phone it is below the video, brought into view
+    // (and given the focus that the disabled Stop button lost, for keyboards and screen readers)
+    const active = document.activeElement;
+    if (!document.body.classList.contains('present') && (!active || active === document.body || active === $('stop'))) {
+      box.focus({ preventScroll: true });
+    }
+    if (!document.body.classList.contains('present')) box.scrollIntoView({ block: 'nearest' });
   }
 
   // ---------- results ----------
@@ -299,6 +311,7 @@
 
   function showReadout(faces, main) {
     const label = $('current-label');
+    announcer.say(!faces ? 'camera off' : main ? main.label : 'no face');
     if (!faces) {  // idle: the camera is off
       label.dataset.label = '';
       label.textContent = 'camera off';
@@ -326,6 +339,8 @@
   }
 
   // ---------- drawing ----------
+  /* The boxes, then the labels where static/overlay.js places them: never over each other or the
+   * "inferring" indicator, never off the picture. */
   function drawOverlay() {
     const dpr = window.devicePixelRatio || 1;
     const cw = Math.round(overlay.clientWidth * dpr), ch = Math.round(overlay.clientHeight * dpr);
@@ -334,8 +349,7 @@
     ctx.clearRect(0, 0, cw, ch);
     const stale = performance.now() - latestAt > 1500;
     overlay.dataset.faces = latest && !stale ? String(latest.faces.length) : '0';
-    const labels = [];  // where each label was drawn, in CSS pixels (the browser tests check them)
-    overlay.dataset.labels = '[]';
+    overlay.dataset.labels = '[]';  // where each label was drawn, in CSS pixels (the browser tests check them)
     if (!latest || stale || !latest.width || !video.videoWidth) return;
     const big = document.body.classList.contains('present');  // labels for the back of a classroom
     // where the video's picture sits inside the element (object-fit: contain), mirrored like a mirror
@@ -343,46 +357,64 @@
     const pw = video.videoWidth * scale, ph = video.videoHeight * scale;
     const ox = (cw - pw) / 2, oy = (ch - ph) / 2;
     const sx = pw / latest.width, sy = ph / latest.height;
-    for (const f of latest.faces) {
+    const lineWidth = Math.max(3, 4 * dpr);
+    const fontOf = (size) => `bold ${size}px "FER Emoji", system-ui, sans-serif`;
+    const faces = latest.faces.map((f) => {
       const [x, y, w, h] = f.box;
-      const bx = ox + (mirrored ? pw - (x + w) * sx : x * sx), by = oy + y * sy, bw = w * sx, bh = h * sy;
-      const color = EXPRESSION_COLORS[f.label] || '#fff';
-      ctx.lineWidth = Math.max(3, 4 * dpr);
-      ctx.strokeStyle = color;
-      ctx.strokeRect(bx, by, bw, bh);
-      const text = `${EMOJI[f.label] || ''} ${f.label} ${Math.round(f.probs[f.label] * 100)}%`;
-      // as large as the face allows (larger when presenting), never wider than the picture
-      let size = Math.max((big ? 30 : 22) * dpr, Math.min((big ? 72 : 48) * dpr, bw / (big ? 3.5 : 5)));
-      ctx.font = `bold ${size}px "FER Emoji", system-ui, sans-serif`;
-      let tw = ctx.measureText(text).width + size * 0.6;
-      if (tw > cw) {
-        size *= cw / tw;
-        ctx.font = `bold ${size}px "FER Emoji", system-ui, sans-serif`;
-        tw = ctx.measureText(text).width + size * 0.6;
-      }
-      const lh = size * 1.4;
-      const lx = Math.min(Math.max(0, bx - ctx.lineWidth / 2), cw - tw);
-      const ty = by - lh >= 0 ? by - lh : Math.min(by + bh, ch - lh);
-      ctx.fillStyle = color;
-      ctx.fillRect(lx, ty, tw, lh);
+      const bw = w * sx, bh = h * sy;
+      const box = [ox + (mirrored ? pw - (x + w) * sx : x * sx), oy + y * sy, bw, bh];
+      const pct = `${Math.round(f.probs[f.label] * 100)}%`;
+      // as large as the face allows (larger when presenting)
+      const size = Math.max((big ? 30 : 22) * dpr, Math.min((big ? 72 : 48) * dpr, bw / (big ? 3.5 : 5)));
+      return { face: f, box, size, text: `${EMOJI[f.label] || ''} ${f.label} ${pct}`, short: `${EMOJI[f.label] || ''} ${pct}` };
+    });
+    const keepFree = [];
+    const indicator = $('inferring');
+    if (!indicator.hidden) {
+      const r = indicator.getBoundingClientRect(), o = overlay.getBoundingClientRect();
+      keepFree.push([(r.left - o.left) * dpr - 4, (r.top - o.top) * dpr - 4, r.width * dpr + 8, r.height * dpr + 8]);
+    }
+    const measure = (text, size) => { ctx.font = fontOf(size); return ctx.measureText(text).width; };
+    const spots = placeLabels(faces, [ox, oy, pw, ph], keepFree, measure, (big ? 22 : 15) * dpr);  // static/overlay.js
+    ctx.lineWidth = lineWidth;
+    for (const f of faces) {
+      ctx.strokeStyle = EXPRESSION_COLORS[f.face.label] || '#fff';
+      ctx.strokeRect(...f.box);
+    }
+    const labels = [];
+    spots.forEach((spot, i) => {
+      if (!spot) return;
+      ctx.fillStyle = EXPRESSION_COLORS[faces[i].face.label] || '#fff';
+      ctx.fillRect(spot.x, spot.y, spot.w, spot.h);
+      ctx.font = fontOf(spot.size);
       ctx.fillStyle = '#000';
       ctx.textBaseline = 'middle';
-      ctx.fillText(text, lx + size * 0.3, ty + size * 0.72);
-      labels.push([lx / dpr, ty / dpr, tw / dpr, lh / dpr].map((v) => Math.round(v * 10) / 10));
-    }
+      ctx.fillText(spot.text, spot.x + spot.size * 0.3, spot.y + spot.size * 0.72);
+      labels.push([spot.x / dpr, spot.y / dpr, spot.w / dpr, spot.h / dpr].map((v) => Math.round(v * 10) / 10));
+    });
     overlay.dataset.labels = JSON.stringify(labels);
+    overlay.dataset.picture = JSON.stringify([ox / dpr, oy / dpr, pw / dpr, ph / dpr].map((v) => Math.round(v * 10) / 10));
   }
 
-  let lastChartDraw = 0;
+  /* The chart's text alternative (the table under it): the main face's probabilities now and
+   * their mean over the chart's 30 seconds, once a second. */
+  function updateChartTable() {
+    const { latest: now, mean } = chart.summary();
+    sharesTable($('chart-table'), [{ values: streaming ? now : null }, { values: mean }], CLASSES, EMOJI);  // static/shares.js
+  }
+
+  let lastChartDraw = 0, lastTable = 0;
   function frame(now) {
     drawOverlay();
-    if (now - lastChartDraw > 100) {
+    if (now - lastChartDraw > (reducedMotion.matches ? 1000 : 100)) {
       lastChartDraw = now;
+      chartCanvas.dataset.draws = String(Number(chartCanvas.dataset.draws || 0) + 1);
       chart.draw(streaming ? (now - sessionStart) / 1000 : (chart.points.length ? chart.points[chart.points.length - 1].t : 0));
       if (streaming && now - latestAt > 1000) {
         $('fps').textContent = String(arrivals.filter((a) => a > now - 1000).length);
       }
     }
+    if (now - lastTable > 1000) { lastTable = now; updateChartTable(); }
     requestAnimationFrame(frame);
   }
 
@@ -448,5 +480,5 @@
   chart.draw(0);
   connect();
   requestAnimationFrame(frame);
-  window.liveApp = { chart, get timeline() { return timeline; }, timelineCsv };
+  window.liveApp = { chart, announcer, get timeline() { return timeline; }, timelineCsv };
 })();

@@ -65,8 +65,8 @@
       this.form = el('form', 'live-note');
       this.input = el('input');
       this.input.maxLength = 2000;
-      this.input.placeholder = 'What happened? (stored with the stream time)';
-      this.input.setAttribute('aria-label', 'Note or marker for this session');
+      this.input.placeholder = 'What happened?';
+      this.input.setAttribute('aria-label', 'Note or marker for this session (stored with the stream time)');
       const add = el('button', '', 'Add note/marker');
       add.type = 'submit';
       this.form.append(this.input, add);

@@ -8,6 +8,7 @@
   const config = JSON.parse(document.getElementById('config').textContent);
   const $ = (id) => document.getElementById(id);
   const chart = $('chart') ? new RollingChart($('chart'), config.classes, 30) : null;
+  const announcer = $('announcer') ? new Announcer($('announcer')) : null;  // static/announce.js
   let ws = null, pc = null, stream = null, sessionId = null, finished = false;
   let results = 0, t0 = null;
   let screenPending = Boolean(config.screen), screen = null;  // the screen step not done yet; the recording
@@ -72,6 +73,7 @@
         break;
       case 'answer':
         pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+        $('inferring').hidden = false;  // the camera is being analysed: say so, as a recording light does
         enableTasks();
         break;
       case 'result': onResult(msg); break;
@@ -94,6 +96,7 @@
     $('current-label').dataset.label = main ? main.label : '';
     $('current-label').textContent = main ? main.label : 'no face';
     $('current-emoji').textContent = main ? config.emoji[main.label] || '' : '';
+    if (announcer) announcer.say(main ? main.label : 'no face');
   }
 
   // ---------- the screen, in a study that records it ----------
@@ -178,6 +181,7 @@
     if (pc) { pc.close(); pc = null; }
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     $('video').srcObject = null;
+    $('inferring').hidden = true;
   }
   function finish() {
     finished = true;

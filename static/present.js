@@ -1,7 +1,8 @@
 /* Presentation mode (the "Present" button, or ?present in the address): the page fills the
  * screen with the video and its labels beside the readout and the chart (stacked on a portrait
- * screen), every label sized for the back of a classroom (style.css, body.present), and the
- * controls hidden until the mouse moves. Esc, or the button again, leaves it. */
+ * screen), every label sized for the back of a classroom (style.css, body.present), and, while
+ * the camera runs, the controls hidden until the mouse moves or a key is pressed (before it
+ * runs they sit above the video, covering nothing). Esc, or the button again, leaves it. */
 'use strict';
 
 (() => {
@@ -9,6 +10,7 @@
   const button = document.getElementById('present');
   const fullscreenButton = document.getElementById('fullscreen');
   const stop = document.getElementById('stop');
+  const controls = document.getElementById('controls');
   const HIDE_AFTER_MS = 2500;
   let hideTimer = null;
   let fullscreenByUs = false;
@@ -60,8 +62,13 @@
     if (!body.classList.contains('present')) return;
     hideTimer = setTimeout(() => {
       const streaming = !stop.disabled;
-      const menuOpen = document.activeElement && document.activeElement.tagName === 'SELECT';
-      if (body.classList.contains('present') && streaming && !menuOpen) body.classList.add('controls-hidden');
+      const active = document.activeElement;
+      const menuOpen = active && active.tagName === 'SELECT';
+      // a keyboard user moving through the controls keeps them (Tab shows them again, style.css :focus-visible)
+      const keyboardInControls = active && controls.contains(active) && active.matches(':focus-visible');
+      if (body.classList.contains('present') && streaming && !menuOpen && !keyboardInControls) {
+        body.classList.add('controls-hidden');
+      }
     }, HIDE_AFTER_MS);
   }
 
@@ -72,6 +79,7 @@
   }
   document.getElementById('start').addEventListener('click', showControls);
   document.addEventListener('keydown', (e) => {
+    if (document.querySelector('dialog[open]')) return;  // Esc answers the question (static/dialog.js) first
     if (e.key === 'Escape' && body.classList.contains('present') && !isFullscreen()) leave();
   });
   document.addEventListener('fullscreenchange', () => {

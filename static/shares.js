@@ -56,5 +56,30 @@ function sessionShares(results, classes) {
   return { shares, faceSeconds, seconds };
 }
 
+/* A chart's text alternative: a table with a row per expression and a column per series
+ * (columns: [{title, values: {class: fraction} | null}]), each value as a percentage ("–" for
+ * none). The table's caption and header row are in the page; this fills its body. */
+function sharesTable(table, columns, classes, emoji) {
+  const body = table.tBodies[0] || table.createTBody();
+  const rows = classes.map((c) => {
+    const tr = document.createElement('tr');
+    tr.dataset.class = c;
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = `${emoji[c] || ''} ${c}`;
+    tr.appendChild(th);
+    for (const col of columns) {
+      const td = document.createElement('td');
+      td.className = 'num';
+      const v = col.values ? col.values[c] : null;
+      td.textContent = v === null || v === undefined ? '–' : `${(100 * v).toFixed(1)}%`;
+      tr.appendChild(td);
+    }
+    return tr;
+  });
+  body.replaceChildren(...rows);
+}
+
 window.renderShares = renderShares;
+window.sharesTable = sharesTable;
 window.sessionShares = sessionShares;

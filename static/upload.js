@@ -18,6 +18,7 @@
     extensions: ['.mp4', '.webm', '.avi', '.mov', '.mkv', '.m4v', '.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'],
   };
   let current = null;  // id of the upload shown
+  let currentName = '';  // its file name
   let deleteToken = null;  // its delete token: only the uploader gets one (POST's answer)
   let pollTimer = null;
 
@@ -38,8 +39,16 @@
     <div id="upload-results" hidden>
       <p id="upload-summary"></p>
       <ul id="upload-shares" aria-label="Share of face time per expression"></ul>
-      <canvas id="upload-chart" width="960" height="260" role="img"
+      <canvas id="upload-chart" width="960" height="260" role="img" aria-describedby="upload-table-caption"
               aria-label="Expression probabilities over the recording (mean over the faces)"></canvas>
+      <details class="chart-table">
+        <summary>The chart as a table</summary>
+        <table id="upload-table">
+          <caption id="upload-table-caption">Each expression's share of face time over the recording</caption>
+          <thead><tr><th scope="col">Expression</th><th scope="col">Share of face time</th></tr></thead>
+          <tbody></tbody>
+        </table>
+      </details>
       <p class="upload-links">
         <a id="upload-csv" href="#" download>Download CSV</a>
         <a id="upload-video" href="#" download>Download annotated video</a>
@@ -113,10 +122,21 @@
 
   deleteBtn.addEventListener('click', async () => {
     if (!current) return;
+    const yes = await askDialog({  // static/dialog.js: nothing is deleted by a slip
+      id: 'upload-delete-confirm',
+      title: 'Delete these results now?',
+      text: `The results of ${currentName || 'this upload'} (the summary, the CSV and the annotated video) ` +
+        'are deleted from the server at once. This cannot be undone.',
+      ok: 'Delete now',
+      cancel: 'Keep them',
+      danger: true,
+    });
+    if (!yes || !current) { deleteBtn.focus(); return; }
     stopPolling();
     await fetch(`/api/uploads/${current}`, { method: 'DELETE', headers: { 'X-Delete-Token': deleteToken || '' } })
       .catch(() => {});
     current = deleteToken = null;
+    currentName = '';
     reset();
     statusText.textContent = '';
     working.hidden = true;
@@ -160,6 +180,7 @@
         return;
       }
       current = body.id;
+      currentName = file.name;
       deleteToken = body.delete_token;
       deleteBtn.hidden = false;
       bar.value = 0;
@@ -222,6 +243,7 @@
       ? `${what}: ${faces} found, mostly ${EMOJI[s.dominant] || ''} ${s.dominant}.`
       : `${what}: no faces found.`;
     renderShares($('upload-shares'), s.shares, CLASSES, EMOJI);  // static/shares.js
+    sharesTable($('upload-table'), [{ values: s.faces_found ? s.shares : null }], CLASSES, EMOJI);
     drawTimeline($('upload-chart'), s.timeline, Math.max(s.duration_s, 0.001), job.kind === 'video');
     const links = job.links;
     $('upload-csv').href = links.csv;
@@ -270,13 +292,11 @@
     ctx.strokeStyle = 'rgba(255,255,255,.25)';
     ctx.lineWidth = 1;
     percentGrid(frame, 0.5);
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    const ticks = niceStep(end, w / (frame.fontPx * 5));
-    for (let s = 0; s <= end + 1e-9; s += ticks) {
-      ctx.textAlign = s === 0 ? 'left' : xOf(s) > left + w - 2 * frame.fontPx ? 'right' : 'center';
-      ctx.fillText(isVideo ? `${+s.toFixed(2)}s` : `${+s.toFixed(0)}`, xOf(s), top + h + 4);
-    }
+    const tickStep = niceStep(end, w / (frame.fontPx * 5));
+    const ticks = [];
+    for (let s = 0; s <= end + 1e-9; s += tickStep) ticks.push({ x: xOf(s), text: isVideo ? `${+s.toFixed(2)}s` : `${+s.toFixed(0)}` });
+    ctx.fillStyle = '#bbb';
+    timeAxis(frame, ticks, top + h + 4);  // static/chart.js
     canvas.dataset.points = String(kept.reduce((n, r) => n + r.length, 0));
     canvas.dataset.runs = String(kept.length);
     canvas.dataset.leftOut = String(runs.length - kept.length);

@@ -1,7 +1,9 @@
 """The live page as a teacher projects it and a phone shows it, in headless Chromium with a fake
 camera filming the smiling astronaut: presentation mode at three screen sizes (checked by element
-geometry, with screenshots), the class view, the camera choice, the mirror, the idle state after
-Stop, and the class emoji in colour.
+geometry, with screenshots) before the camera starts and while it runs, with its "inferring"
+indicator; two faces' labels that never overlap or leave the picture; chart time axes whose
+labels never collide; the last session's summary in view after Stop; the class view, the camera
+choice, the mirror, the idle state after Stop, and the class emoji in colour.
 
 FER_SCREENSHOTS=docs/screenshots python3 -m pytest -q tests/test_browser_page.py   also saves the
 screenshots there (the README shows them); otherwise they go to pytest's tmp_path.
@@ -17,6 +19,7 @@ import pytest
 
 from server import create_app
 
+import samples
 from browser_support import ServerThread, chromium, needs_chromium, set_viewport
 from test_browser_live import write_y4m
 
@@ -69,19 +72,41 @@ def assert_inside(driver, selector: str, width: int, height: int, what: str):
     return r
 
 
-def check_overlay_labels(driver, wait, name: str, min_height: float = 20):
-    """Every label drawn on the video (overlay's data-labels, CSS pixels) lies inside the stage."""
+def overlap(a, b) -> bool:
+    """Two rectangles (x, y, w, h) share some area."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def box(r: dict) -> tuple:
+    return (r["left"], r["top"], r["width"], r["height"])
+
+
+def check_overlay_labels(driver, wait, name: str, min_height: float = 20, faces: int = 1):
+    """Every label drawn on the video (overlay's data-labels, CSS pixels) lies inside the picture, none
+    over another or over the "inferring" indicator; one per face."""
     wait.until(lambda d: d.find_element(By.ID, "overlay").get_attribute("width")
                == str(round(d.execute_script("const o = document.getElementById('overlay');"
                                              "return o.clientWidth * devicePixelRatio"))))
     wait.until(lambda d: json.loads(d.find_element(By.ID, "overlay").get_attribute("data-labels") or "[]"))
     time.sleep(0.2)
     ow, oh = driver.execute_script("const o = document.getElementById('overlay'); return [o.clientWidth, o.clientHeight]")
-    labels = json.loads(driver.find_element(By.ID, "overlay").get_attribute("data-labels"))
+    wait.until(lambda d: len(json.loads(d.find_element(By.ID, "overlay").get_attribute("data-labels"))) == faces)
+    labels, picture, indicator, overlay = driver.execute_script(
+        "const o = document.getElementById('overlay'), i = document.getElementById('inferring').getBoundingClientRect();"
+        "const r = o.getBoundingClientRect();"
+        "return [JSON.parse(o.dataset.labels), JSON.parse(o.dataset.picture), [i.left - r.left, i.top - r.top, i.width, i.height],"
+        "        [r.width, r.height]]")
     assert labels, f"no label on the video at {name}"
-    for x, y, w, h in labels:
-        assert x >= -0.5 and y >= -0.5 and x + w <= ow + 0.5 and y + h <= oh + 0.5, (name, (x, y, w, h), (ow, oh))
+    px, py, pw, ph = picture
+    assert pw <= ow + 0.5 and ph <= oh + 0.5, (name, picture, (ow, oh))
+    for i, (x, y, w, h) in enumerate(labels):
+        assert x >= px - 0.5 and y >= py - 0.5 and x + w <= px + pw + 0.5 and y + h <= py + ph + 0.5, \
+            f"a label leaves the picture at {name}: {(x, y, w, h)} outside {picture}"
         assert h >= min_height, f"overlay label too small at {name}: {h}px"
+        assert not overlap((x, y, w, h), indicator), f"a label covers the indicator at {name}: {(x, y, w, h)}, {indicator}"
+        for other in labels[i + 1:]:
+            assert not overlap((x, y, w, h), other), f"two labels overlap at {name}: {(x, y, w, h)} and {other}"
+    return labels
 
 
 def open_and_start(driver, url: str) -> WebDriverWait:
@@ -91,6 +116,14 @@ def open_and_start(driver, url: str) -> WebDriverWait:
     wait.until(lambda d: d.find_element(By.ID, "conn-state").get_attribute("data-state") == "connected")
     driver.find_element(By.ID, "start").click()
     return wait
+
+
+def open_class_view(driver, wait) -> None:
+    """The Class view button; its first use in this browser asks whether everyone in view agreed: yes."""
+    driver.find_element(By.ID, "classview-toggle").click()
+    if driver.execute_script("return localStorage.getItem('fer.classview-agreed')") != "yes":
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "dialog#classview-consent[open] .ask-ok")).click()
+    wait.until(lambda d: d.find_element(By.ID, "classview").is_displayed())
 
 
 def start_and_wait_for_happy(driver, url: str) -> WebDriverWait:
@@ -136,10 +169,23 @@ def test_presentation_mode_fits_projector_full_hd_and_phone(page, tmp_path):
     wait.until(lambda d: "present" not in d.find_element(By.TAG_NAME, "body").get_attribute("class"))
     assert driver.execute_script("return document.fullscreenElement") is None
 
-    # ?present in the address opens it directly
+    # ?present in the address opens it directly; before the camera starts, the controls cover nothing
     driver.get(url + "?present")
     wait.until(lambda d: d.find_element(By.ID, "conn-state").get_attribute("data-state") == "connected")
     assert "present" in driver.find_element(By.TAG_NAME, "body").get_attribute("class")
+    for name, width, height, scale, mobile in SCREENS:
+        set_viewport(driver, width, height, scale, mobile)
+        wait.until(lambda d: d.execute_script("return [innerWidth, innerHeight]") == [width, height])
+        controls = assert_inside(driver, "#controls", width, height, "controls")
+        label = assert_inside(driver, "#current-label", width, height, "'camera off' label")
+        hint = assert_inside(driver, "#stage-hint", width, height, "'Press Start camera' hint")
+        assert driver.find_element(By.ID, "current-label").text == "camera off"
+        for what, r in (("the 'camera off' label", label), ("the hint", hint)):
+            assert not overlap(box(controls), box(r)), f"the controls cover {what} at {name}: {controls}, {r}"
+        assert label["height"] >= 28, (name, label)
+        assert driver.execute_script("return document.scrollingElement.scrollHeight") <= height + 1, name
+        screenshot(driver, tmp_path, f"present-{name}-idle")
+    set_viewport(driver, 1280, 720)
     driver.find_element(By.ID, "start").click()
     wait.until(lambda d: d.find_element(By.ID, "current-label").get_attribute("data-label") == "happy")
 
@@ -157,6 +203,11 @@ def test_presentation_mode_fits_projector_full_hd_and_phone(page, tmp_path):
         chart_font = float(driver.execute_script("return parseFloat(getComputedStyle(document.getElementById('chart')).fontSize)"))
         assert chart_font >= 14, (name, chart_font)
         assert_inside(driver, "#legend", width, height, "legend")
+        # people in view are told, in letters for the back of the room
+        indicator = assert_inside(driver, "#inferring", width, height, "'inferring' indicator")
+        font = float(driver.execute_script("return parseFloat(getComputedStyle(document.getElementById('inferring')).fontSize)"))
+        assert font >= max(18, 0.034 * min(width, height)), (name, font)
+        assert indicator["right"] <= stage["right"] + 0.5 and indicator["top"] >= stage["top"] - 0.5, (name, indicator, stage)
         check_overlay_labels(driver, wait, name, min_height=30)
         # the page does not scroll: everything is on this one screen
         assert driver.execute_script("return document.scrollingElement.scrollHeight") <= height + 1, name
@@ -167,7 +218,7 @@ def test_presentation_mode_fits_projector_full_hd_and_phone(page, tmp_path):
     set_viewport(driver, 1280, 720)
     ActionChains(driver).move_by_offset(5, 5).perform()
     wait.until(lambda d: d.find_element(By.ID, "classview-toggle").is_displayed())
-    driver.find_element(By.ID, "classview-toggle").click()
+    open_class_view(driver, wait)
     wait.until(lambda d: d.find_element(By.ID, "classview-count").get_attribute("data-faces") == "1")
     wait.until(lambda d: int(d.find_element(By.ID, "classview-chart").get_attribute("data-buckets")) >= 1)
     for selector, what in (("#stage", "video"), ("#current-label", "main label"), ("#classview-count", "face count"),
@@ -193,7 +244,7 @@ def test_camera_choice_mirror_idle_state_and_class_view(page, tmp_path):
     assert driver.execute_script("return localStorage.getItem('fer.camera')") == used
 
     # class view: the count of faces, the share now, a chip per face, the chart over the last minutes
-    by_id("classview-toggle").click()
+    open_class_view(driver, wait)
     wait.until(lambda d: by_id("classview-count").get_attribute("data-faces") == "1")
     assert by_id("classview-count").text == "1 face"
     # (re-drawn with every result: read in one go)
@@ -274,6 +325,88 @@ def test_switching_camera_while_streaming_keeps_the_session(tmp_path, analyzer):
         # the old camera is off: only one live track
         assert driver.execute_script("return document.getElementById('video').srcObject.getTracks()"
                                      ".filter(t => t.readyState === 'live').length") == 1
+    finally:
+        driver.quit()
+        server.stop()
+
+
+def two_faces_frame(face_frame_640, gap: int = 0) -> np.ndarray:
+    """Two people side by side, shoulder to shoulder: the astronaut's head and shoulders twice
+    (faces found near x = 166 and 374, 99 px wide, in 640x480)."""
+    person = samples.astronaut_bgr()[20:300, 120:330]
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    h, w = person.shape[:2]
+    for x in (320 - gap // 2 - w, 320 + gap // 2):
+        frame[100:100 + h, x:x + w] = person
+    return frame
+
+
+def chart_ticks(driver, wait, canvas_id: str) -> list:
+    """The time axis labels drawn under a chart, once it is drawn at its present size."""
+    wait.until(lambda d: d.execute_script(
+        "const c = document.getElementById(arguments[0]);"
+        "return c.width === Math.round(c.clientWidth * devicePixelRatio) && !!c.dataset.ticks", canvas_id))
+    time.sleep(0.6)  # the class view redraws at most every 500 ms
+    ticks, width = driver.execute_script(
+        "const c = document.getElementById(arguments[0]); return [JSON.parse(c.dataset.ticks), c.clientWidth]", canvas_id)
+    return ticks, width
+
+
+def check_time_axis(ticks, width, what):
+    assert len(ticks) >= 2 and ticks[-1][2] == "now", (what, ticks)
+    for left, right, text in ticks:
+        assert left >= -0.5 and right <= width + 0.5, f"{what}: {text!r} leaves the chart ({left}, {right}) of {width}"
+    for (_, right, a), (left, _, b) in zip(ticks, ticks[1:]):
+        assert left >= right + 4, f"{what}: {a!r} and {b!r} collide ({right} > {left})"
+
+
+def test_two_faces_labels_time_axes_and_the_summary_after_stop(tmp_path, analyzer, face_frame_640):
+    """Two people side by side, at 1280x720, 1920x1080 and on a 390x844 phone: both faces labelled,
+    the labels never over each other, the indicator or off the picture (the page and presentation
+    mode); the charts' time axis labels never collide; after Stop, the last session's summary is
+    on the screen (not below the fold)."""
+    frames = [np.roll(two_faces_frame(face_frame_640), s, axis=1) for s in (0, 2, 4, 2)]
+    camera = write_y4m(tmp_path / "two.y4m", frames)
+    server = ServerThread(create_app(analyzer=analyzer))
+    url = server.start()
+    driver = chromium(tmp_path, camera)
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        driver.get(url)
+        driver.execute_script("localStorage.setItem('fer.classview-agreed', 'yes')")  # the question: test_accessibility
+        for name, width, height, scale, mobile in SCREENS:
+            set_viewport(driver, width, height, scale, mobile)
+            open_and_start(driver, url)
+            wait.until(lambda d: d.execute_script("return innerWidth") == width)
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '#faces li[data-label="happy"]')) == 2)
+            check_overlay_labels(driver, wait, f"page at {name}", faces=2)
+            if name == "phone":
+                screenshot(driver, tmp_path, "two-faces-phone")
+            check_time_axis(*chart_ticks(driver, wait, "chart"), f"live chart at {name}")
+            driver.find_element(By.ID, "classview-toggle").click()
+            wait.until(lambda d: int(d.find_element(By.ID, "classview-chart").get_attribute("data-buckets")) >= 1)
+            check_time_axis(*chart_ticks(driver, wait, "classview-chart"), f"class view chart at {name}")
+            driver.find_element(By.ID, "classview-toggle").click()
+            driver.execute_script("window.scrollTo(0, 0)")
+            wait.until(lambda d: d.execute_script("return scrollY") == 0)
+            driver.find_element(By.ID, "stop").click()
+            wait.until(lambda d: d.find_element(By.ID, "session-summary").is_displayed())
+            summary = assert_inside(driver, "#session-summary h2", width, height, "the last session's heading")
+            assert_inside(driver, "#session-shares li", width, height, "the last session's first share")
+            assert summary["top"] >= 0, name
+            if name == "phone":
+                screenshot(driver, tmp_path, "stopped-phone")
+        # presentation mode
+        driver.get(url + "?present")
+        for name, width, height, scale, mobile in SCREENS:
+            set_viewport(driver, width, height, scale, mobile)
+            if name == "projector":
+                wait.until(lambda d: d.find_element(By.ID, "conn-state").get_attribute("data-state") == "connected")
+                driver.find_element(By.ID, "start").click()
+            wait.until(lambda d: d.execute_script("return [innerWidth, innerHeight]") == [width, height])
+            check_overlay_labels(driver, wait, f"presentation at {name}", min_height=30, faces=2)
+            if name == "phone":
+                screenshot(driver, tmp_path, "two-faces-present-phone")
     finally:
         driver.quit()
         server.stop()

@@ -12,16 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# one colour per class (BGR), shared with the timeline plot and the page (as RGB hex)
-CLASS_COLORS_RGB = {  # the page's colours (static/chart.js EXPRESSION_COLORS)
-    "angry": "#e53935",
-    "disgust": "#43a047",
-    "fear": "#8e24aa",
-    "happy": "#fbc02d",
-    "sad": "#1e88e5",
-    "surprise": "#fb8c00",
-    "neutral": "#9e9e9e",
-}
+from ..labels import COLORS
+
 
 
 def _bgr(hex_rgb: str) -> tuple[int, int, int]:
@@ -29,7 +21,7 @@ def _bgr(hex_rgb: str) -> tuple[int, int, int]:
     return (b, g, r)
 
 
-CLASS_COLORS = {c: _bgr(h) for c, h in CLASS_COLORS_RGB.items()}
+CLASS_COLORS = {c: _bgr(h) for c, h in COLORS.items()}  # ml/labels.py's, as OpenCV's BGR
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -57,6 +49,6 @@ def draw_faces(image: np.ndarray, faces: list[dict], copy: bool = True) -> np.nd
         ty = y - pad if y - th - base - 2 * pad >= 0 else min(h - base - pad, y + bh + th + pad)
         x0 = max(0, min(x, w - tw - 2 * pad))
         cv2.rectangle(out, (x0, ty - th - pad), (x0 + tw + 2 * pad, ty + base), color, cv2.FILLED)
-        text_color = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
-        cv2.putText(out, caption, (x0 + pad, ty), FONT, 0.6 * scale, text_color, thick, cv2.LINE_AA)
+        # black text: every class colour carries it at 4.5:1 or more (ml/labels.py)
+        cv2.putText(out, caption, (x0 + pad, ty), FONT, 0.6 * scale, (0, 0, 0), thick, cv2.LINE_AA)
     return out

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import CLASSES, EMOJI
+from ..labels import CLASSES, COLORS, EMOJI
 from ..schema import COLUMNS, face_row
-from .annotate import CLASS_COLORS_RGB
 
 def csv_rows(frame, faces: list[dict], with_file: bool = False, start_utc: float | None = None) -> list[dict]:
     """One row (``ml.schema.COLUMNS``) per tracked face of an analysed frame (``frame``: a media Frame).
@@ -237,7 +236,7 @@ def plot_timeline(summary: Summary, path: str | os.PathLike, max_faces: int = 4)
     fig, axes = plt.subplots(
         rows, 1, figsize=(10, 0.8 + 1.8 * rows), sharex=True, squeeze=False, layout="constrained"
     )
-    colors = [CLASS_COLORS_RGB[c] for c in CLASSES]
+    colors = [COLORS[c] for c in CLASSES]
     end = max(summary.duration_s, summary.times[-1] if summary.times else 0.0) or 1.0
     if not faces:
         ax = axes[0, 0]

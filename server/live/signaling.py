@@ -90,6 +90,9 @@ class Connection:
         await self.stop("replaced by a new offer")  # a new offer replaces the stream this browser had
         settings = self.app[keys.SETTINGS]
         sessions = self.app[keys.LIVE_SESSIONS]
+        if study is None and "live" not in settings.features:
+            await self.error("live analysis is switched off on this server: only a study's participants stream here")
+            return
         refusal = self._refusal(settings)
         if refusal:
             await self.error(refusal)

@@ -67,7 +67,7 @@ def _researcher_or_login(request: web.Request) -> None:
 
 
 def _config(**extra) -> dict:
-    return {"classes": list(ml.CLASSES), "emoji": dict(ml.EMOJI), "columns": list(COLUMNS), **extra}
+    return {"classes": list(ml.CLASSES), "emoji": dict(ml.EMOJI), "colors": dict(ml.COLORS), "columns": list(COLUMNS), **extra}
 
 
 async def studies_page(request: web.Request) -> web.Response:

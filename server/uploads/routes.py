@@ -53,18 +53,22 @@ NO_SESSION = "no such session"
 DELETE_TOKEN_HEADER = "X-Delete-Token"
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, uploads: bool = True, recordings: bool = True) -> None:
+    """``uploads``: the page's uploads (/api/uploads); ``recordings``: a study session's (the
+    features ``uploads`` and ``studies``: server/features.py)."""
     r = app.router
-    r.add_get("/api/uploads/config", handle_config)
-    r.add_post("/api/uploads", handle_upload)
-    r.add_get("/api/uploads/{id}", handle_status)
-    r.add_delete("/api/uploads/{id}", handle_delete)
-    r.add_get("/api/uploads/{id}/csv", handle_csv)
-    r.add_get("/api/uploads/{id}/video", handle_video)
-    r.add_get("/api/uploads/{id}/timeline.png", handle_plot)
-    session = "/api/sessions/{id:[A-Za-z0-9_-]{1,64}}/recordings"
-    r.add_post(session, handle_recording)
-    r.add_get(session, handle_recordings)
+    if uploads:
+        r.add_get("/api/uploads/config", handle_config)
+        r.add_post("/api/uploads", handle_upload)
+        r.add_get("/api/uploads/{id}", handle_status)
+        r.add_delete("/api/uploads/{id}", handle_delete)
+        r.add_get("/api/uploads/{id}/csv", handle_csv)
+        r.add_get("/api/uploads/{id}/video", handle_video)
+        r.add_get("/api/uploads/{id}/timeline.png", handle_plot)
+    if recordings:
+        session = "/api/sessions/{id:[A-Za-z0-9_-]{1,64}}/recordings"
+        r.add_post(session, handle_recording)
+        r.add_get(session, handle_recordings)
 
 
 def safe_filename(name: str) -> str:
