@@ -16,6 +16,7 @@ import pytest
 
 from server import ScreenSettings, Settings, create_app, keys
 
+from axe_support import assert_accessible
 from browser_support import ServerThread, chromium, needs_chromium, set_viewport, share_this_tab, stop_sharing
 from samples import expression_frames
 from test_browser_live import write_y4m
@@ -74,6 +75,7 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
         assert "also records your screen" in by_id("screen-consent").text
         by_id("agree").click()
         wait.until(lambda d: by_id("screen-step").is_displayed())  # after the camera works, before the tasks
+        assert_accessible(driver, "participant: the screen to share")
         if SHOTS:
             set_viewport(driver, 1280, 720)
             driver.save_screenshot(str(Path(SHOTS) / "study-screen-share.png"))
@@ -83,6 +85,7 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
         by_id("share-screen").click()
         wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
         assert not by_id("screen-step").is_displayed()
+        assert_accessible(driver, "participant: the screen recorded")
         sid = body_attr(driver, "data-session")
         for li in tasks:
             li.find_element(By.CSS_SELECTOR, ".start").click()
@@ -230,6 +233,7 @@ def test_the_session_page_plays_the_recording_in_sync_with_the_timeline_and_list
         driver.execute_script("document.getElementById('screen-video').pause()")
         figures = driver.find_elements(By.CSS_SELECTOR, "#figure-table tbody tr")
         assert len(figures) == len(detail["task_figures"])
+        assert_accessible(driver, "results page: a session with its screen recording and moments")
 
         for width, height in ((1280, 720), (1920, 1080), (390, 844)):
             set_viewport(driver, width, height, mobile=width < 500)
@@ -471,6 +475,7 @@ def test_hotspots_on_the_results_page_open_each_participant_at_that_moment(tmp_p
         Select = __import__("selenium.webdriver.support.select", fromlist=["Select"]).Select
         Select(driver.find_element(By.ID, "hotspot-task")).select_by_value("1")
         wait.until(lambda d: "into task 2" in d.find_element(By.ID, "hotspot-list").text)
+        assert_accessible(driver, "results page: hotspots and a session without a recording")
         for width, height in ((1280, 720), (390, 844)):
             set_viewport(driver, width, height, mobile=width < 500)
             driver.execute_script("window.dispatchEvent(new Event('resize'))")
