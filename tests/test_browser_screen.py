@@ -53,11 +53,13 @@ def body_attr(driver, name: str) -> str:
 
 
 def wait_ready(url: str, sid: str, timeout: float = 60.0) -> dict:
+    """The recording once joined and its clock known (from the session's rows, stored every 0.5 s)."""
     deadline = time.monotonic() + timeout
     while True:
         info = api(url, f"/api/sessions/{sid}/screen")
-        if info["status"] in ("ready", "failed") or time.monotonic() > deadline:
-            assert info["status"] == "ready", info
+        if info["status"] == "failed" or (info["status"] == "ready" and info["offset_s"] is not None) \
+                or time.monotonic() > deadline:
+            assert info["status"] == "ready" and info["offset_s"] is not None, info
             return info
         time.sleep(0.2)
 

@@ -54,12 +54,14 @@ async def recording_participant(c, **study):
     return created, live, sid, base
 
 
-async def wait_status(c, sid, *states, timeout=30.0) -> dict:
+async def wait_status(c, sid, *states, timeout=30.0, clock=False) -> dict:
+    """The recording once in one of ``states`` (and, with ``clock``, once its clock is known)."""
     deadline = time.monotonic() + timeout
     while True:
         info = await (await c.get(f"/api/sessions/{sid}/screen", headers=AUTH)).json()
-        if info.get("status") in states or time.monotonic() > deadline:
-            assert info.get("status") in states, info
+        done = info.get("status") in states and (not clock or info.get("offset_s") is not None)
+        if done or time.monotonic() > deadline:
+            assert done, info
             return info
         await asyncio.sleep(0.1)
 
@@ -121,8 +123,13 @@ async def test_chunks_twice_and_out_of_order_make_one_file_that_plays_seeks_and_
             frame = next(fr for fr in f.decode(v) if fr.time >= target - 1e-6)
             assert frame.time == pytest.approx(target, abs=0.11)
             assert frame.to_ndarray(format="gray").mean() == pytest.approx(shade(int(target)), abs=4)
-    # the session's API shows it with its clock: the stream time when the recorder started
-    detail = await (await c.get(f"/api/sessions/{sid}", headers=AUTH)).json()
+    # the session's API shows it with its clock: the stream time when the recorder started (found from the
+    # session's rows of that moment: once they are stored, if the recording was joined before)
+    for _ in range(100):
+        detail = await (await c.get(f"/api/sessions/{sid}", headers=AUTH)).json()
+        if detail["screen"]["offset_s"] is not None:
+            break
+        await asyncio.sleep(0.1)
     assert detail["screen"]["status"] == "ready" and detail["screen"]["offset_s"] is not None
     assert 0 <= detail["screen"]["offset_s"] <= live.results[-1]["timestamp"] + 1.0
     await live.close()
@@ -142,7 +149,7 @@ async def test_the_recordings_clock_is_the_streams_clock_at_its_start(make_serve
     expected = last["timestamp"] + (sent - since_ms / 1000 - received)
     assert (await c.put(f"{base}/0", data=recorder_chunks(2.0)[0])).status == 201
     assert (await c.post(f"{base}/end", json={"chunks": 1})).status == 200
-    info = await wait_status(c, sid, "ready")
+    info = await wait_status(c, sid, "ready", clock=True)
     # the frames' capture -> server path and the result's way back to the client: well under 0.2 s here
     assert info["offset_s"] == pytest.approx(expected, abs=0.2)
     await live.close()

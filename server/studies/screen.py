@@ -192,6 +192,13 @@ class ScreenRecordings:
 
     async def info(self, session_id: str) -> dict | None:
         row = await self._row(session_id)
+        if row is not None and row.status == "ready" and row.offset_s is None:
+            # joined before the session's rows of that moment were stored (they are written every 0.5 s,
+            # by whichever replica has the stream): the clock is found now, once they are
+            offset = await self.stream_offset(session_id, row.started)
+            if offset is not None:
+                await self._update(session_id, offset_s=round(offset, 3))
+                row = await self._row(session_id)
         return None if row is None else info_json(row)
 
     async def ready_in(self, study_id: str) -> set[str]:
