@@ -251,6 +251,7 @@ def main() -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--max-streams", "16",
+                             "--max-streams-per-client", "16",  # every client on one address here
                              "--log-level", "warning", *a.server_arg], cwd=ROOT)
     try:
         asyncio.run(wait_up(url))

@@ -136,7 +136,8 @@ async def run(a_base: str, b_base: str, counts: list[int], seconds: float, warmu
 
 def start_server(port: int, url: str, log) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--database", url,
-                             "--admin-token", TOKEN, "--max-streams", "16", "--log-level", "warning"],
+                             "--admin-token", TOKEN, "--max-streams", "16", "--max-streams-per-client", "16",
+                             "--log-level", "warning"],  # the participants share one address here
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -213,7 +213,8 @@ def main() -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--database", url,
-                                 "--admin-token", TOKEN, "--max-streams", str(max(8, a.participants))],
+                                 "--admin-token", TOKEN, "--max-streams", str(max(8, a.participants)),
+                                 "--max-streams-per-client", str(max(8, a.participants))],  # one address here
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             asyncio.run(wait_up(base))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -26,13 +27,15 @@ import ml
 from ml.schema import COLUMNS
 
 from . import keys
+from .live import frame_size
 from .live.client_limits import ClientCounter
 from .live.inference import AnalysisService
 from .doc_pages import add_routes as add_doc_routes
 from .features import page_features, serves_websocket, switched_off
 from .live.signaling import websocket_handler
 from .memory import freeze_startup_objects
-from .middleware import add_security_headers, check_origin
+from .middleware import add_security_headers, check_origin, json_errors, limit_token_guesses, refuse_bad_text
+from .rate_limit import SlidingWindow
 from .settings import Settings
 from .studies import Studies, add_routes as add_study_routes
 from .uploads import UploadJobs, add_routes as add_upload_routes
@@ -48,7 +51,8 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     """The web app. ``analyzer``: an ``ml.FrameAnalyzer`` (or a stand-in) to use instead of
     loading ``settings.model`` at start-up."""
     settings = settings or Settings()
-    app = web.Application(middlewares=[check_origin, switched_off])
+    frame_size.install(settings.max_frame_pixels)  # aiortc's decoders: process-wide
+    app = web.Application(middlewares=[json_errors, refuse_bad_text, check_origin, limit_token_guesses, switched_off])
     app.on_response_prepare.append(add_security_headers)
     service = AnalysisService(settings.model, small_faces=settings.small_faces, analyzer=analyzer,
                               live_threads=settings.live_threads)
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None, *, analyzer=None) -> web.Applic
     app[keys.WEBSOCKETS] = ClientCounter(
         settings.max_websockets_per_client, settings.max_websockets, what="WebSocket connections"
     )
+    app[keys.TOKEN_GUESSES] = SlidingWindow(settings.max_token_failures, settings.token_failure_window_s)
     app[keys.STUDIES] = Studies(settings)
     # the upload jobs' queue is in the studies' database (a throw-away one without --database)
     app[keys.UPLOADS] = UploadJobs(settings.uploads, service, app[keys.STUDIES].db,
@@ -108,16 +113,23 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
+    """200 while the server answers; ``status`` "degraded" while the database is unavailable (live
+    streams go on; studies' writes wait, new participants, studies and uploads are refused)."""
     app = request.app
-    return web.json_response(
-        {
-            "status": "ok",
-            "model": app[keys.ANALYSIS].model_name,
-            "live_streams": len(app[keys.LIVE_SESSIONS]),
-            "max_streams": app[keys.SETTINGS].max_streams,
-            "features": sorted(app[keys.SETTINGS].features),
-        }
-    )
+    db = app[keys.STUDIES].db
+    up = await db.health.check()
+    body = {
+        "status": "ok" if up else "degraded",
+        "database": "ok" if up else "unavailable",
+        "model": app[keys.ANALYSIS].model_name,
+        "live_streams": len(app[keys.LIVE_SESSIONS]),
+        "max_streams": app[keys.SETTINGS].max_streams,
+        "features": sorted(app[keys.SETTINGS].features),
+    }
+    if not up:
+        body["database_down_s"] = round(time.time() - (db.health.down_since or time.time()), 1)
+        body["database_writes_waiting"] = db.health.deferred
+    return web.json_response(body)
 
 
 async def _log_model(app: web.Application):

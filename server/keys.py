@@ -13,6 +13,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from .live.client_limits import ClientCounter
     from .live.inference import AnalysisService
+    from .rate_limit import SlidingWindow
     from .settings import Settings
     from .studies.service import Studies
     from .uploads.jobs import UploadJobs
@@ -25,3 +26,4 @@ UPLOADS: web.AppKey[UploadJobs] = web.AppKey("uploads")  # recorded-media upload
 WEBSOCKETS: web.AppKey[ClientCounter] = web.AppKey("websockets")  # open /ws per client address, and overall
 STUDIES: web.AppKey[Studies] = web.AppKey("studies")  # studies: database, result writer, live participations
 OBSERVERS: web.AppKey[set] = web.AppKey("observers")  # studies.observe.Observer: every open live view of a study
+TOKEN_GUESSES: web.AppKey[SlidingWindow] = web.AppKey("token_guesses")  # wrong researcher tokens per address

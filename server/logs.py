@@ -8,6 +8,13 @@ frames) and one per upload (when its analysis ends), refused offers and uploads 
 their reason. No client addresses, no upload ids, no file names, no ICE candidates.
 aioice/aiortc's own INFO lines (every candidate pair) and the HTTP access log are
 DEBUG only. A malformed HTTP request is one WARNING line, without a traceback.
+
+No capability at any level: whoever holds an upload id, a participant link's token, a
+session id with it, a study id or the researcher token can read or delete data, so paths
+are logged with every segment that is not a word of the app's routes blanked
+(``redact_path``), query strings never, and the SQL libraries (SQLAlchemy, aiosqlite,
+asyncpg), whose DEBUG lines carry statements with their values, stay at WARNING at every
+level (the engine hides parameters in its error messages too: ``storage/db.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 NOISY = ("aioice", "aiortc", "alembic")  # aioice/aiortc INFO: every candidate pair and address; alembic: its context lines
 QUIET = ("PIL", "matplotlib")  # their DEBUG is chunk by chunk: never
-_ID_IN_PATH = re.compile(r"(/api/uploads/)(?!config\b)[^/?\s]+")
+SQL = ("sqlalchemy", "aiosqlite", "asyncpg")  # statements and their values (tokens, notes): never below WARNING
+# path segments that are words of the app's routes (kept in logs); any other segment may be an id or a token
+ROUTE_WORDS = frozenset({
+    "api", "uploads", "config", "csv", "video", "timeline.png", "studies", "sessions", "participant", "recordings",
+    "export.csv", "export.json", "notes.csv", "compare.json", "compare.csv", "live", "p", "login", "logout", "ws",
+    "healthz", "static",
+})
+_WORD = re.compile(r"[a-z][a-z.]{0,11}")  # a short lower-case word (a route of another issue): kept
 
 
 def configure(level: str = "info") -> None:
@@ -31,14 +45,19 @@ def configure(level: str = "info") -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.INFO)
+    for name in SQL:
+        logging.getLogger(name).setLevel(logging.WARNING)
     server_log = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
         server_log.addFilter(MalformedRequestFilter())
 
 
 def redact_path(path: str) -> str:
-    """A request path with its upload id (a capability: whoever has it can read the results) blanked."""
-    return _ID_IN_PATH.sub(r"\1…", path)
+    """A request path for the logs: every segment that is not a word of the routes blanked (upload ids,
+    participant tokens, session and study ids are capabilities); static files' paths as they are."""
+    if path.startswith("/static/"):
+        return path
+    return "/".join(s if not s or s in ROUTE_WORDS or _WORD.fullmatch(s) else "…" for s in path.split("/"))
 
 
 class MalformedRequestFilter(logging.Filter):

@@ -3,6 +3,7 @@
     keep_frames_out_of_the_heap()           # python -m server, before any thread starts
     app.cleanup_ctx.append(freeze_startup_objects)   # the last resource: after the model is loaded
     collect_soon()                          # a live stream ended: its objects go within a second
+    return_freed_memory()                   # an upload was refused or analysed: free heap pages go back
 
 Why (``python bench/load.py --soak 600``, docs/deploy-limits.md): a live stream's objects
 (its peer connection, transports, jitter buffers, decoder) refer to each other in cycles,
@@ -29,6 +30,7 @@ ARENAS = 2  # glibc heaps shared by all threads
 COLLECT_AFTER_S = 1.0  # a stream's objects are collected this long after it ends
 
 _pending: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+_libc = None  # glibc, once looked up (False: not glibc)
 
 
 def keep_frames_out_of_the_heap() -> None:
@@ -50,6 +52,24 @@ def keep_frames_out_of_the_heap() -> None:
             libc.mallopt(-8, ARENAS)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
+
+
+def return_freed_memory() -> None:
+    """glibc only (a no-op elsewhere): the heaps' free pages go back to the system (``malloc_trim``).
+    Reading a video's header opens a decoder per stream, and decoding allocates frames and reference
+    pictures; once freed, glibc keeps those pages for later unless told. Thread-safe; a few ms."""
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
 
 
 async def freeze_startup_objects(app):

@@ -1,7 +1,18 @@
-"""The web middleware of every request: the Origin allow-list and the security headers.
+"""The web middleware of every request: errors as JSON, text of the address, the Origin allow-list,
+researcher-token guesses and the security headers.
 
-    app = web.Application(middlewares=[check_origin])
+    app = web.Application(middlewares=[json_errors, refuse_bad_text, check_origin, limit_token_guesses])
     app.on_response_prepare.append(add_security_headers)
+
+**Errors.** Under ``/api/`` every error is ``{"error": message}``: aiohttp's own (404 no
+such route, 405) and a handler's exception. An exception that is a database outage
+(``storage/health.py``: logged once per outage) is a 503 saying so, JSON under ``/api/`` and
+text for pages; any other is logged with its traceback and answered 500 without details.
+WebSocket upgrades are left to their handlers (an answer cannot follow an upgrade).
+
+**Text.** A path or query string that decodes to a NUL character or a lone surrogate
+(``/p/a%00b``) gets 400 before any handler looks it up (``strict_text``: PostgreSQL cannot
+hold NUL, and no address of the app has it).
 
 **Origin.** The Origin allow-list: a page of another site may not open ``/ws`` or change anything here.
 
@@ -11,6 +22,13 @@ nor one of ``Settings.allowed_origins`` gets 403 before its handler runs. Reques
 without an ``Origin`` (curl, the Python client, no browser behind them) are let through:
 no visitor's browser can be made to send one of those from another site. ``Origin: null``
 (sandboxed frames, ``file://`` pages) is refused.
+
+**Token guesses.** A request that presents a researcher token (an ``Authorization`` header,
+the login form, ``/studies?token=``) and is answered 401 counts against its address: past
+``Settings.max_token_failures`` in ``token_failure_window_s`` seconds, every such request
+from that address gets 429 (with ``Retry-After``) before any token is looked at, a right one
+too. Whatever checks the token (``studies/auth.py``) is wrapped, not changed. Requests with
+only the login cookie are not counted (a page whose cookie expired keeps asking).
 
 **Headers.** Security headers on every response, and a ``Server`` header without versions.
 
@@ -22,12 +40,14 @@ scripts set them (no script can run from them).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
 
-from . import keys
+from . import keys, strict_text
+from .live.client_limits import client_address
 from .logs import redact_path
 
 log = logging.getLogger(__name__)
@@ -67,6 +87,47 @@ def needs_check(request: web.Request) -> bool:
     return request.method in STATE_CHANGING or request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
 
 
+DATABASE_DOWN = "the database is unavailable just now; try again in a minute"
+SERVER_FAILED = "the server failed to answer this request (the error is in its log)"
+
+
+def _error(request: web.Request, status: int, message: str, headers=None) -> web.Response:
+    if request.path.startswith("/api/"):
+        return web.json_response({"error": message}, status=status, headers=headers)
+    return web.Response(text=message, status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400 or not request.path.startswith("/api/") or e.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in e.headers.items() if k not in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH)}
+        return web.json_response({"error": e.text or e.reason}, status=e.status, headers=headers)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as e:
+        if request.app[keys.STUDIES].db.health.failed(e, f"answering {request.method} {redact_path(request.path)}"):
+            return _error(request, 503, DATABASE_DOWN, {"Retry-After": "60"})
+        log.exception("%s %s failed", request.method, redact_path(request.path))
+        return _error(request, 500, SERVER_FAILED)
+
+
+@web.middleware
+async def refuse_bad_text(request: web.Request, handler):
+    why = strict_text.problem(request.path)
+    if why is None:
+        why = next((p for p in map(strict_text.problem, (*request.query.keys(), *request.query.values())) if p), None)
+    if why is not None:
+        log.info("refused %s with a bad character in its address", request.method)
+        return web.json_response({"error": f"the address (URL) {why}"}, status=400)
+    return await handler(request)
+
+
 @web.middleware
 async def check_origin(request: web.Request, handler):
     origin = request.headers.get(hdrs.ORIGIN)
@@ -78,6 +139,39 @@ async def check_origin(request: web.Request, handler):
             status=403,
         )
     return await handler(request)
+
+
+# ---- researcher-token guesses ----
+
+
+def presents_token(request: web.Request) -> bool:
+    """Whether the request tries a researcher token (not the cookie of a login)."""
+    return (hdrs.AUTHORIZATION in request.headers
+            or (request.method == "POST" and request.path == "/login")
+            or "token" in request.query)
+
+
+@web.middleware
+async def limit_token_guesses(request: web.Request, handler):
+    if not presents_token(request):
+        return await handler(request)
+    guesses = request.app[keys.TOKEN_GUESSES]
+    client = client_address(request)
+    wait = guesses.wait(client)
+    if wait > 0:
+        log.info("refused a researcher token: too many wrong ones from one address")
+        return web.json_response(
+            {"error": f"too many wrong researcher tokens from your address; try again in {wait:.0f} s"},
+            status=429, headers={"Retry-After": str(max(1, round(wait)))})
+    try:
+        response = await handler(request)
+    except web.HTTPException as e:
+        if e.status == 401:
+            guesses.add(client)
+        raise
+    if response.status == 401:
+        guesses.add(client)
+    return response
 
 
 # ---- security headers ----

@@ -18,6 +18,8 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_MPX       largest picture of an upload, in megapixels (default 40)
     FER_UPLOAD_MAX_SIDE      longest side of an upload's picture, in pixels (default 4096)
     FER_UPLOAD_MAX_MINUTES   longest uploaded video (default 30)
+    FER_UPLOAD_MAX_FRAMES    most frames of an uploaded video (default 108000: 30 min at 60 fps)
+    FER_UPLOAD_MAX_FPS       most frames a second of an uploaded video (default 240)
     FER_UPLOAD_LEASE_S       a job whose server gave no sign of life this long is taken up again (default 15)
     FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
     FER_SCREEN_DIR           folder of the studies' screen recordings, one per database (default: beside a
@@ -48,7 +50,9 @@ DEFAULT_PORT = 8080
 DEFAULT_MAX_STREAMS = 8
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-ICE_ADDRESS_KINDS = ("public", "private", "loopback")  # --ice-allow keywords (else a network, e.g. 10.0.0.0/8)
+# --ice-allow keywords (else a network, e.g. 10.0.0.0/8); link-local (169.254.0.0/16: cloud metadata) and
+# mdns (.local names, resolved by multicast) only when named
+ICE_ADDRESS_KINDS = ("public", "private", "loopback", "link-local", "mdns")
 
 
 def default_upload_dir() -> Path:
@@ -112,12 +116,21 @@ class UploadSettings:
     retention_s: float = 3600.0
     cleanup_interval_s: float | None = None  # None: a quarter of retention_s, between 0.05 and 60 s
     every: int = 1
-    max_pending: int = 4  # uploads being received, queued or running at once
-    max_pending_per_client: int = 2  # of those, from one client address
+    max_pending: int = 4  # uploads queued or being analysed at once (checked before the body is read)
+    max_receiving: int = 8  # uploads whose body is being received at once, all clients together
+    max_pending_per_client: int = 2  # uploads being received, queued or analysed from one client address
+    # the body must keep coming: a byte every body_idle_s at least, and after body_grace_s, body_min_rate
+    # bytes a second on average (server/uploads/body_deadline.py); else 408
+    body_idle_s: float = 10.0
+    body_min_rate: float = 16 * 1024
+    body_grace_s: float = 10.0
     # checked from the file's header, before anything is decoded
     max_pixels: int = 40_000_000  # width x height of an image or a video frame
     max_side: int = 4096  # longest side of an image or a video frame
     max_duration_s: float = 1800.0  # of a video
+    max_frames: int = 108_000  # of a video (30 min at 60 frames a second)
+    max_fps: float = 240.0  # frames a second of a video
+    max_streams: int = 16  # streams (tracks) of a container read from its header (video, audio, data...)
     frame_side: int = 1920  # frames are decoded (and annotated) at most this large on their longest side
     io_threads: int = 2  # file writes, header checks and deletions run on this many threads
     # the job queue (in the database): a job whose server process gave no sign of life for lease_s
@@ -151,6 +164,10 @@ class UploadSettings:
             kwargs["max_side"] = int(env["FER_UPLOAD_MAX_SIDE"])
         if env.get("FER_UPLOAD_MAX_MINUTES"):
             kwargs["max_duration_s"] = float(env["FER_UPLOAD_MAX_MINUTES"]) * 60
+        if env.get("FER_UPLOAD_MAX_FRAMES"):
+            kwargs["max_frames"] = int(env["FER_UPLOAD_MAX_FRAMES"])
+        if env.get("FER_UPLOAD_MAX_FPS"):
+            kwargs["max_fps"] = float(env["FER_UPLOAD_MAX_FPS"])
         if env.get("FER_UPLOAD_LEASE_S"):
             kwargs["lease_s"] = float(env["FER_UPLOAD_LEASE_S"])
         return cls(**kwargs)
@@ -215,13 +232,27 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     # a live stream that is not "connected" this long after its offer is closed and its slot freed
     connect_timeout_s: float = 15.0
+    # ... and one connected that sends no frame this long after it connected, or none for frame_timeout_s
+    first_frame_timeout_s: float = 10.0
+    frame_timeout_s: float = 10.0
+    # live streams from one client address (connected or not); None: half of max_streams (at least 1)
+    max_streams_per_client: int | None = None
+    max_frame_pixels: int = 1920 * 1080  # a live picture larger than this is not decoded; its stream is closed
     max_pending_offers_per_client: int = 2  # streams of one client address still connecting
     max_websockets: int = 256  # open /ws connections, all clients together
     max_websockets_per_client: int = 32  # from one client address (a classroom behind one NAT shares one)
     max_ice_candidates: int = 16  # UDP candidates in one offer
-    # where the server may send ICE checks: "public", "private", "loopback" or networks (CIDR);
-    # None: public and private addresses, and loopback too when the server listens on loopback
+    # where the server may send ICE checks: "public", "private", "loopback", "link-local", "mdns" or networks
+    # (CIDR); None: public and private addresses, and loopback too when the server listens on loopback
     ice_allow: tuple[str, ...] | None = None
+    # researcher tokens: past this many wrong ones from one address in the window, its tries get 429
+    max_token_failures: int = 10
+    token_failure_window_s: float = 60.0
+    # studies: new sessions of one participant link a minute, task markers of one session, live views
+    # (observer sockets) of one study
+    max_sessions_per_minute: int = 60
+    max_markers_per_session: int = 500
+    max_observers_per_study: int = 16
     # studies (server/studies/): the database's URL; None: a throw-away one (tests), the
     # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
     database: str | None = None
@@ -229,6 +260,13 @@ class Settings:
     screen: ScreenSettings = field(default_factory=ScreenSettings)
     # the parts that are on (FEATURES); a part that is off is absent from the pages, its endpoints 404
     features: frozenset[str] = frozenset(FEATURES)
+
+    @property
+    def streams_per_client(self) -> int:
+        """How many live streams one client address may have."""
+        if self.max_streams_per_client is not None:
+            return self.max_streams_per_client
+        return max(1, self.max_streams // 2)
 
     def __post_init__(self):
         self.features = check_features(self.features)
@@ -253,6 +291,8 @@ class Settings:
             p.error("--cert and --key go together")
         if a.max_streams < 1:
             p.error("--max-streams must be at least 1")
+        if a.max_streams_per_client is not None and a.max_streams_per_client < 1:
+            p.error("--max-streams-per-client must be at least 1")
         if a.live_threads is not None and a.live_threads < 1:
             p.error("--live-threads must be at least 1")
         if a.log_level not in LOG_LEVELS:
@@ -284,7 +324,8 @@ class Settings:
                 try:
                     ipaddress.ip_network(item, strict=False)
                 except ValueError:
-                    p.error(f"--ice-allow {item!r}: expected public, private, loopback or a network such as 10.0.0.0/8")
+                    p.error(f"--ice-allow {item!r}: expected public, private, loopback, link-local, mdns or a network "
+                            "such as 10.0.0.0/8")
         return cls(
             host=a.host,
             port=a.port,
@@ -294,11 +335,14 @@ class Settings:
             key=a.key,
             ice_servers=tuple(a.ice_server),
             max_streams=a.max_streams,
+            max_streams_per_client=a.max_streams_per_client,
             live_threads=a.live_threads,
             uploads=uploads,
             log_level=a.log_level,
             allowed_origins=tuple(origins),
             connect_timeout_s=a.connect_timeout,
+            first_frame_timeout_s=a.frame_timeout,
+            frame_timeout_s=a.frame_timeout,
             ice_allow=tuple(a.ice_allow) if a.ice_allow else None,
             database=a.database,
             admin_token=a.admin_token,
@@ -334,18 +378,25 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--small-faces", action="store_true", help=SMALL_FACES_DEPRECATED)
     p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
                    help=f"most live streams at once (default {DEFAULT_MAX_STREAMS})")
+    p.add_argument("--max-streams-per-client", type=int, default=None, metavar="N",
+                   help="most live streams from one client address (default: half of --max-streams; a classroom "
+                   "behind one NAT shares one address)")
     p.add_argument("--live-threads", type=int, default=None, metavar="N",
                    help="threads analysing live frames, each op on one core (default: one per CPU core, at most 4)")
     p.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
                    help="close a live stream not connected this many seconds after its offer (default 15)")
+    p.add_argument("--frame-timeout", type=float, default=10.0, metavar="S",
+                   help="close a live stream that sends no frame for this many seconds, from when it connected "
+                   "(default 10)")
     p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
                    help="another origin (scheme://host[:port]) whose pages may use this server's /ws and "
                    "uploads, e.g. behind a TLS proxy (repeatable; default: only the server's own origin; "
                    "also $FER_ALLOWED_ORIGINS, comma-separated)")
     p.add_argument("--ice-allow", action="append", metavar="KIND_OR_NETWORK",
-                   help="addresses an offer's ICE candidates may name: public, private, loopback or a network "
-                   "such as 10.0.0.0/8 (repeatable; default: public and private, plus loopback when --host "
-                   "is a loopback address); on a public server, --ice-allow public")
+                   help="addresses an offer's ICE candidates may name: public, private, loopback, link-local "
+                   "(169.254.0.0/16, fe80::/10), mdns (.local names) or a network such as 10.0.0.0/8 (repeatable; "
+                   "default: public and private, plus loopback when --host is a loopback address); on a public "
+                   "server, --ice-allow public")
     p.add_argument("--log-level", choices=LOG_LEVELS, default=(env.get("FER_LOG_LEVEL") or "info").lower(),
                    help="info (default): one line per stream and per upload, no client addresses or ids; "
                    "debug: every request and the WebRTC libraries' own logs (also $FER_LOG_LEVEL)")

@@ -3,6 +3,9 @@
 ``postgres_server`` initdb's a throw-away cluster in /tmp on a free port (as the ``postgres``
 user when the tests run as root: PostgreSQL refuses root) and stops it afterwards; tests
 skip with the reason when PostgreSQL's binaries are missing (``.ci/run`` installs them).
+``PostgresServer.halt()`` / ``resume()`` stop and start it again on its data (an outage).
+``SmallDisk`` is a real, small file system (a tmpfs, mounted as root) that ``fill()`` makes
+full and ``free()`` frees again: SQLite's outage.
 """
 
 from __future__ import annotations
@@ -54,14 +57,20 @@ class PostgresServer:
         self.dir = Path(tempfile.mkdtemp(prefix="fer-pg-"))
         if self.user is not None:
             os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
-        data = self.dir / "data"
-        self._run(self.initdb, "-D", str(data), "-U", "fer", "-A", "trust", "-E", "UTF8", "--no-locale")
+        self._run(self.initdb, "-D", str(self.dir / "data"), "-U", "fer", "-A", "trust", "-E", "UTF8", "--no-locale")
+        self.resume()
+
+    def halt(self) -> None:
+        """An outage: the server stops (its connections are cut), its data stays for ``resume``."""
+        self._run(self.pg_ctl, "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(self.pg_ctl, "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+        self._run(self.pg_ctl, "-D", str(self.dir / "data"), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
 
     def stop(self) -> None:
         try:
-            self._run(self.pg_ctl, "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+            self.halt()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -96,3 +105,42 @@ def database_url(request, tmp_path):
         return f"sqlite:///{tmp_path / 'studies.db'}"
     server = request.getfixturevalue("postgres_server")
     return server.new_database()
+
+
+class SmallDisk:
+    """A tmpfs of ``size`` mounted at a new folder (needs root, or CAP_SYS_ADMIN); ``fill()`` takes every
+    free byte (a file that grows until ENOSPC), ``free()`` deletes it. ``available()`` False: cannot mount."""
+
+    def __init__(self, size: str = "16m"):
+        self.size = size
+        self.path = Path(tempfile.mkdtemp(prefix="fer-disk-"))
+        self.mounted = False
+        self.filler = self.path / ".filler"
+
+    def mount(self) -> bool:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0777", "tmpfs", str(self.path)],
+                              capture_output=True, text=True)
+        self.mounted = done.returncode == 0
+        self.error = done.stderr.strip()
+        return self.mounted
+
+    def fill(self) -> None:
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for size in (1 << 16, 4096, 512, 1):  # down to the last byte
+                block = b"\0" * size
+                try:
+                    while True:
+                        os.write(fd, block)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def unmount(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        shutil.rmtree(self.path, ignore_errors=True)

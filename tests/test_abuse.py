@@ -5,6 +5,7 @@ Real aiortc peer connections and real sockets against the app (aiohttp's test se
 """
 
 import asyncio
+import fractions
 import json
 import re
 import socket
@@ -13,9 +14,12 @@ import aiohttp
 import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.codecs import get_decoder as aiortc_get_decoder
+from aiortc.mediastreams import VideoStreamTrack
 
 from server import Settings, create_app, keys
 from server.client import FrameTrack, LiveClient
+from server.live import frame_size
 
 from test_server import StubAnalyzer  # one fixed face: the model does not matter here
 from test_webrtc_live import eventually
@@ -71,7 +75,8 @@ def with_candidates(sdp: str, candidates: list[str]) -> str:
 @pytest.mark.asyncio
 async def test_offers_that_never_connect_free_their_slots_for_a_real_visitor(aiohttp_client, face_frame_640):
     """The lock-out: offers without ICE candidates on sockets kept open held every slot for minutes."""
-    http = await app_client(aiohttp_client, max_streams=2, connect_timeout_s=1.5, max_pending_offers_per_client=8)
+    http = await app_client(aiohttp_client, max_streams=2, connect_timeout_s=1.5, max_pending_offers_per_client=8,
+                            max_streams_per_client=2)
     app = http.server.app
     pcs, squatters = [], []
     for _ in range(2):
@@ -175,6 +180,152 @@ async def test_a_failing_peer_connection_close_still_frees_the_slot(aiohttp_clie
     await pc.close()
 
 
+# ---------- peers that connect and send nothing ----------
+
+
+def from_address(address: str) -> aiohttp.ClientSession:
+    """A client whose connections come from ``address`` (any of 127.0.0.0/8: another visitor on loopback)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0)))
+
+
+class SilentTrack(VideoStreamTrack):
+    """A camera that never gives a frame: the peer connects (ICE, DTLS) and sends no video."""
+
+    async def recv(self):
+        await asyncio.Future()
+
+
+class StoppingTrack(FrameTrack):
+    """Frames for ``frames`` frames, then none (the connection stays up)."""
+
+    def __init__(self, frames, fps, stop_after):
+        super().__init__(frames, fps)
+        self.stop_after = stop_after
+
+    async def recv(self):
+        if self._index >= self.stop_after:
+            await asyncio.Future()
+        return await super().recv()
+
+
+async def health(http) -> dict:
+    return await (await http.get("/healthz")).json()
+
+
+@pytest.mark.asyncio
+async def test_silent_peers_from_one_address_cannot_lock_out_a_visitor(aiohttp_client, face_frame_640):
+    """Eight peers from one address that connect and never send a frame took all 8 slots: a visitor got
+    "busy" at once and 60 s later. Now one address gets half the slots, and a silent one is closed."""
+    # (8 s: longer than 8 peers take to connect one after the other, on a busy machine too)
+    http = await app_client(aiohttp_client, first_frame_timeout_s=8, frame_timeout_s=8)
+    app = http.server.app
+    silent, refused = [], []
+    for _ in range(8):
+        peer = LiveClient(await http.ws_connect("/ws"))
+        try:
+            await peer.start(SilentTrack())
+            silent.append(peer)
+            # as an attacker would: each connected (ICE and DTLS up) before the next
+            assert await eventually(lambda: any(m.get("state") == "connected" for m in peer.messages), 15)
+        except RuntimeError as e:
+            refused.append(str(e))
+            await peer.close()
+    assert len(silent) == 4 and len(refused) == 4, refused
+    assert "your address has 4 live streams already" in refused[0]
+    async with from_address("127.0.0.2") as other:
+        visitor = LiveClient(await other.ws_connect(http.make_url("/ws")))
+        await visitor.start(FrameTrack([face_frame_640], fps=15))  # a free slot at once
+        await visitor.wait_results(3, timeout=30)
+        assert (await health(http))["live_streams"] == 5
+        for peer in silent:  # the silent ones are told and closed
+            error = await next_error(peer, timeout=20)
+            assert "no video frame came within 8 s of the connection" in error
+        assert await eventually(lambda: len(app[keys.LIVE_SESSIONS]) == 1, 10)
+        assert (await health(http))["live_streams"] == 1
+        n = len(visitor.results)
+        await visitor.wait_results(n + 5, timeout=20)  # the visitor streams on
+        await visitor.close()
+    for peer in silent:
+        await peer.close()
+
+
+async def next_error(client: LiveClient, timeout: float) -> str:
+    async def wait():
+        while True:
+            errors = [m for m in client.messages if m["type"] == "error"]
+            if errors:
+                return errors[-1]["message"]
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_whose_frames_stop_is_closed_and_its_slot_freed(aiohttp_client, face_frame_640):
+    http = await app_client(aiohttp_client, first_frame_timeout_s=5, frame_timeout_s=2)
+    app = http.server.app
+    peer = LiveClient(await http.ws_connect("/ws"))
+    await peer.start(StoppingTrack([face_frame_640], fps=15, stop_after=20))
+    await peer.wait_results(3, timeout=30)
+    error = await next_error(peer, timeout=15)
+    assert "no video frame came for 2 s; the stream was closed" in error
+    assert await eventually(lambda: not app[keys.LIVE_SESSIONS], 5)
+    await peer.close()
+
+
+# ---------- pictures larger than the server takes ----------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("codec", [None, "video/H264"])  # VP8 (browsers' first choice) and H.264
+async def test_a_picture_over_the_size_limit_is_not_decoded_and_ends_the_stream(aiohttp_client, face_frame_640,
+                                                                                codec, monkeypatch):
+    decoded = []  # the size of every picture aiortc's own decoders give out
+
+    def spied(codec_parameters):
+        decoder = aiortc_get_decoder(codec_parameters)
+        real = decoder.decode
+        decoder.decode = lambda f: [decoded.append((x.width, x.height)) or x for x in real(f)]
+        return decoder
+
+    monkeypatch.setattr(frame_size, "aiortc_get_decoder", spied)
+    http = await app_client(aiohttp_client, max_frame_pixels=320 * 240)
+    app = http.server.app
+    try:
+        peer = LiveClient(await http.ws_connect("/ws"))
+        await peer.start(FrameTrack([face_frame_640], fps=15), codec=codec)
+        error = await next_error(peer, timeout=30)
+        assert "the camera's picture is 640x480 pixels; this server takes at most 0.1 megapixels" in error
+        assert not peer.results  # nothing of it was analysed
+        assert (640, 480) not in decoded  # nor decoded
+        assert await eventually(lambda: not app[keys.LIVE_SESSIONS], 5)
+        await peer.close()
+        small = LiveClient(await http.ws_connect("/ws"))  # a picture within the limit streams as ever
+        await small.start(FrameTrack([face_frame_640[::2, ::2].copy()], fps=15), codec=codec)
+        results = await small.wait_results(3, timeout=30)
+        assert (results[-1]["width"], results[-1]["height"]) == (320, 240)
+        assert (320, 240) in decoded  # (the spy sees what is decoded)
+        await small.close()
+    finally:
+        frame_size.install()  # the default limit for the other tests (the gate is process-wide)
+
+
+def test_the_vp8_header_gives_a_key_frames_size_and_nothing_for_inter_frames():
+    from aiortc.codecs.vpx import Vp8Encoder
+    from av import VideoFrame
+
+    encoder = Vp8Encoder()
+    frame = VideoFrame.from_ndarray(np.zeros((360, 640, 3), np.uint8), format="bgr24")
+    sizes = []
+    for i in range(3):
+        frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
+        payloads, _ = encoder.encode(frame, force_keyframe=(i == 0))
+        from aiortc.codecs.vpx import vp8_depayload
+
+        sizes.append(frame_size.vp8_key_frame_size(b"".join(vp8_depayload(p) for p in payloads)))
+    assert sizes == [(640, 360), None, None]
+
+
 # ---------- offers that would send UDP where they should not ----------
 
 
@@ -193,6 +344,10 @@ async def test_a_failing_peer_connection_close_still_frees_the_slot(aiohttp_clie
         (["127.0.0.1 40000"], {"host": "0.0.0.0"}, "loopback addresses are not allowed"),
         (["10.1.2.3 40000"], {"ice_allow": ("public",)}, "private addresses are not allowed"),
         (["a1b2.local 40000"], {"ice_allow": ("public",)}, "mDNS"),
+        # link-local (the cloud metadata range) and mDNS names: only when --ice-allow names them
+        (["169.254.169.254 40000"], {}, "link-local addresses are not allowed by this server (--ice-allow link-local)"),
+        (["fe80::1 40000"], {}, "link-local addresses are not allowed"),
+        (["a1b2.local 40000"], {}, "mDNS (.local) candidates are not allowed here (--ice-allow mdns)"),
     ],
 )
 async def test_abusive_offers_are_refused_with_a_clear_error(aiohttp_client, candidates, settings, reason):
@@ -205,6 +360,18 @@ async def test_abusive_offers_are_refused_with_a_clear_error(aiohttp_client, can
     assert not http.server.app[keys.LIVE_SESSIONS]
     await ws.send_json({"type": "ping", "t": 1})
     assert (await next_of(ws, "pong"))["t"] == 1  # the socket stays usable
+    await ws.close()
+    await pc.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("candidate, allow", [("169.254.10.20 40000", "link-local"), ("a1b2.local 40000", "mdns")])
+async def test_link_local_and_mdns_candidates_are_taken_when_allowed(aiohttp_client, candidate, allow):
+    http = await app_client(aiohttp_client, ice_allow=("public", "private", allow), connect_timeout_s=2)
+    pc, sdp = await real_offer()
+    ws = await open_ws(http)
+    await ws.send_json({"type": "offer", "sdp": with_candidates(sdp, [candidate])})
+    assert (await next_of(ws, "answer", "error"))["type"] == "answer"
     await ws.close()
     await pc.close()
 
@@ -325,6 +492,15 @@ def test_settings_parse_origins_and_ice_allow():
     assert s.allowed_origins == ("https://a.example",) and s.ice_allow == ("public", "10.0.0.0/8")
     assert s.log_level == "debug"
     assert Settings(host="127.0.0.1").ice_allow == ("public", "private", "loopback")
+    assert Settings.from_args(["--ice-allow", "link-local", "--ice-allow", "mdns"], env={}).ice_allow == (
+        "link-local", "mdns")
+    s = Settings.from_args(["--max-streams", "10", "--frame-timeout", "4"], env={})
+    assert s.streams_per_client == 5 and s.first_frame_timeout_s == s.frame_timeout_s == 4
+    assert Settings.from_args(["--max-streams-per-client", "9"], env={}).streams_per_client == 9
+    uploads = Settings.from_args([], env={"FER_UPLOAD_MAX_FRAMES": "500", "FER_UPLOAD_MAX_FPS": "60"}).uploads
+    assert (uploads.max_frames, uploads.max_fps) == (500, 60.0)
+    with pytest.raises(SystemExit):
+        Settings.from_args(["--max-streams-per-client", "0"], env={})
     assert Settings(host="0.0.0.0").ice_allow == ("public", "private")
     for bad in (["--allowed-origin", "evil"], ["--ice-allow", "everything"]):
         with pytest.raises(SystemExit):

@@ -122,7 +122,8 @@ async def test_assets_are_served_and_nothing_outside_static(http):
 async def test_health_check_reports_model_and_streams(http):
     resp = await http.get("/healthz")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ok", "model": "stub", "live_streams": 0, "max_streams": 8,
+    assert await resp.json() == {"status": "ok", "database": "ok", "model": "stub", "live_streams": 0,
+                                 "max_streams": 8,
                                  "features": ["classview", "live", "studies", "uploads"]}
 
 

@@ -120,6 +120,95 @@ async def test_a_video_too_long_or_too_large_is_refused_from_its_header(make_cli
     assert folders(jobs.settings.directory) == []
 
 
+def many_tracks(path, tracks: int, frames: int = 2, side: int = 32) -> bytes:
+    """A container of ``tracks`` small H.264 video tracks (MKV or MP4, by the name)."""
+    with av.open(str(path), "w") as c:
+        streams = []
+        for _ in range(tracks):
+            s = c.add_stream("libx264", rate=25)
+            s.width = s.height = side
+            s.pix_fmt, s.options = "yuv420p", {"preset": "ultrafast"}
+            streams.append(s)
+        frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 90, np.uint8), format="bgr24")
+        for _ in range(frames):
+            for s in streams:
+                for packet in s.encode(frame):
+                    c.mux(packet)
+        for s in streams:
+            for packet in s.encode():
+                c.mux(packet)
+    return path.read_bytes()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", ["tracks.mkv", "tracks.mp4"])
+async def test_a_container_of_many_tracks_is_refused_from_its_header(make_client, tmp_path, name):
+    """FFmpeg opens a decoder for every track while it reads the header: 1,000 tracks in 10 MB took 1 GB."""
+    client, jobs = await make_client()
+    data = many_tracks(tmp_path / name, 40)
+    resp = await client.post("/api/uploads", data=form(data, name))
+    assert resp.status == 400, await resp.text()
+    message = (await resp.json())["error"]
+    assert name in message and "more than 16 streams (tracks)" in message, message
+    assert folders(jobs.settings.directory) == []
+    few = many_tracks(tmp_path / f"few-{name}", 3, frames=10)  # a few tracks: one is analysed
+    resp = await client.post("/api/uploads", data=form(few, name))
+    assert resp.status == 202, await resp.text()
+    body = await wait_done(client, (await resp.json())["id"])
+    assert body["status"] == "done" and body["summary"]["frames_total"] == 10, body
+
+
+def test_reading_a_many_track_header_takes_no_memory(tmp_path):
+    """In a process of its own (RSS): 300 tracks took +240 MB at the peak before the limit, +0 now."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bomb.mkv"
+    many_tracks(path, 300)
+    code = (
+        "import resource, sys\n"
+        "from ml.recorded.media import MediaError, MediaLimits, open_media\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    open_media(sys.argv[1], MediaLimits(max_streams=16))\n"
+        "except MediaError as e:\n"
+        "    print('refused:', e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    lines = out.stdout.strip().splitlines()
+    assert lines and lines[0].startswith("refused:") and "more than 16 streams" in lines[0], out.stdout + out.stderr
+    assert int(lines[-1]) < 30_000  # kB of peak RSS above the start: the 300 decoders were never opened
+
+
+@pytest.mark.asyncio
+async def test_a_video_of_too_many_frames_or_frames_a_second_is_refused(make_client, tmp_path):
+    client, jobs = await make_client()
+    fast = h264(tmp_path / "fast.mp4", 64, 64, frames=600, fps=999)  # 0.6 s at 999 fps
+    resp = await client.post("/api/uploads", data=form(fast, "fast.mp4"))
+    assert resp.status == 400
+    assert "999 frames a second; at most 240" in (await resp.json())["error"]
+    client, jobs = await make_client(max_frames=50)
+    many = h264(tmp_path / "many.mp4", 64, 64, frames=80, fps=30)
+    resp = await client.post("/api/uploads", data=form(many, "many.mp4"))
+    assert resp.status == 400
+    assert "the video has 80 frames; at most 50 are analysed" in (await resp.json())["error"]
+    assert folders(jobs.settings.directory) == []
+
+
+def test_a_header_that_hides_frames_is_caught_while_decoding(tmp_path):
+    video = tmp_path / "v.mp4"
+    h264(video, 64, 64, frames=60, fps=30)
+    for limits, expected in ((MediaLimits(max_frames=40), "more than 40 frames"),
+                             (MediaLimits(max_fps=10), "more than 10 frames a second")):
+        source = open_media(video)
+        source.limits = limits  # as if the header had said what the limits take
+        with pytest.raises(MediaError, match=expected):
+            for _ in source.frames():
+                pass
+
+
 @pytest.mark.asyncio
 async def test_a_4k_video_is_analysed_at_a_reduced_size(make_client, tmp_path):
     """32 kB of H.264 at 4096x2160: accepted (within the limits), decoded and annotated at 1920 wide."""
@@ -158,17 +247,26 @@ def test_media_limits_scale_frames_down_and_catch_a_lying_header(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_parallel_uploads_cannot_get_past_the_pending_limit(make_client, astronaut_bgr):
-    client, jobs = await make_client(max_pending=2, max_pending_per_client=10)
+async def test_parallel_uploads_cannot_get_past_the_pending_limits(make_client, astronaut_bgr):
+    """12 uploads at once, whose bodies do not come yet: exactly ``max_receiving`` are taken (the count
+    and the insert are one step); and once ``max_pending`` wait for the analysis, no new one is taken."""
+    client, jobs = await make_client(max_pending=2, max_receiving=3, max_pending_per_client=20, body_idle_s=2,
+                                     body_grace_s=2)
+    stalls = await asyncio.gather(*(stalled_upload(client.port, "127.0.0.1") for _ in range(12)))
+    answers = await asyncio.gather(*(asyncio.wait_for(reader.read(), 20) for reader, _, _ in stalls))
+    statuses = sorted(int(a.split(b" ", 2)[1]) for a in answers)
+    assert statuses == [408] * 3 + [429] * 9, statuses  # 3 received (until they stalled), 9 refused at once
+    assert all(b"the server is receiving 3 other uploads" in a for a in answers if b" 429 " in a[:20])
+    for _, writer, _ in stalls:
+        writer.close()
     gate = threading.Event()
     jobs.service.submit_recorded(lambda analyzer: gate.wait(60))  # the analysis thread is busy: jobs wait
     ok, image = cv2.imencode(".png", astronaut_bgr)
     try:
-        replies = await asyncio.gather(*(
-            client.post("/api/uploads", data=form(image.tobytes(), f"face{i}.png")) for i in range(12)
-        ))
-        statuses = sorted(r.status for r in replies)
-        assert statuses.count(202) == 2 and statuses.count(429) == 10, statuses
+        for i in range(2):
+            assert (await client.post("/api/uploads", data=form(image.tobytes(), f"f{i}.png"))).status == 202
+        resp = await client.post("/api/uploads", data=form(image.tobytes(), "late.png"))  # 2 wait: the queue is full
+        assert resp.status == 429 and "busy analysing other uploads" in (await resp.json())["error"]
         assert len(folders(jobs.settings.directory)) == 2
     finally:
         gate.set()
@@ -186,6 +284,78 @@ async def test_one_address_may_have_only_a_few_uploads_pending(make_client, astr
         assert resp.status == 429 and "1 uploads being analysed" in (await resp.json())["error"]
     finally:
         gate.set()
+
+
+# ---------- stalled bodies ----------
+
+
+async def stalled_upload(port: int, address: str, trickle_s: float | None = None):
+    """An upload from ``address`` that sends its HTTP and multipart headers, then nothing (or one byte every
+    ``trickle_s``); returns (reader, writer, trickle task)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+    writer.write(b"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 50000000\r\n\r\n"
+                 b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="long.mp4"\r\n'
+                 b"Content-Type: video/mp4\r\n\r\n")
+    await writer.drain()
+
+    async def trickle():
+        try:
+            while True:
+                await asyncio.sleep(trickle_s)
+                writer.write(b"x")
+                await writer.drain()
+        except (ConnectionError, OSError):  # the server answered and closed
+            pass
+
+    return reader, writer, asyncio.ensure_future(trickle()) if trickle_s else None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("trickle_s", [None, 0.5])
+async def test_stalled_uploads_from_two_addresses_refuse_nobody_and_are_cut_off(make_client, astronaut_bgr,
+                                                                                 trickle_s):
+    """Four connections from two addresses that send headers and then nothing (or a byte at a time) kept
+    every upload at 429. Now a visitor's upload goes through meanwhile, and the stalled ones get 408."""
+    client, jobs = await make_client(body_idle_s=2, body_grace_s=4, body_min_rate=1024)
+    stalls = [await stalled_upload(client.port, address, trickle_s)
+              for address in ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3")]
+    answers = [asyncio.ensure_future(answer_of(reader)) for reader, _, _ in stalls]
+    assert await _eventually(lambda: len(jobs.local) == 4)  # all four are being received
+    ok, image = cv2.imencode(".png", astronaut_bgr)
+    resp = await client.post("/api/uploads", data=form(image.tobytes(), "visitor.png"))
+    assert resp.status == 202, await resp.text()
+    assert (await wait_done(client, (await resp.json())["id"]))["status"] == "done"
+    for answer, (_, writer, trickle) in zip(await asyncio.gather(*answers), stalls):  # each is told, within seconds
+        if trickle:
+            trickle.cancel()
+        writer.close()
+        if answer is None:  # a byte that came after the server closed made it reset: the answer may be lost
+            assert trickle_s is not None
+            continue
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        message = answer.split(b"\r\n\r\n", 1)[1].decode()
+        assert ("nothing of the upload came for 2 s" if trickle_s is None else "slower than 1 kB/s") in message
+    assert await _eventually(lambda: not jobs.local)
+    assert len(folders(jobs.settings.directory)) == 1  # the visitor's; nothing of the stalled ones is left
+
+
+async def answer_of(reader, timeout=20.0) -> bytes | None:
+    """The server's answer to a stalled upload, read as it comes (None if the connection was reset first)."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        return head + await asyncio.wait_for(reader.readexactly(length), timeout)
+    except (ConnectionResetError, asyncio.IncompleteReadError):
+        return None
+
+
+async def _eventually(condition, timeout=10.0):
+    for _ in range(int(timeout * 20)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
 
 
 # ---------- malformed requests, names ----------
@@ -252,6 +422,44 @@ async def test_upload_files_are_private_and_deleting_needs_the_uploaders_token(m
     assert folder.exists()
     assert (await client.delete(f"/api/uploads/{job['id']}", headers={"X-Delete-Token": token})).status == 200
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("folder_mode, final_mode", [(0o700, 0o600), (0o755, 0o644)])
+def test_partial_outputs_are_the_owners_only_while_written(tmp_path, analyzer, face_frame_640, folder_mode,
+                                                           final_mode):
+    """The .part files (annotated video, CSV, plot) being written: 0600, whatever the umask. Once in place
+    they get a new file's mode (umask 022 here), or stay 0600 in a folder only the owner can enter (uploads)."""
+    from ml.recorded import analyze_media
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        out.mkdir(mode=folder_mode)
+        os.chmod(out, folder_mode)
+        video = tmp_path / "in.mp4"
+        with av.open(str(video), "w") as c:
+            s = c.add_stream("libx264", rate=10)
+            s.width, s.height, s.pix_fmt = 640, 480, "yuv420p"
+            for _ in range(40):
+                for packet in s.encode(av.VideoFrame.from_ndarray(face_frame_640, format="bgr24")):
+                    c.mux(packet)
+            for packet in s.encode():
+                c.mux(packet)
+        seen = {}
+
+        def progress(done, total):
+            for p in out.iterdir():
+                if ".part-" in p.name:
+                    seen[p.name] = stat.S_IMODE(p.stat().st_mode)
+
+        analyze_media(video, analyzer, csv=out / "x.csv", out=out / "x.annotated.mp4", plot=out / "x.png",
+                      batch=4, progress=progress)
+    finally:
+        os.umask(old)
+    assert {n.rsplit(".", 1)[-1] for n in seen} == {"csv", "mp4", "png"}, seen
+    assert set(seen.values()) == {0o600}, seen
+    finals = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert finals == {"x.csv": final_mode, "x.annotated.mp4": final_mode, "x.png": final_mode}
 
 
 def test_the_default_upload_folder_is_the_users_own(monkeypatch, tmp_path):

@@ -14,6 +14,9 @@ clear errors naming the file, and annotated output written atomically.
 
 Outputs are written under a temporary name next to the target and renamed into place
 only when complete; on an error (or without ``commit``) the partial file is removed.
+The partial file is its owner's only (0600) while it is written; once in place it gets
+the mode a new file gets (the umask), unless its folder is its owner's only: then it
+stays 0600.
 """
 
 from __future__ import annotations
@@ -54,14 +57,40 @@ class MediaLimits:
     """Limits checked from a file's header before anything is decoded (a small file can hold a huge
     picture: a 700 kB PNG of 16000x16000 decodes to 768 MB), and the size frames are decoded to.
 
-    ``None`` is no limit. A video whose frames turn out larger than its header said, or longer
-    than ``max_duration_s``, fails with ``MediaError`` while decoding.
+    ``None`` is no limit. A video whose frames turn out larger than its header said, longer
+    than ``max_duration_s``, more than ``max_frames``, or more than ``max_fps`` a second, fails
+    with ``MediaError`` while decoding.
+
+    ``max_streams`` bounds the streams (tracks) read from a container's header at all: FFmpeg
+    opens a decoder for each while it probes the file, so a 10 MB MKV of 1,000 video tracks
+    took 1 GB before anything was checked; past the limit the container is not read further.
+    Of the streams, one video stream is decoded, the others are skipped unread.
     """
 
     max_pixels: int | None = None  # width x height of an image or a video frame
     max_side: int | None = None  # longest side of an image or a video frame
     max_duration_s: float | None = None  # of a video
     frame_side: int | None = None  # decoded frames are scaled down to at most this on their longest side
+    max_streams: int | None = None  # streams (tracks) of a container: video, audio, subtitles, data
+    max_frames: int | None = None  # frames of a video
+    max_fps: float | None = None  # frames a second of a video
+
+    def check_frames(self, path, frames: int, fps: float) -> None:
+        """The header's frame count and rate; MediaError if over the limits."""
+        if self.max_fps is not None and fps > self.max_fps:
+            raise MediaError(f"{path}: the video has {fps:g} frames a second; at most {self.max_fps:g} are analysed")
+        if self.max_frames is not None and frames > self.max_frames:
+            raise MediaError(f"{path}: the video has {frames} frames; at most {self.max_frames} are analysed")
+
+    def check_decoded(self, path, index: int, time_s: float) -> None:
+        """Frame ``index`` (from 0) decoded at ``time_s``: MediaError if the video turns out to have more
+        frames, or more a second (over any stretch from its start, with a second's slack), than allowed."""
+        if self.max_frames is not None and index >= self.max_frames:
+            raise MediaError(f"{path}: the video has more than {self.max_frames} frames; "
+                             f"at most {self.max_frames} are analysed")
+        if self.max_fps is not None and index > self.max_fps * (max(0.0, time_s) + 1.0):
+            raise MediaError(f"{path}: the video has more than {self.max_fps:g} frames a second; "
+                             f"at most {self.max_fps:g} are analysed")
 
     def check_size(self, path, width: int, height: int) -> None:
         if self.max_side is not None and max(width, height) > self.max_side:
@@ -204,12 +233,14 @@ class VideoSource(MediaSource):
         self.path = path
         self.limits = limits
         try:
-            with av.open(str(path)) as container:
+            with _open_container(path, limits) as container:
                 if not container.streams.video:
                     raise MediaError(f"{path}: no video stream in the file")
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or stream.base_rate
                 self.fps = float(rate) if rate else 25.0
+                if stream.average_rate:  # measured from the frames' times (a guessed rate may be a time base)
+                    limits.check_frames(path, stream.frames or 0, float(stream.average_rate))
                 if not 0 < self.fps < 1000:
                     self.fps = 25.0
                 self.width, self.height = stream.codec_context.width, stream.codec_context.height
@@ -241,9 +272,12 @@ class VideoSource(MediaSource):
         index, start = 0, None
         limits = self.limits
         try:
-            with av.open(str(self.path)) as container:
+            with _open_container(self.path, limits) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
+                for other in container.streams:  # one video stream is decoded; the others are not even read
+                    if other is not stream:
+                        other.discard = av.stream.Discard.all
                 for vf in container.decode(stream):
                     t = vf.time
                     if t is not None and start is None:
@@ -252,6 +286,7 @@ class VideoSource(MediaSource):
                     if limits != NO_LIMITS:  # the header may have lied
                         limits.check_size(self.path, vf.width, vf.height)
                         limits.check_duration(self.path, time_s)
+                        limits.check_decoded(self.path, index, time_s)
                     image = None
                     if index % every == 0:
                         w, h = limits.scaled(vf.width, vf.height)
@@ -268,6 +303,25 @@ class VideoSource(MediaSource):
             raise MediaError(f"{self.path}: corrupt video, decoding failed at frame {index} ({_reason(e)})") from None
         if index == 0:
             raise MediaError(f"{self.path}: the video has no decodable frames")
+
+
+def _open_container(path: Path, limits: MediaLimits):
+    """``av.open`` for reading, with at most ``limits.max_streams`` streams read from the header
+    (FFmpeg's ``max_streams``: one more, to tell a container over the limit from one at it)."""
+    import av
+
+    if limits.max_streams is None:
+        return av.open(str(path))
+    try:
+        container = av.open(str(path), container_options={"max_streams": str(limits.max_streams + 1)})
+    except MemoryError:  # ENOMEM: the demuxer could not add a stream past the limit (MP4, MOV)
+        raise MediaError(f"{path}: the file has more than {limits.max_streams} streams (tracks), or is damaged; "
+                         f"at most {limits.max_streams} are read") from None
+    if len(container.streams) > limits.max_streams:  # (MKV, WebM: the rest were left out)
+        container.close()
+        raise MediaError(f"{path}: the file has more than {limits.max_streams} streams (tracks); "
+                         f"at most {limits.max_streams} are read")
+    return container
 
 
 class ImageSource(MediaSource):
@@ -379,16 +433,43 @@ def _remove(path: Path) -> None:
         pass
 
 
+def _umask() -> int:
+    try:  # Linux: read, not set (setting it to read it is a race with other threads)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _published_mode(folder: Path, default: int) -> int:
+    """The mode of a finished output: what a new file (folder) gets, or owner-only in an owner-only folder."""
+    try:
+        if os.stat(folder).st_mode & 0o077 == 0:
+            return default & 0o700
+    except OSError:
+        pass
+    return default & ~_umask()
+
+
 class AtomicFile:
-    """A path to write under a temporary name; ``commit()`` renames it into place, ``discard()`` removes it."""
+    """A path to write under a temporary name; ``commit()`` renames it into place, ``discard()`` removes it.
+
+    The temporary file exists from the start, empty and 0600 (writers open it and keep its mode)."""
 
     def __init__(self, target: str | os.PathLike):
         self.target = Path(target)
         if not self.target.parent.is_dir():
             raise MediaError(f"{self.target}: the folder {self.target.parent} does not exist")
         self.tmp = temp_path(self.target)
+        os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
 
     def commit(self) -> Path:
+        os.chmod(self.tmp, _published_mode(self.target.parent, 0o666))
         os.replace(self.tmp, self.target)
         return self.target
 
@@ -468,7 +549,7 @@ class ImageWriter:
             if not self.target.parent.is_dir():
                 raise MediaError(f"{self.target}: the folder {self.target.parent} does not exist")
             self.tmpdir = temp_path(self.target)
-            self.tmpdir.mkdir()
+            self.tmpdir.mkdir(mode=0o700)
         self.written: list[str] = []
 
     def write(self, bgr: np.ndarray, name: str) -> None:
@@ -489,6 +570,7 @@ class ImageWriter:
             _remove(self.tmpdir)
             return None
         if not self.target.exists():
+            os.chmod(self.tmpdir, _published_mode(self.target.parent, 0o777))
             os.replace(self.tmpdir, self.target)
         else:  # an existing folder: move the finished files in, one rename each
             for name in self.written:

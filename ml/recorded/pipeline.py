@@ -67,7 +67,12 @@ def analyze_media(
         src.path.name, src.fps, interval_s=every / src.fps, min_frames=3 if is_video else 1, kind=src.kind
     )
     csv_file = AtomicFile(csv) if csv else None
-    plot_file = AtomicFile(plot) if plot else None
+    try:
+        plot_file = AtomicFile(plot) if plot else None
+    except BaseException:
+        if csv_file:
+            csv_file.discard()
+        raise
     output = None
     csv_writer = None
     ok = False

@@ -7,8 +7,11 @@ offer from turning the server into a UDP cannon or a stuck slot.
 - at most ``max_candidates`` UDP ICE candidates (the server sends STUN checks to each),
   on ports 1024-65535;
 - every candidate an IP address of an allowed kind (``public``, ``private``,
-  ``loopback``, or a listed network) or an mDNS ``.local`` name (when private addresses are
-  allowed); never unspecified, multicast, broadcast or reserved addresses, nor DNS names;
+  ``loopback``, ``link-local``, or a listed network) or an mDNS ``.local`` name (kind
+  ``mdns``); never unspecified, multicast, broadcast or reserved addresses, nor DNS names.
+  Link-local addresses (169.254.0.0/16, where clouds answer with instance metadata, and
+  fe80::/10) and mDNS names (resolved by multicast on the server's own network) are not
+  in the default kinds: a browser that has the camera offers its real addresses;
 - a DTLS fingerprint for every media section (no encryption, no stream);
 - at most ``MAX_MEDIA`` media sections.
 """
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from aiortc.sdp import SessionDescription
 
 MAX_MEDIA = 8
-KINDS = ("public", "private", "loopback")
+KINDS = ("public", "private", "loopback", "link-local", "mdns")
 
 
 class OfferError(ValueError):
@@ -31,7 +34,7 @@ class OfferError(ValueError):
 @dataclass(frozen=True)
 class OfferPolicy:
     max_candidates: int = 16
-    allow: tuple[str, ...] = KINDS
+    allow: tuple[str, ...] = ("public", "private", "loopback")
 
     @classmethod
     def from_settings(cls, settings) -> "OfferPolicy":
@@ -42,13 +45,16 @@ class OfferPolicy:
 
 
 def address_kind(ip) -> str | None:
-    """"loopback", "public" or "private" for an address the server may send to; None for one it may not."""
+    """"loopback", "link-local", "public" or "private" for an address the server may send to; None for one
+    it never may."""
     if getattr(ip, "ipv4_mapped", None) is not None:
         ip = ip.ipv4_mapped
     if ip.is_unspecified or ip.is_multicast:
         return None
     if ip.is_loopback:
         return "loopback"
+    if ip.is_link_local:
+        return "link-local"
     if ip.is_reserved or ip == ipaddress.IPv4Address("255.255.255.255"):
         return None
     return "public" if ip.is_global else "private"
@@ -57,7 +63,7 @@ def address_kind(ip) -> str | None:
 def candidate_problem(host: str, policy: OfferPolicy) -> str | None:
     """Why the server may not send ICE checks to ``host``; None if it may."""
     if host.lower().endswith(".local"):  # an mDNS name: resolved on the local network only
-        return None if "private" in policy.allow else "mDNS (.local) candidates are not allowed here"
+        return None if "mdns" in policy.allow else "mDNS (.local) candidates are not allowed here (--ice-allow mdns)"
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -67,7 +73,7 @@ def candidate_problem(host: str, policy: OfferPolicy) -> str | None:
         return "an unspecified, multicast, broadcast or reserved address"
     if kind in policy.allow or any(ip in net for net in policy.networks()):
         return None
-    return f"{kind} addresses are not allowed by this server"
+    return f"{kind} addresses are not allowed by this server (--ice-allow {kind})"
 
 
 def check(description: SessionDescription, policy: OfferPolicy) -> None:

@@ -13,6 +13,8 @@ import json
 import ml
 from ml.schema import COLUMNS, utc_iso
 
+from .. import strict_text
+
 MESSAGE_LIMIT = 64 * 1024  # larger text messages get an error (an SDP offer is a few kB)
 HARD_MESSAGE_LIMIT = 1024 * 1024  # larger frames close the WebSocket: aiohttp does not even read them
 MESSAGE_TYPES = ("offer", "marker", "stop", "ping")
@@ -32,9 +34,9 @@ def parse(text: str) -> dict:
     if len(text) > MESSAGE_LIMIT:
         raise ProtocolError(f"message too large ({len(text)} characters; the limit is {MESSAGE_LIMIT})")
     try:
-        message = json.loads(text)
-    except ValueError as e:
-        raise ProtocolError(f"invalid JSON ({e})") from None
+        message = strict_text.loads(text, what="the message")  # depth, NUL, lone surrogates
+    except strict_text.TextError as e:
+        raise ProtocolError(str(e)) from None
     if not isinstance(message, dict):
         raise ProtocolError('a message must be a JSON object with a "type", e.g. {"type": "offer", "sdp": "..."}')
     kind = message.get("type")
@@ -104,9 +106,9 @@ def session(session_id: str, title: str, tasks: list[str], feedback: bool) -> di
     return {"type": "session", "id": session_id, "title": title, "tasks": list(tasks), "feedback": bool(feedback)}
 
 
-def marked(task: int, event: str, time_s: float) -> dict:
-    """A task marker was stored."""
-    return {"type": "marked", "task": int(task), "event": event, "time_s": time_s}
+def marked(task: int, event: str, time_s: float, stored: bool = True) -> dict:
+    """A task marker was taken: stored, or (``stored`` false) kept until the database is back."""
+    return {"type": "marked", "task": int(task), "event": event, "time_s": time_s, "stored": bool(stored)}
 
 
 def pace(max_fps: int) -> dict:

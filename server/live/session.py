@@ -6,8 +6,10 @@
 
 The session answers the browser's offer, hands the first video track to a
 ``TrackProcessor`` (newest frame first, results sent as they come), drains any other
-track, and closes itself when the connection fails, when the track ends, or when it has
-not reached "connected" ``connect_timeout_s`` after the offer (its slot is freed).
+track, and closes itself (its slot is freed) when the connection fails, when the track
+ends, when it has not reached "connected" ``connect_timeout_s`` after the offer, when no
+frame came ``first_frame_timeout_s`` after it connected, or none for ``frame_timeout_s``
+since the last one (a peer that connects and sends nothing holds no slot for long).
 """
 
 from __future__ import annotations
@@ -65,10 +67,14 @@ class LiveSession:
         connect_timeout_s: float = 15.0,
         client: str = "",
         on_result: Callable[[dict], None] | None = None,
+        first_frame_timeout_s: float = 10.0,
+        frame_timeout_s: float = 10.0,
     ):
         self.send = send
         self.on_close = on_close
         self.connect_timeout_s = connect_timeout_s
+        self.first_frame_timeout_s = first_frame_timeout_s
+        self.frame_timeout_s = frame_timeout_s
         self.client = client  # the client's address: per-address limits only, never logged
         self.connected = False  # reached "connected" once
         self.close_reason = "closed by the server"
@@ -77,6 +83,7 @@ class LiveSession:
         self.pc = RTCPeerConnection(configuration=config)
         self.processor = TrackProcessor(service, send, on_end=self._end, window=window, on_result=on_result)
         self.closed = False
+        self._ending = False  # close() asked for (the first reason is kept)
         self._tasks: set[asyncio.Task] = set()
         self._has_video = False
         self.pc.on("track", self._on_track)
@@ -122,8 +129,10 @@ class LiveSession:
             self._spawn(_drain(track))
 
     def _end(self, reason: str = "the video track ended") -> None:
-        if not self.closed:
-            self.close_reason = reason
+        if self.closed or self._ending:
+            return
+        self._ending = True
+        self.close_reason = reason
         self._spawn(self.close())
 
     async def _connect_deadline(self) -> None:
@@ -136,12 +145,32 @@ class LiveSession:
         ))
         self._end(f"not connected within {self.connect_timeout_s:g} s")
 
+    async def _frame_deadline(self) -> None:
+        """Connected: the first frame within ``first_frame_timeout_s``, then never a gap of ``frame_timeout_s``."""
+        connected_at = time.monotonic()
+        while not self.closed:
+            last = self.processor.last_frame_at
+            if last is None:
+                due, text = connected_at + self.first_frame_timeout_s, (
+                    f"no video frame came within {self.first_frame_timeout_s:g} s of the connection "
+                    "(is the camera sending?); the stream was closed")
+            else:
+                due, text = last + self.frame_timeout_s, (
+                    f"no video frame came for {self.frame_timeout_s:g} s; the stream was closed")
+            left = due - time.monotonic()
+            if left <= 0:
+                await self._send_quietly(protocol.error(text))
+                self._end("no frames" if last is None else f"no frame for {self.frame_timeout_s:g} s")
+                return
+            await asyncio.sleep(left)
+
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState
         if self.closed:
             return
-        if state == "connected":
+        if state == "connected" and not self.connected:
             self.connected = True
+            self._spawn(self._frame_deadline())
         await self._send_quietly(protocol.state(state))
         if state in ("failed", "closed"):
             if state == "failed":

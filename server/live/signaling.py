@@ -7,8 +7,10 @@ closes, for whatever reason, its live session is closed too.
 
 Limits (``Settings``): open WebSockets overall and per client address (refused with 503
 or 429 before the upgrade), streams still connecting per client address, live streams
-overall; a stream not connected within ``connect_timeout_s`` frees its slot
-(``LiveSession``). What an offer may contain: ``offer_policy``.
+overall and per client address (``max_streams_per_client``: peers from one address
+cannot take every slot); a stream not connected within ``connect_timeout_s``, or without
+frames (``first_frame_timeout_s``, ``frame_timeout_s``), frees its slot (``LiveSession``).
+What an offer may contain: ``offer_policy``.
 
 An offer with ``"study"`` (and ``"consent": true``) makes the connection a participant's
 visit: one study session (``studies.Participation``) whose results are stored and which
@@ -77,7 +79,14 @@ class Connection:
         if len(sessions) >= settings.max_streams:
             log.info("offer refused: all %d live streams are taken", settings.max_streams)
             return f"the server is busy ({settings.max_streams} live streams already); try again later"
-        connecting = sum(1 for s in sessions if s.client == self.client and not s.connected)
+        mine = [s for s in sessions if s.client == self.client]
+        if len(mine) >= settings.streams_per_client:
+            log.info("offer refused: all %d streams one address may have are taken", settings.streams_per_client)
+            return (
+                f"your address has {len(mine)} live streams already, as many as one address may have "
+                f"(of {settings.max_streams} on this server); stop one first"
+            )
+        connecting = sum(1 for s in mine if not s.connected)
         if connecting >= settings.max_pending_offers_per_client:
             log.info("offer refused: too many streams still connecting from one address")
             return (
@@ -122,6 +131,8 @@ class Connection:
             connect_timeout_s=settings.connect_timeout_s,
             client=self.client,
             on_result=on_result,
+            first_frame_timeout_s=settings.first_frame_timeout_s,
+            frame_timeout_s=settings.frame_timeout_s,
         )
         sessions.add(session)
         self.session = session
@@ -144,7 +155,7 @@ class Connection:
         except StudyError as e:
             await self.error(str(e))
             return
-        await self.send(protocol.marked(marker["task"], marker["event"], marker["time_s"]))
+        await self.send(protocol.marked(marker["task"], marker["event"], marker["time_s"], marker.get("stored", True)))
 
     def _session_closed(self, session: LiveSession) -> None:
         self.app[keys.LIVE_SESSIONS].discard(session)
@@ -183,7 +194,16 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             await conn.send(protocol.hello(app[keys.ANALYSIS].model_name))
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await conn.handle(msg.data)
+                    try:
+                        await conn.handle(msg.data)
+                    except (ConnectionResetError, asyncio.CancelledError):
+                        raise
+                    except Exception:  # a bug: said, logged; the connection and the server go on
+                        log.exception("live: a message could not be handled")
+                        await conn.error("the server failed on this message (the error is in its log)")
+                    # one message, then the others' turn: a flood of messages on one socket (they arrive
+                    # parsed by the thousand, and answering one need not wait) cannot hold the event loop
+                    await asyncio.sleep(0)
                 elif msg.type == WSMsgType.BINARY:
                     await conn.error("binary messages are not part of the protocol: send JSON text")
                 elif msg.type == WSMsgType.ERROR:

@@ -7,7 +7,8 @@ when more than a fifth are dropped the client is asked to send fewer (a ``pace``
 about the rate analysed), and, once it keeps up, more again. The stream has its own ``ml.FaceTracker`` (the
 state of this stream's faces, used on the live thread only): faces are looked for where
 they were, new ones are reported once confirmed, briefly missed ones are held. Frames live
-only in memory, for the time of their analysis: nothing is stored.
+only in memory, for the time of their analysis: nothing is stored. A picture over the
+server's size limit (``frame_size``: never decoded) ends the stream with an ``error``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiortc.mediastreams import MediaStreamError
 
 import ml
 
-from . import protocol
+from . import frame_size, protocol
 from .inference import AnalysisService
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,12 @@ class TrackProcessor:
 
     ``start(track)`` spawns its two tasks; ``stop()`` cancels them. When the track ends
     ``on_end()`` is called once (the caller closes the stream). If ``send`` fails (the
-    browser is gone) ``on_end()`` is called too. ``on_result(message)``, if given, gets
+    browser is gone), or a picture is over the size limit, ``on_end(reason)`` is called too.
+    ``last_frame_at`` (``time.monotonic()``, None before the first) is when the newest frame came. ``on_result(message)``, if given, gets
     each ``result`` message first (a study session stores it); it must not block.
     """
 
-    def __init__(self, service: AnalysisService, send: Send, on_end: Callable[[], None], window: int = 5,
+    def __init__(self, service: AnalysisService, send: Send, on_end: Callable[..., None], window: int = 5,
                  on_result: Callable[[dict], None] | None = None):
         self.service = service
         self.send = send
@@ -57,6 +59,7 @@ class TrackProcessor:
         self.frames_received = 0
         self.frames_processed = 0
         self.frames_dropped = 0
+        self.last_frame_at: float | None = None
         self.max_fps: int | None = None  # the pace asked of the client (None: as fast as its camera)
         self._pace_from = (time.monotonic(), 0, 0)  # start of the pace window: time, frames received, processed
         self._latest = None  # (frame, index, arrival time.monotonic(), arrival time.time()) not analysed yet
@@ -85,6 +88,11 @@ class TrackProcessor:
         try:
             while True:
                 frame = await track.recv()
+                self.last_frame_at = time.monotonic()
+                size = frame_size.too_large(frame)
+                if size is not None:
+                    await self._too_large(*size)
+                    return
                 if self._latest is not None:
                     self.frames_dropped += 1  # never analysed: a newer one came first
                 self._latest = (frame, self.frames_received, time.monotonic(), time.time())
@@ -151,6 +159,13 @@ class TrackProcessor:
                 return
         await self._send_quietly(protocol.state("ended"))
         self.on_end()  # the browser stopped sending: nothing more to do
+
+    async def _too_large(self, width: int, height: int) -> None:
+        limit = frame_size.max_pixels()
+        await self._send_quietly(protocol.error(
+            f"the camera's picture is {width}x{height} pixels; this server takes at most {limit / 1e6:.1f} "
+            f"megapixels (e.g. 1920x1080): the stream was closed; start again with a smaller picture"))
+        self.on_end(f"pictures of {width}x{height} pixels, over the limit")
 
     def _pace(self) -> dict | None:
         """Every ``PACE_WINDOW_S``: a ``pace`` message when the client should send fewer frames

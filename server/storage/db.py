@@ -4,6 +4,7 @@
     await db.open()                                # connects and migrates to the newest schema (Alembic)
     async with db.engine.begin() as conn: ...      # SQLAlchemy Core, async (aiosqlite / asyncpg)
     await db.reclaim()                             # after a delete: nothing of the deleted rows left on disk
+    db.health                                      # outages (storage/health.py)
     await db.close()
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` (a committed batch survives a killed
@@ -25,9 +26,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from .health import DatabaseHealth
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CONNECT_TIMEOUT_S = 5  # PostgreSQL: a connection not made in this long fails (an outage, not a hang)
 MIGRATION_LOCK = 0x66657231  # PostgreSQL advisory lock key ("fer1"): one replica migrates at a time
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
                   "PRAGMA secure_delete=ON", "PRAGMA busy_timeout=10000")
@@ -73,13 +77,18 @@ class Database:
         self.url = url
         self.async_url = async_url(url)
         self.engine: AsyncEngine | None = None
+        self.health = DatabaseHealth(self)  # outages: told apart, logged once, probed, writes deferred
 
     @property
     def is_sqlite(self) -> bool:
         return self.async_url.startswith("sqlite")
 
     async def open(self) -> None:
-        self.engine = create_async_engine(self.async_url)
+        # hide_parameters: a failed statement's values (participant tokens, notes) stay out of error messages;
+        # PostgreSQL: a pooled connection is checked before use (after a restart of the server, the first
+        # statement does not fail on a dead connection), and connecting gives up after CONNECT_TIMEOUT_S
+        options = {} if self.is_sqlite else {"pool_pre_ping": True, "connect_args": {"timeout": CONNECT_TIMEOUT_S}}
+        self.engine = create_async_engine(self.async_url, hide_parameters=True, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         try:
@@ -105,6 +114,7 @@ class Database:
 
     async def close(self) -> None:
         if self.engine is not None:
+            await self.health.close()
             await self.engine.dispose()
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -25,11 +25,11 @@ import time
 from collections import deque
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from ml.schema import utc_epoch, utc_iso
 
-from .. import keys
+from .. import keys, strict_text
 from . import store
 from .auth import is_researcher, unauthorized
 from .hub import LiveEvent
@@ -42,6 +42,9 @@ SEND_TIMEOUT_S = 10.0
 MESSAGE_MAX = 64 * 1024  # bytes of one observer message (a note of NOTE_MAX characters, JSON-escaped)
 RELAY_TEXT_MAX = 6000  # bytes of a note's JSON-escaped text in its event (relays may carry 8000 bytes)
 CLOSE_TOO_SLOW = 1013  # "try again later"
+NOTE_NOT_STORED = ("the study's database is unavailable just now: the note was not stored; "
+                   "send it again in a minute")
+NO_SNAPSHOT = "the study's database is unavailable just now; the live view reconnects in a moment"
 
 
 class Outbox:
@@ -167,9 +170,9 @@ class Observer:
 
     async def handle(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except ValueError:
-            return await self.error("not JSON: every message is one JSON object")
+            message = strict_text.loads(text, what="the message")
+        except strict_text.TextError as e:  # not JSON, too deep, NUL or a lone surrogate
+            return await self.error(f"not JSON that can be taken: {e}; every message is one JSON object")
         if not isinstance(message, dict) or message.get("type") != "note":
             return await self.error('unknown message: the live view takes {"type": "note", "session", "text"}')
         try:
@@ -178,9 +181,11 @@ class Observer:
             await self.error(str(e))
         except IntegrityError:  # the session was deleted meanwhile
             await self.error("no such session in this study")
-        except SQLAlchemyError:
-            log.exception("studies: a note could not be stored")
-            await self.error("the server could not store the note; try again")
+        except Exception as e:
+            if not self.studies.db.health.failed(e, "storing a note"):  # an outage is logged once
+                log.exception("studies: a note could not be stored")
+                return await self.error("the server could not store the note; try again")
+            await self.error(NOTE_NOT_STORED)
 
     async def error(self, text: str) -> None:
         await self.send({"type": "error", "message": text})
@@ -225,17 +230,35 @@ async def observe(request: web.Request) -> web.StreamResponse:
     if not is_researcher(request):
         return unauthorized()
     studies = request.app[keys.STUDIES]
-    study = await store.get_study(studies.db, request.match_info["id"])
+    try:
+        study = await store.get_study(studies.db, request.match_info["id"])
+    except Exception as e:
+        if not studies.db.health.failed(e, "opening a live view"):
+            raise
+        return web.json_response({"error": NO_SNAPSHOT}, status=503)
     if study is None:
         return web.json_response({"error": "no such study"}, status=404)
+    cap = request.app[keys.SETTINGS].max_observers_per_study
+    if sum(1 for o in request.app[keys.OBSERVERS] if o.study["id"] == study["id"]) >= cap:
+        log.info("studies: a live view refused: the study has the most live views it takes")
+        return web.json_response({"error": f"this study has {cap} live views open already, the most one study "
+                                           "takes; close one first"}, status=429)
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MESSAGE_MAX)
-    await ws.prepare(request)
     observer = Observer(studies, study, ws, request.transport)
-    unwatch = studies.hub.watch(study["id"], observer.on_event)  # before the snapshot: nothing falls between
-    request.app[keys.OBSERVERS].add(observer)
-    pump = None
+    request.app[keys.OBSERVERS].add(observer)  # counted from now (no await since the count)
+    unwatch = pump = None
     try:
-        await observer.send(await snapshot(studies, study))
+        await ws.prepare(request)
+        unwatch = studies.hub.watch(study["id"], observer.on_event)  # before the snapshot: nothing falls between
+        try:
+            first = await snapshot(studies, study)
+        except Exception as e:
+            if not studies.db.health.failed(e, "a live view's snapshot"):
+                raise
+            await observer.error(NO_SNAPSHOT)
+            await ws.close(code=CLOSE_TOO_SLOW, message=b"database unavailable: try again")
+            return ws
+        await observer.send(first)
         pump = asyncio.create_task(observer.pump())
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -245,11 +268,12 @@ async def observe(request: web.Request) -> web.StreamResponse:
     except (asyncio.TimeoutError, ConnectionError):
         pass  # gone or too slow: closed below
     finally:
-        unwatch()
+        if unwatch is not None:
+            unwatch()
         request.app[keys.OBSERVERS].discard(observer)
         if pump is not None:
             pump.cancel()
-        if not ws.closed:
+        if ws.prepared and not ws.closed:
             await ws.close()
     return ws
 

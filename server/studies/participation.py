@@ -5,7 +5,9 @@
     await participation.mark(task, "start" | "end")             # StudyError: out of range, not running
     await participation.end()              # the WebSocket closed: the session's end time
 
-Each result is stamped with the task running when its frame was analysed.
+Each result is stamped with the task running when its frame was analysed. While the
+database is down (``db.health``), a marker and the session's end are kept and stored, in
+order, when it is back: the participant goes on (the marker's answer says ``stored: false``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ class StudyError(ValueError):
 
 
 class Participation:
-    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None):
+    def __init__(self, db: Database, hub: ResultHub, study: dict, session_id: str, on_end=None,
+                 max_markers: int | None = None):
         self.db = db
+        self.max_markers = max_markers  # task markers this session takes at most
+        self.markers = 0
         self.hub = hub
         self.study = study
         self.session_id = session_id
@@ -63,14 +68,32 @@ class Participation:
         n = len(self.study["tasks"])
         if not 0 <= task < n:
             raise StudyError(f"task {task} is out of range: this study has {n} task{'s' * (n != 1)} (0 to {n - 1})")
+        if self.max_markers is not None and self.markers >= self.max_markers:
+            raise StudyError(f"this session has {self.markers} task markers, the most one session takes")
         if event == "end" and self.task != task:
             raise StudyError(f"task {task} is not running, it cannot end"
                              + ("" if self.task is None else f" (task {self.task} is)"))
-        marker = await store.add_marker(self.db, self.session_id, task, event, round(self.stream_time(), 3),
-                                        utc_iso(time.time()))
+        marker = {"session_id": self.session_id, "task": task, "event": event,
+                  "time_s": round(self.stream_time(), 3), "utc": utc_iso(time.time())}
+        marker["stored"] = await self._write(lambda: store.add_marker(self.db, **{k: marker[k] for k in (
+            "session_id", "task", "event", "time_s", "utc")}), "a task marker")
+        self.markers += 1
         self.task = task if event == "start" else None
-        self._emit("marker", {k: v for k, v in marker.items() if k != "session_id"})
+        self._emit("marker", {k: v for k, v in marker.items() if k not in ("session_id", "stored")})
         return marker
+
+    async def _write(self, write, what: str) -> bool:
+        """``write()`` now, or, while the database is down, once it is back: whether it was stored now."""
+        health = self.db.health
+        if health.ok:
+            try:
+                await write()
+                return True
+            except Exception as e:
+                if not health.failed(e, f"storing {what}"):
+                    raise
+        health.defer(write, what)
+        return False
 
     def _emit(self, kind: str, data: dict) -> None:
         self.hub.emit(LiveEvent(self.study["id"], self.session_id, kind, data))
@@ -85,8 +108,9 @@ class Participation:
         was_closed, self.closed = self.closed, True
         try:
             if not was_closed:
-                await store.end_session(self.db, self.session_id)
-                self._emit("ended", {"ended": time.time()})
+                ended = time.time()
+                await self._write(lambda: store.end_session(self.db, self.session_id, ended), "a session's end")
+                self._emit("ended", {"ended": ended})
         finally:  # no longer live once its end is stored
             if self._on_end is not None:
                 self._on_end(self)

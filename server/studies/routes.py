@@ -37,7 +37,7 @@ from aiohttp import web
 from ml.labels import CLASSES
 from ml.schema import COLUMNS, utc_iso
 
-from .. import keys
+from .. import keys, strict_text
 from . import store
 from .auth import is_researcher, unauthorized
 from .insights import session_insights
@@ -132,10 +132,8 @@ async def create_study(request: web.Request) -> web.Response:
         raw = await request.content.read(BODY_MAX + 1)
         if len(raw) > BODY_MAX:
             return error(413, f"the request is too large (the limit is {BODY_MAX} bytes)")
-        study = parse_study(json.loads(raw.decode("utf-8")))
-    except UnicodeDecodeError:
-        return error(400, "the request body must be UTF-8 JSON")
-    except ValueError as e:  # json's errors are ValueErrors too
+        study = parse_study(strict_text.loads(raw, what="the request body"))
+    except ValueError as e:  # strict_text.TextError is one too
         return error(400, f"invalid study: {e}")
     created = await store.create_study(request.app[keys.STUDIES].db, **study)
     return web.json_response({"id": created["id"], **study_links(request, created)}, status=201)

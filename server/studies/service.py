@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 
+from ..rate_limit import SlidingWindow
 from ..settings import Settings
 from . import store
 from ..storage.db import Database
@@ -26,6 +27,8 @@ from .writer import ResultWriter
 log = logging.getLogger(__name__)
 
 TOKEN_MAX = 128  # characters: a longer study token in an offer is refused before any query
+DATABASE_DOWN = ("the study's database is unavailable just now, so nothing could be recorded; "
+                 "please try again in a few minutes")
 
 
 class Studies:
@@ -39,6 +42,9 @@ class Studies:
         self.live: dict[str, Participation] = {}  # session id -> its participation, while its /ws is open
         self.relay: PgRelay | None = None  # live events to and from other replicas (PostgreSQL only)
         self.screen = ScreenRecordings(settings.screen, self.db)
+        # caps of one participant link (sessions a minute) and of one session (task markers)
+        self.session_starts = SlidingWindow(settings.max_sessions_per_minute, 60.0)
+        self.max_markers = settings.max_markers_per_session
 
     async def lifespan(self, _app):
         await self.db.open()
@@ -69,11 +75,26 @@ class Studies:
         offer on the same WebSocket continues its session), else a new session."""
         if current is not None and not current.closed and current.token == token:
             return current
+        if not self.db.health.ok:
+            raise StudyError(DATABASE_DOWN)
+        try:
+            return await self._join(token)
+        except Exception as e:
+            if self.db.health.failed(e, "starting a session"):
+                raise StudyError(DATABASE_DOWN) from None
+            raise
+
+    async def _join(self, token: str) -> Participation:
         study = await store.study_by_token(self.db, token) if len(token) <= TOKEN_MAX else None
         if study is None:
             raise StudyError("unknown study: check the link you were given")
+        if not self.session_starts.take(study["id"]):
+            log.info("studies: a session refused: too many started from one link in a minute")
+            raise StudyError(f"too many participants started this study in the last minute (at most "
+                             f"{self.session_starts.limit}); try again in a minute")
         session_id = await store.create_session(self.db, study["id"])
-        participation = Participation(self.db, self.hub, study, session_id, on_end=self._ended)
+        participation = Participation(self.db, self.hub, study, session_id, on_end=self._ended,
+                                      max_markers=self.max_markers)
         self.live[session_id] = participation
         log.info("studies: session started")
         return participation

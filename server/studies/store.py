@@ -98,10 +98,11 @@ async def create_session(db: Database, study_id: str) -> str:
     return sid
 
 
-async def end_session(db: Database, session_id: str) -> None:
+async def end_session(db: Database, session_id: str, ended: float | None = None) -> None:
+    """The session's end (``ended``: when, default now), unless it has one."""
     async with db.engine.begin() as conn:
         await conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.ended.is_(None))
-                           .values(ended=time.time()))
+                           .values(ended=time.time() if ended is None else ended))
 
 
 async def get_session(db: Database, session_id: str) -> dict | None:

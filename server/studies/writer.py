@@ -9,7 +9,8 @@ A flush is one transaction: the rows into ``results`` and each session's ``frame
 counter. The database I/O is asynchronous (aiosqlite's thread, asyncpg), so the event
 loop keeps serving the streams. A killed server loses at most the rows of the last
 ``interval``. If the database fails, the rows are kept and tried again (up to
-``max_pending`` rows; beyond that the oldest are dropped, and logged).
+``max_pending`` rows; beyond that the oldest are dropped, and logged once a minute); an
+outage is logged once (``db.health``), not at every flush.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ResultWriter:
         self._lock = asyncio.Lock()
         self._in_flight = 0
         self._task: asyncio.Task | None = None
+        self._dropped_logged_at = -60.0
 
     @property
     def pending(self) -> int:
@@ -62,7 +64,9 @@ class ResultWriter:
             excess = len(self._rows) - self.max_pending
             del self._rows[:excess]
             self.rows_dropped += excess
-            log.error("studies: the database is not keeping up; %d result rows dropped", excess)
+            if time.monotonic() - self._dropped_logged_at >= 60:
+                self._dropped_logged_at = time.monotonic()
+                log.error("studies: the database is not keeping up; %d result rows dropped so far", self.rows_dropped)
 
     def forget(self, session_ids) -> None:
         """Sessions being deleted: their pending rows go, and their later results are not stored."""
@@ -87,8 +91,9 @@ class ResultWriter:
             await asyncio.sleep(self.interval)
             try:
                 await self.flush()
-            except Exception:
-                log.exception("studies: storing results failed; they are kept and tried again")
+            except Exception as e:
+                if not self.db.health.failed(e, "storing results"):  # an outage is logged once
+                    log.exception("studies: storing results failed; they are kept and tried again")
 
     async def flush(self) -> int:
         """Store the pending rows now; returns how many were stored."""

@@ -24,10 +24,12 @@ if it was still being received (nobody got its id). A server that stops cleanly 
 running job back in the queue. Finished jobs stay, and are served after a restart, until
 they expire.
 
-Limits: ``max_pending`` uploads being received, queued or analysed at once in one store
-(``max_pending_per_client`` from one address), counted from before the body is read, in
-one transaction (serialised over replicas); pictures and durations checked from the
-file's header (``UploadSettings``), frames decoded scaled down. File I/O (folders, writes,
+Limits: ``max_pending`` uploads queued or analysed at once in one store, ``max_receiving``
+being received, and ``max_pending_per_client`` in any of these states from one address,
+counted from before the body is read, in one transaction (serialised over replicas); a
+body that stalls or trickles is cut off (408, ``body_deadline``); pictures, durations,
+frame counts and rates checked from the file's header (``UploadSettings``), frames decoded
+scaled down. File I/O (folders, writes,
 header checks, deletions) runs on ``io_threads`` threads, never on the event loop.
 
 Privacy: the uploaded file is deleted as soon as it has been analysed; its results are
@@ -63,6 +65,7 @@ from ml.recorded.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, MediaLimits, o
 
 from ..live.client_limits import Refusal
 from ..live.inference import AnalysisService
+from ..memory import return_freed_memory
 from ..settings import UploadSettings
 from ..studies import store as study_store
 from ..storage.db import Database
@@ -214,6 +217,9 @@ class UploadJobs:
             max_side=settings.max_side,
             max_duration_s=settings.max_duration_s,
             frame_side=settings.frame_side,
+            max_streams=settings.max_streams,
+            max_frames=settings.max_frames,
+            max_fps=settings.max_fps,
         )
         self._io: ThreadPoolExecutor | None = None
         self._tasks: list[asyncio.Task] = []
@@ -243,11 +249,13 @@ class UploadJobs:
                   recording_start=recording_start)
         async with self._reserving:
             refused = await queue.reserve(self.db, job.new_row(self.owner), self.settings.max_pending,
-                                          self.settings.max_pending_per_client)
+                                          self.settings.max_pending_per_client, self.settings.max_receiving)
         if refused is not None:
             which, n = refused
             if which == "all":
                 return Refusal(429, "the server is busy analysing other uploads; try again in a minute")
+            if which == "receiving":
+                return Refusal(429, f"the server is receiving {n} other uploads; try again in a minute")
             return Refusal(429, f"you have {n} uploads being analysed already; wait for them to finish")
         self.local[job.id] = job
         return job
@@ -267,8 +275,12 @@ class UploadJobs:
         return os.fdopen(fd, "wb")
 
     def check(self, job: Job) -> None:
-        """Blocking (I/O threads): the upload's header against the limits; MediaError if refused."""
-        open_media(job.input, self.limits)
+        """Blocking (I/O threads): the upload's header against the limits; MediaError if refused.
+        What reading the header took (a container's probe) goes back to the system, refused or not."""
+        try:
+            open_media(job.input, self.limits)
+        finally:
+            return_freed_memory()
 
     async def start(self, job: Job) -> bool:
         """The upload is complete: queue it for analysis. False if its job is gone meanwhile (its study
@@ -326,8 +338,9 @@ class UploadJobs:
         while not self._stopping:
             try:
                 row = await queue.claim(self.db, self.store, self.owner)
-            except Exception:
-                log.exception("uploads: claiming the next job failed")
+            except Exception as e:
+                if not self.db.health.failed(e, "claiming an upload job"):  # an outage is logged once
+                    log.exception("uploads: claiming the next job failed")
                 row = None
             if row is not None and self._stopping:  # claimed while the server stops: for the next one
                 await queue.release(self.db, row.id, self.owner)
@@ -343,8 +356,9 @@ class UploadJobs:
             self.local[job.id] = job
             try:
                 await self._analyse(job)
-            except Exception:
-                log.exception("uploads: a job's outcome could not be stored; it is recovered later")
+            except Exception as e:
+                if not self.db.health.failed(e, "storing an upload's outcome"):
+                    log.exception("uploads: a job's outcome could not be stored; it is recovered later")
             finally:
                 self.local.pop(job.id, None)
 
@@ -428,6 +442,7 @@ class UploadJobs:
                         os.chmod(path, 0o600)
                     except OSError:
                         pass
+            return_freed_memory()  # the decoders' and the frames' memory, back to the system
             log.info(
                 "upload analysed (%s, %s): %d frames in %.1f s",
                 job.kind, job.status, job.frames_done, job.finished - (job.started or job.finished),
@@ -452,8 +467,9 @@ class UploadJobs:
                     last_recovery = time.monotonic()
                     await self.recover()
                     await self._remove_strays()
-            except Exception:  # keep going whatever happens
-                log.exception("uploads: heartbeat or recovery failed")
+            except Exception as e:  # keep going whatever happens
+                if not self.db.health.failed(e, "the uploads' heartbeat"):
+                    log.exception("uploads: heartbeat or recovery failed")
 
     async def recover(self) -> int:
         """Jobs of this store whose server died (no heartbeat for ``lease_s``): a running one is analysed
@@ -537,8 +553,9 @@ class UploadJobs:
             await asyncio.sleep(self.settings.cleanup_interval_s)
             try:
                 await self.sweep()
-            except Exception:  # keep cleaning up whatever happens
-                log.exception("upload cleanup failed")
+            except Exception as e:  # keep cleaning up whatever happens
+                if not self.db.health.failed(e, "the uploads' cleanup"):
+                    log.exception("upload cleanup failed")
 
     async def lifespan(self, app: web.Application):
         """Needs the database open (the studies' lifespan runs first)."""

@@ -1,6 +1,6 @@
 """The upload jobs' queue in the app's database (the ``jobs`` table; SQLAlchemy Core, async).
 
-    refused = await reserve(db, row, max_pending, max_per_client)  # None: inserted ("receiving")
+    refused = await reserve(db, row, max_pending, max_per_client, max_receiving)  # None: inserted ("receiving")
     await start(db, job_id, owner, values)        # receiving -> queued: any worker of its store may take it
     row = await claim(db, store, owner)           # the next queued job of ``store``, now "running", or None
     await progress(db, job_id, owner, done, total)  # False: the job is gone (deleted) or no longer ours
@@ -31,19 +31,27 @@ RESERVE_LOCK = 0x46455255  # PostgreSQL advisory lock: one reservation at a time
 INSERT_CHUNK = 5000
 
 
-async def reserve(db: Database, row: dict, max_pending: int, max_per_client: int) -> tuple[str, int] | None:
-    """Insert ``row`` (a "receiving" job) unless its store has ``max_pending`` pending jobs, or its client
-    ``max_per_client``: then ("all" | "client", how many) and nothing is inserted. The count and the insert
-    are one transaction, serialised over replicas on PostgreSQL (an advisory lock; SQLite: one process,
-    whose caller serialises)."""
+async def reserve(db: Database, row: dict, max_pending: int, max_per_client: int,
+                  max_receiving: int | None = None) -> tuple[str, int] | None:
+    """Insert ``row`` (a "receiving" job) unless its store has ``max_pending`` jobs queued or running, or
+    ``max_receiving`` being received, or its client ``max_per_client`` in any of these states: then
+    ("all" | "receiving" | "client", how many) and nothing is inserted. Uploads still being received do not
+    count against ``max_pending``: clients that stall their bodies cannot refuse the others' uploads.
+    The count and the insert are one transaction, serialised over replicas on PostgreSQL (an advisory
+    lock; SQLite: one process, whose caller serialises)."""
     async with db.engine.begin() as conn:
         if not db.is_sqlite:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RESERVE_LOCK})
-        total, mine = (await conn.execute(
-            select(func.count(), func.coalesce(func.sum(case((jobs.c.client == row["client"], 1), else_=0)), 0))
+        receiving = jobs.c.status == "receiving"
+        active, arriving, mine = (await conn.execute(
+            select(func.coalesce(func.sum(case((receiving, 0), else_=1)), 0),
+                   func.coalesce(func.sum(case((receiving, 1), else_=0)), 0),
+                   func.coalesce(func.sum(case((jobs.c.client == row["client"], 1), else_=0)), 0))
             .where(jobs.c.store == row["store"], jobs.c.status.in_(PENDING)))).one()
-        if total >= max_pending:
-            return "all", total
+        if active >= max_pending:
+            return "all", active
+        if max_receiving is not None and arriving >= max_receiving:
+            return "receiving", arriving
         if mine >= max_per_client:
             return "client", mine
         await conn.execute(insert(jobs), row)

@@ -3,7 +3,7 @@
     GET    /api/uploads/config         limits for the page: max_bytes, retention_s, accepted types
     POST   /api/uploads                multipart field "file" -> 202 {id, delete_token, status, ...}
                                        413 too large, 415 unsupported type, 400 empty/corrupt/picture
-                                       too large/too long, 429 busy
+                                       too large/too long, 408 the body stalled or trickled, 429 busy
     GET    /api/uploads/{id}           status, progress (0..1), frames, eta_s, error, summary, links
     GET    /api/uploads/{id}/csv       one row per face per analysed frame (when done)
     GET    /api/uploads/{id}/video     the annotated video (H.264 mp4) or image (when done)
@@ -38,6 +38,7 @@ from .. import keys
 from ..live.client_limits import Refusal, client_address
 from ..studies import store as study_store
 from ..studies.auth import is_researcher, unauthorized
+from .body_deadline import BodyDeadline, BodyTooSlow
 from .jobs import ACCEPTED_EXTS, Job, content_type
 from .recordings import parse_started
 
@@ -142,12 +143,15 @@ async def _accept(request: web.Request, **options) -> web.Response:
 
 
 async def _receive(request: web.Request, jobs, job: Job, limit: int, mb: str) -> None:
-    """Read the multipart body's "file" into the job's folder; ``_Refused`` for what cannot be taken."""
+    """Read the multipart body's "file" into the job's folder; ``_Refused`` for what cannot be taken
+    (408: the body stalled or trickled, ``BodyDeadline``)."""
+    settings = jobs.settings
+    deadline = BodyDeadline(request.content, settings.body_idle_s, settings.body_min_rate, settings.body_grace_s)
     try:
         reader = await request.multipart()
         part = None
         while True:
-            candidate = await reader.next()
+            candidate = await deadline.read(reader.next())
             if candidate is None:
                 break
             if getattr(candidate, "name", None) == "file":
@@ -168,7 +172,7 @@ async def _receive(request: web.Request, jobs, job: Job, limit: int, mb: str) ->
         try:
             size, block = 0, bytearray()
             while True:
-                chunk = await part.read_chunk(CHUNK)
+                chunk = await deadline.read(part.read_chunk(CHUNK))
                 if not chunk:
                     break
                 size += len(chunk)
@@ -184,6 +188,8 @@ async def _receive(request: web.Request, jobs, job: Job, limit: int, mb: str) ->
             await jobs.io(fh.close)
     except _Refused:
         raise
+    except BodyTooSlow as e:
+        raise _Refused(408, str(e)) from None
     except (ValueError, AssertionError, LookupError, RuntimeError, UnicodeError) as e:
         # a malformed multipart body (no boundary, broken headers, ...): the client's fault, not a bug
         raise _Refused(400, f"malformed multipart/form-data upload ({e.__class__.__name__}); "
