@@ -19,12 +19,11 @@ Researcher:
 
 from __future__ import annotations
 
-import json
 from functools import wraps
 
 from aiohttp import web
 
-from .. import keys
+from .. import keys, strict_text
 from . import store
 from .routes import ID, error, with_record
 from .screen import ScreenError
@@ -57,14 +56,12 @@ async def _participant_session(request: web.Request) -> str:
 
 async def _small_json(request: web.Request) -> dict:
     raw = await request.content.read(SMALL_BODY + 1)
-    if len(raw) > SMALL_BODY:
-        raise ScreenError(413, f"at most {SMALL_BODY} bytes of JSON")
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except ValueError:  # also UnicodeDecodeError
-        raise ScreenError(400, "the body must be a JSON object") from None
+        body = strict_text.loads(raw, max_bytes=SMALL_BODY)
+    except strict_text.TextError as e:
+        raise ScreenError(e.status, str(e)) from None
     if not isinstance(body, dict):
         raise ScreenError(400, "the body must be a JSON object")
     return body
