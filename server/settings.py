@@ -194,6 +194,8 @@ class ScreenSettings:
     directory: Path | None = None
     max_bytes: int = 500 * 1024 * 1024  # of one session's recording; beyond it the recording stops
     chunk_max_bytes: int = 16 * 1024 * 1024  # one chunk (the browser sends one every CHUNK_S seconds)
+    chunks_at_once: int = 2  # chunk requests of one session being received at once (the page sends one at a time)
+    chunk_read_s: float = 120.0  # a chunk's body must have come by then (408)
     min_free_bytes: int = 256 * 1024 * 1024  # the disk is "full" below this: chunks refused, the recording stops
     end_grace_s: float = 20.0  # after its end, a recording waits this long for its missing chunks
     idle_s: float = 60.0  # a recording without a chunk this long has ended (tab closed, network gone)

@@ -382,3 +382,29 @@ def test_each_database_has_its_own_recordings_folder_by_default():
     assert folder("--database", "postgresql://u@h/lab", env={"FER_SCREEN_DIR": "/mnt/shared/screen"}) == \
         P("/mnt/shared/screen")
     assert Settings.from_args([], env={"FER_SCREEN_MAX_MB": "20"}).screen.max_bytes == 20 * 2**20
+
+
+@pytest.mark.asyncio
+async def test_a_participant_cannot_hold_connections_with_slow_chunks(make_server):
+    """The page sends one chunk at a time: a third at once is refused (429), and a body that does not come
+    in time is dropped (408); the recording takes the next chunk as before."""
+    c = await make_server(chunk_read_s=1.0)
+    created, live, sid, base = await recording_participant(c)
+    assert (await c.post(base, json={})).status == 201
+    chunks = recorder_chunks(SECONDS)
+
+    async def trickle():
+        yield chunks[0][:10]
+        await asyncio.sleep(3)
+        yield chunks[0][10:]
+
+    slow = [asyncio.ensure_future(c.put(f"{base}/{seq}", data=trickle())) for seq in (0, 1)]
+    await asyncio.sleep(0.3)
+    third = await c.put(f"{base}/2", data=chunks[2])
+    assert third.status == 429 and "one after the other" in (await third.json())["error"]
+    for resp in await asyncio.gather(*slow):
+        assert resp.status == 408 and "did not come within 1 s" in (await resp.json())["error"]
+    assert not any(folder(c, sid).iterdir())  # nothing half-written
+    for seq in (0, 1, 2):
+        assert (await c.put(f"{base}/{seq}", data=chunks[seq])).status == 201
+    await live.close()

@@ -147,6 +147,7 @@ class ScreenRecordings:
         self._io = ThreadPoolExecutor(2, thread_name_prefix="fer-screen")
         self._finalizing: dict[str, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
+        self.sending: dict[str, list[int]] = {}  # session id -> [chunk requests being received here]
         self._sweeper: asyncio.Task | None = None
 
     # ---- lifetime ----

@@ -8,7 +8,9 @@ is the credential; a study that does not record the screen refuses all three wit
     PUT  /api/participant/{token}/sessions/{id}/screen/{seq}  a chunk's bytes (video/webm), seq from 0
                                                               -> 201 stored, 200 {"duplicate": true} stored before;
                                                               409 not started / ended, 413 too large or the
-                                                              session's limit, 507 the disk is full
+                                                              session's limit, 507 the disk is full; 429 more
+                                                              than 2 of one session at once, 408 a body that
+                                                              did not come within 120 s
     POST /api/participant/{token}/sessions/{id}/screen/end    {"chunks": N, "reason": "..."}: N chunks were sent
 
 Researcher:
@@ -19,6 +21,7 @@ Researcher:
 
 from __future__ import annotations
 
+import asyncio
 from functools import wraps
 
 from aiohttp import web
@@ -103,6 +106,16 @@ async def start(request: web.Request) -> web.Response:
     return web.json_response(recording, status=200 if had else 201)
 
 
+async def _body(request: web.Request, limit: int) -> bytes:
+    data = await request.content.read(limit + 1)
+    while len(data) <= limit and not request.content.at_eof():
+        more = await request.content.read(limit + 1 - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
 @_refused
 async def chunk(request: web.Request) -> web.Response:
     session = await _participant_session(request)
@@ -110,12 +123,19 @@ async def chunk(request: web.Request) -> web.Response:
     limit = screen.settings.chunk_max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ScreenError(413, f"a chunk may have at most {limit} bytes")
-    data = await request.content.read(limit + 1)
-    while len(data) <= limit and not request.content.at_eof():
-        more = await request.content.read(limit + 1 - len(data))
-        if not more:
-            break
-        data += more
+    at_once, within = screen.settings.chunks_at_once, screen.settings.chunk_read_s
+    sending = screen.sending.setdefault(session["id"], [0])
+    if sending[0] >= at_once:  # the page sends one at a time: more is somebody holding connections
+        raise ScreenError(429, f"at most {at_once} chunks of one session at once; send them one after the other")
+    sending[0] += 1
+    try:
+        data = await asyncio.wait_for(_body(request, limit), within)
+    except asyncio.TimeoutError:
+        raise ScreenError(408, f"the chunk did not come within {within:g} s; try again") from None
+    finally:
+        sending[0] -= 1
+        if not sending[0]:
+            screen.sending.pop(session["id"], None)
     if len(data) > limit:
         raise ScreenError(413, f"a chunk may have at most {limit} bytes")
     done = await screen.add_chunk(session["id"], int(request.match_info["seq"]), data)
