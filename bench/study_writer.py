@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.study_streams import bench_database, db_size, print_figures  # noqa: E402
 from ml.labels import CLASSES  # noqa: E402
-from server import protocol  # noqa: E402
+from server.live import protocol  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.studies import Studies, store  # noqa: E402
 

@@ -1,7 +1,7 @@
 """FrameAnalyzer: faces and their expressions in a frame, every face of it in one batch.
 
     analyzer = build_analyzer("default")                  # the one way to build one
-    analyzer.analyze(bgr)                                 # a still image -> [{"box", "label", "probs"}, ...]
+    analyzer.analyze(bgr)                                 # a still image -> [{"box", "label", "probs", "brightness"}, ...]
     tracker = ml.FaceTracker()                            # one per stream (camera, video)
     analyzer.analyze(bgr, tracker, t)                     # a video frame -> + "id", "held" (ml.tracking)
     analyzer.analyze_frames(frames, trackers, times)      # frames of several streams, one classifier batch
@@ -26,7 +26,9 @@ class FrameAnalyzer:
     """Detect the faces of a BGR frame and classify them in one batch.
 
     >>> FrameAnalyzer().analyze(bgr)
-    [{"box": (x, y, w, h), "label": "happy", "probs": {"angry": 0.01, ...}}, ...]
+    [{"box": (x, y, w, h), "label": "happy", "probs": {"angry": 0.01, ...}, "brightness": 142.3}, ...]
+
+    ``brightness``: the face box's mean luma, 0-255 (``face_brightness``: a backlit face is dark).
     """
 
     def __init__(
@@ -79,13 +81,12 @@ class FrameAnalyzer:
         crops = [crop_faces(g, b) for g, b in zip(grays, boxes) if b]
         probs = iter(self.classifier.predict(np.concatenate(crops), tta=self.tta) if crops else [])
         results = []
-        for frame, tracker in zip(found, trackers):
+        for g, frame, tracker in zip(grays, found, trackers):
             frame_probs = [None if getattr(b, "held", False) else next(probs) for b in frame]
             if tracker is not None:
-                results.append(tracker.report(frame, frame_probs))
-                continue
-            results.append(
-                [
+                faces = tracker.report(frame, frame_probs)
+            else:
+                faces = [
                     {
                         "box": tuple(int(v) for v in box),
                         "label": CLASSES[int(np.argmax(p))],
@@ -93,8 +94,18 @@ class FrameAnalyzer:
                     }
                     for box, p in zip(frame, frame_probs)
                 ]
-            )
+            for face in faces:
+                face["brightness"] = face_brightness(g, face["box"])
+            results.append(faces)
         return results
+
+
+def face_brightness(gray: np.ndarray, box) -> float:
+    """The mean luma (0-255) of a face's box in the frame's grayscale picture: how well the face is lit
+    (a face against a bright window is dark). 0 for a box outside the picture."""
+    x, y, w, h = (int(v) for v in box)
+    patch = gray[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)]
+    return round(float(patch.mean()), 1) if patch.size else 0.0
 
 
 def detector_settings(small_faces: bool = False) -> dict:

@@ -10,6 +10,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["researcher"]:  # python -m server researcher add NAME | list | revoke NAME
+        from .studies.researcher_cli import main as researcher_main
+
+        return researcher_main(argv[1:])
     from .memory import keep_frames_out_of_the_heap
 
     keep_frames_out_of_the_heap()  # before any thread starts
@@ -56,17 +61,24 @@ def main(argv=None) -> int:
     shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
     base = f"{scheme}://{shown}:{settings.port}"
     studies = app[keys.STUDIES]
-    # as Jupyter does: a token made at start is shown once, in the researcher's URL
-    researcher = f"{base}/studies?token={studies.admin_token}" if studies.generated_token else f"{base}/studies"
-    lines = [f"Serving on {base}/ (Ctrl+C to stop)"]
-    if settings.features != set(FEATURES):
-        lines.append(f"Parts on (--features): {','.join(f for f in FEATURES if f in settings.features)}")
-    if "studies" in settings.features:
-        lines.append(f"Studies (researcher): {researcher}")
+
+    def ready(_) -> None:
+        lines = [f"Serving on {base}/ (Ctrl+C to stop)"]
+        if settings.features != set(FEATURES):
+            lines.append(f"Parts on (--features): {','.join(f for f in FEATURES if f in settings.features)}")
+        if "studies" in settings.features:
+            # as Jupyter does: a token made at the first start is shown once, in the researcher's URL
+            if studies.made_token:
+                researcher = f"{base}/studies?token={studies.made_token}"
+            else:
+                researcher = (f"{base}/studies (log in with your token; new ones: "
+                              "python -m server researcher add NAME)")
+            lines.append(f"Studies (researcher): {researcher}")
+        print("\n".join(lines), flush=True)
+
     try:
         web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
-                    access_log_class=logs.AccessLogger,
-                    print=lambda _: print("\n".join(lines), flush=True))
+                    access_log_class=logs.AccessLogger, print=ready)
     except FolderError as e:
         print(f"error: FER_SCREEN_DIR: {e}", file=sys.stderr)
         return 2

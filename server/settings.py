@@ -256,10 +256,13 @@ class Settings:
     max_markers_per_session: int = 500
     max_observers_per_study: int = 16
     # studies (server/studies/): the database's URL; None: a throw-away one (tests), the
-    # command line's default is DEFAULT_DATABASE. admin_token None: one is made at start-up.
+    # command line's default is DEFAULT_DATABASE. admin_token None: the researchers' named tokens
+    # (python -m server researcher add NAME), and at a first start one made and printed.
     database: str | None = None
     admin_token: str | None = None
     screen: ScreenSettings = field(default_factory=ScreenSettings)
+    retention_sweep_s: float = 3600.0  # how often sessions past their study's retention period are deleted
+    check_help_s: float = 20.0  # the participant page offers help (and, if allowed, to go on) after this
     # the parts that are on (FEATURES); a part that is off is absent from the pages, its endpoints 404
     features: frozenset[str] = frozenset(FEATURES)
 

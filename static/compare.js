@@ -1,24 +1,23 @@
 /* The study's sessions compared task by task on its results page (GET /api/studies/{id}/compare.json):
-   per task, each session's share of each expression and mean probabilities beside the study's mean
-   (a table and 100 % bars), and every session's timeline aligned on the task's start (one row each). */
+   per task, each session's figures (the same as its per-task table) beside the study's mean (a table
+   and 100 % bars), and every session's timeline aligned on the task's start (one row each). Completed
+   sessions by default; "include incomplete sessions" adds the incomplete and running ones. */
 'use strict';
 
 (() => {
-  const { config, api, cell, showMessage, pct } = window.studyPage;
+  const { config, api, cell, header, showMessage, figureHeads, figureCells, expressionHeads, expressionCells,
+    flagsText } = window.studyPage;
   const $ = (id) => document.getElementById(id);
   const CLASSES = config.classes;
   const base = `/api/studies/${encodeURIComponent(config.study)}`;
   let data = null;
 
-  const names = () => new Map(data.sessions.map((s, i) => [s.id, `S${i + 1} (${s.started.slice(11, 16)})`]));
+  /* S1, S2, ... as in the sessions table, with the start time and, when not completed, the status. */
+  const names = () => new Map(data.sessions.map((s) => [s.id,
+    `${s.label} (${s.started.slice(11, 16)}${s.status === 'completed' ? '' : `, ${s.status === 'live' ? 'running' : s.status}`})`]));
 
   function table(task) {
-    const head = $('compare-table').querySelector('thead');
-    head.replaceChildren();
-    const hr = head.insertRow();
-    for (const t of ['Session', 'Face rows', ...CLASSES.map((c) => `${config.emoji[c]} ${c}`)]) {
-      const th = document.createElement('th'); th.textContent = t; hr.appendChild(th);
-    }
+    header($('compare-table'), [['Session'], ...figureHeads(), ...expressionHeads(), ['Data quality']]);
     const body = $('compare-table').querySelector('tbody');
     body.replaceChildren();
     const name = names();
@@ -28,20 +27,15 @@
       tr.dataset.session = r.session || 'mean';
       if (!r.session) tr.className = 'mean';
       cell(tr, r.session ? name.get(r.session) : `Study mean (${task.mean.sessions} session${task.mean.sessions === 1 ? '' : 's'})`);
-      cell(tr, String(r.faces), 'num');
-      for (const c of CLASSES) {
-        const td = cell(tr, r.faces ? `${pct(r.shares[c])} (${r.mean_probs[c].toFixed(2)})` : '–', 'num');
-        td.dataset.class = c;
-        td.dataset.share = String(r.shares[c]);
-        td.title = `share of the rows labelled ${c} (mean probability of ${c})`;
-      }
+      figureCells(tr, r);
+      expressionCells(tr, r);
+      cell(tr, r.session ? flagsText(r) : '', 'flags');
     }
   }
 
   /* One 100 % bar per row (the mean first): the share of each expression, in the chart's colours. */
   function sharesChart(task) {
-    const rows = [{ ...task.mean, label: 'mean' }, ...task.sessions.filter((r) => r.faces)
-      .map((r, i) => ({ ...r, label: names().get(r.session).split(' ')[0] }))];
+    const rows = [{ ...task.mean, label: 'mean' }, ...task.sessions.filter((r) => r.frames_with_face)];
     const canvas = $('compare-shares');
     canvas.style.height = `${28 * rows.length + 30}px`;
     const frame = chartFrame(canvas);
@@ -63,7 +57,7 @@
       }
       if (j === 0) { ctx.strokeStyle = '#fff'; ctx.strokeRect(left, y + 3, w, bar - 6); }
     });
-    canvas.dataset.bars = String(task.mean.faces ? rows.length : 0);
+    canvas.dataset.bars = String(task.mean.frames_with_face ? rows.length : 0);
   }
 
   /* One row per session: each bin (data.bin_s seconds since the task's start) coloured by its
@@ -78,14 +72,13 @@
     const end = Math.max(data.bin_s, ...lines.map((l) => l.bins[l.bins.length - 1][0] + data.bin_s));
     const xOf = (t) => left + w * (t / end);
     const row = h / Math.max(1, lines.length);
-    const name = names();
     ctx.textBaseline = 'middle';
     lines.forEach((line, j) => {
       const y = top + j * row;
       ctx.globalAlpha = 1;
       ctx.fillStyle = '#bbb';
       ctx.textAlign = 'right';
-      ctx.fillText(name.get(line.session).split(' ')[0], left - 8, y + row / 2);
+      ctx.fillText(line.label, left - 8, y + row / 2);
       for (const [t, probs] of line.bins) {
         const k = probs.indexOf(Math.max(...probs));
         ctx.globalAlpha = 0.25 + 0.75 * probs[k];
@@ -104,28 +97,33 @@
 
   function show() {
     const task = data.tasks[+$('compare-task').value] || data.tasks[0];
+    const left = Object.entries(data.left_out).filter(([, n]) => n).map(([k, n]) => `${n} ${k === 'live' ? 'running' : k}`);
+    $('compare-included').textContent = `Compared: ${data.sessions.length} ${data.incomplete ? 'completed and incomplete' : 'completed'}`
+      + ` session${data.sessions.length === 1 ? '' : 's'}${left.length ? ` (left out: ${left.join(', ')})` : ''}.`;
     $('compare-empty').hidden = task.mean.sessions > 0;
     table(task);
     sharesChart(task);
     timelineChart(task);
   }
 
+  const query = () => ($('compare-incomplete').checked ? '?incomplete=1' : '');
   async function load() {
-    data = await api(`${base}/compare.json`);
+    data = await api(`${base}/compare.json${query()}`);
+    $('compare-csv').href = `${base}/compare.csv${query()}`;
     const select = $('compare-task');
     const chosen = select.value;
     select.replaceChildren(...data.tasks.map((t, i) => {
       const o = document.createElement('option');
       o.value = String(i);
-      o.textContent = t.task === null ? t.title : `${t.task + 1}. ${t.title}`;
+      o.textContent = t.task === null ? t.title : `${t.task}. ${t.title}`;
       return o;
     }));
     if (chosen && +chosen < data.tasks.length) select.value = chosen;
     show();
   }
 
-  $('compare-csv').href = `${base}/compare.csv`;
   $('compare-task').addEventListener('change', show);
+  $('compare-incomplete').addEventListener('change', () => load().catch((e) => showMessage(e.message)));
   $('compare-refresh').addEventListener('click', () => load().catch((e) => showMessage(e.message)));
   document.addEventListener('study-changed', () => load().catch((e) => showMessage(e.message)));
   load().catch((e) => showMessage(e.message));

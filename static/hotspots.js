@@ -1,7 +1,8 @@
 /* Hotspots on a study's results page (GET /api/studies/{id}/insights.json): per task, one row per completed
-   session aligned on the moment its participant started the task, its moments drawn as bars, the hotspots
-   shaded across the rows; below, each hotspot's sentence ("4 of 6 participants: negative onset 5-10 s into
-   task 2") with a button per participant that opens their session at that moment (player.js plays it). */
+   session (with the switch, also the incomplete and running ones) aligned on the moment its participant
+   started the task, its moments drawn as bars, the hotspots shaded across the rows; below, each hotspot's
+   sentence ("4 of 6 participants: negative onset 5-10 s into task 2") with a button per participant that
+   opens their session at that moment (player.js plays it). Task numbers count from 1. */
 'use strict';
 
 (() => {
@@ -15,7 +16,7 @@
   const clock = (t) => `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, '0')}`;
 
   function draw(task) {
-    const rows = data.sessions.filter((s) => s.completed && s.task_spans[task]);
+    const rows = data.sessions.filter((s) => s.included && s.task_spans[task]);
     const spots = data.hotspots.filter((h) => h.task === task);
     const canvas = $('hotspot-timeline');
     canvas.style.height = `${Math.max(1, rows.length) * 26 + 40}px`;
@@ -96,22 +97,32 @@
 
   function show() {
     if (!data) return;
-    const task = Number($('hotspot-task').value || 0);
+    const task = Number($('hotspot-task').value || 1);
     draw(task);
     list(task);
   }
 
+  const query = () => ($('hotspot-incomplete').checked ? '?incomplete=1' : '');
   async function load() {
-    data = await api(`${base}/insights.json`);
+    data = await api(`${base}/insights.json${query()}`);
     const select = $('hotspot-task');
     const chosen = select.value;
     select.replaceChildren(...data.tasks.map((t, i) => {
       const o = document.createElement('option');
-      o.value = String(i);
+      o.value = String(i + 1);
       o.textContent = `${i + 1}. ${t}`;
       return o;
     }));
-    if (chosen && +chosen < data.tasks.length) select.value = chosen;
+    if (chosen && +chosen <= data.tasks.length) select.value = chosen;
+    const n = data.sessions.filter((s) => s.included).length;
+    const out = Object.entries(data.left_out).filter(([, k]) => k).map(([status, k]) => `${k} ${status === 'live' ? 'running' : status}`);
+    $('hotspot-included').textContent = `${n} ${data.incomplete ? 'completed or incomplete' : 'completed'} session${n === 1 ? '' : 's'}`
+      + `${out.length ? ` (left out: ${out.join(', ')})` : ''}, each aligned on the moment its participant started the task: `
+      + 'a hotspot is where at least two participants, and at least a third of those who did the task, had a moment '
+      + 'of the same kind within 5 s.';
+    for (const [id, file] of [['hotspots-csv', 'hotspots.csv'], ['figures-csv', 'figures.csv'], ['moments-csv', 'moments.csv'], ['insights-json', 'insights.json']]) {
+      $(id).href = `${base}/${file}${query()}`;
+    }
     show();
   }
 
@@ -121,11 +132,8 @@
     li.append(KIND_TEXT[k]);
     return li;
   }));
-  $('hotspots-csv').href = `${base}/hotspots.csv`;
-  $('figures-csv').href = `${base}/figures.csv`;
-  $('moments-csv').href = `${base}/moments.csv`;
-  $('insights-json').href = `${base}/insights.json`;
   $('hotspot-task').addEventListener('change', show);
+  $('hotspot-incomplete').addEventListener('change', () => load().catch((e) => showMessage(e.message)));
   document.addEventListener('study-changed', () => load().catch((e) => showMessage(e.message)));
   window.addEventListener('resize', show);
   load().catch((e) => showMessage(e.message));

@@ -259,11 +259,12 @@
   /* After Stop: how long the session was and the share of face time per expression. */
   function showSessionSummary() {
     if (!timeline.length) return;
-    const { shares, faceSeconds, seconds } = sessionShares(timeline, CLASSES);  // static/shares.js
+    const { shares, faceSeconds, inView, faces, seconds } = sessionShares(timeline, CLASSES);  // static/shares.js
     const box = $('session-summary');
     const span = seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s` : `${seconds.toFixed(0)} s`;
+    const several = faces > 1 ? ` (${faces} faces: ${faceSeconds.toFixed(0)} s of face time together)` : '';
     $('session-text').textContent = faceSeconds
-      ? `${span}, faces in view for ${faceSeconds.toFixed(0)} s (face time). Share of face time per expression:`
+      ? `${span}, a face in view for ${inView.toFixed(0)} s${several}. Share of face time per expression:`
       : `${span}, no face in view.`;
     renderShares($('session-shares'), faceSeconds ? shares : {}, CLASSES, EMOJI);
     $('session-shares').hidden = !faceSeconds;

@@ -1,15 +1,18 @@
-/* The study's live view on its results page: one card per session live now (its current expression,
-   a rolling chart, its task and the time in it, notes), pushed by the server over the WebSocket
-   /api/studies/{id}/live (docs/protocol.md; the login cookie is the researcher's token). */
+/* The study's live view on its results page: one card per session live now (the participant's current
+   expression, a rolling chart, someone else in view, the camera check, its task and the time in it,
+   notes), pushed by the server over the WebSocket /api/studies/{id}/live (docs/protocol.md; the login
+   cookie is the researcher's token: when it no longer works, the page says "Log in again"). An ended
+   session's card says so for a few seconds, then leaves: the session is in the sessions table. */
 'use strict';
 
 (() => {
-  const { config, showMessage, reload } = window.studyPage;
+  const { config, showMessage, reload, labelOf } = window.studyPage;
   const $ = (id) => document.getElementById(id);
   const CLASSES = config.classes;
   const WINDOW_S = 20;      // seconds in a card's rolling chart
-  const ENDED_KEEP_MS = 15000;  // an ended session's card stays this long
+  const ENDED_KEEP_MS = 4000;  // an ended session's card stays this long
   const cards = new Map();  // session id -> card
+  let captions = 0;  // the cards' table captions get ids of their own
   let ws = null, retryMs = 1000, serverOffset = 0;  // serverOffset: server clock - this clock (s)
 
   const nowS = () => Date.now() / 1000 + serverOffset;
@@ -30,8 +33,8 @@
     $('live-state').textContent = text;
   }
 
-  function showEmpty() {
-    $('no-live').hidden = [...cards.values()].some((c) => c.live);
+  function showEmpty() {  // "nobody is taking part" only when no card is shown, not beside an ended one
+    $('no-live').hidden = cards.size > 0;
   }
 
   class Card {
@@ -41,7 +44,6 @@
       this.live = true;
       this.task = null;
       this.taskStarted = null;
-      this.mainId = null;
       this.lastT = null;      // the newest result's stream time, and when it came (performance.now())
       this.lastAt = 0;
       this.root = el('article', 'live-card');
@@ -49,7 +51,8 @@
       this.root.dataset.state = 'live';
       this.root.dataset.results = '0';
       const head = el('header');
-      head.append(el('strong', '', `Session started ${new Date(started * 1000).toISOString().slice(11, 19)} UTC`));
+      this.title = el('strong', '', `started ${new Date(started * 1000).toISOString().slice(11, 19)} UTC`);
+      head.append(this.title);
       this.badge = el('span', 'live-badge', 'live');
       head.append(this.badge);
       this.current = el('p', 'live-current');
@@ -58,10 +61,31 @@
       this.confidence = el('span', 'live-confidence');
       this.current.append(this.emoji, this.label, this.confidence);
       this.taskLine = el('p', 'live-task');
+      this.others = el('p', 'live-others');
+      this.others.hidden = true;
       this.canvas = el('canvas', 'live-chart');
       this.canvas.width = 480;
       this.canvas.height = 160;
+      this.canvas.setAttribute('role', 'img');
+      this.canvas.setAttribute('aria-label', `The participant's expressions over the last ${WINDOW_S} seconds`);
       this.chart = new RollingChart(this.canvas, CLASSES, WINDOW_S);
+      // the chart's text alternative: the shares as a table (static/shares.js), refreshed by tick()
+      this.tableBox = el('details', 'chart-table');
+      this.tableBox.append(el('summary', '', 'The chart as a table'));
+      this.table = el('table');
+      const caption = el('caption', '', `The participant's face: each expression's probability now and its mean `
+        + `over the last ${WINDOW_S} seconds`);
+      caption.id = `live-caption-${++captions}`;
+      this.canvas.setAttribute('aria-describedby', caption.id);
+      const headRow = el('tr');
+      for (const name of ['Expression', 'Now', `Mean, last ${WINDOW_S} s`]) {
+        const th = el('th', '', name);
+        th.scope = 'col';
+        headRow.append(th);
+      }
+      this.table.append(caption, el('thead'), el('tbody'));
+      this.table.tHead.append(headRow);
+      this.tableBox.append(this.table);
       this.form = el('form', 'live-note');
       this.input = el('input');
       this.input.maxLength = 2000;
@@ -72,7 +96,7 @@
       this.form.append(this.input, add);
       this.form.addEventListener('submit', (e) => { e.preventDefault(); this.sendNote(); });
       this.notes = el('ul', 'notes');
-      this.root.append(head, this.current, this.taskLine, this.canvas, this.form, this.notes);
+      this.root.append(head, this.current, this.taskLine, this.others, this.canvas, this.tableBox, this.form, this.notes);
       $('live-cards').appendChild(this.root);
       this.tick();
     }
@@ -88,8 +112,13 @@
       this.root.dataset.results = String(+this.root.dataset.results + 1);
       this.root.dataset.frame = String(message.frame);
       const faces = message.faces || [];
-      const main = faces.find((f) => f.id === this.mainId) || faces[0] || null;  // largest first
-      this.mainId = main ? main.id : null;
+      const main = faces.find((f) => f.participant) || null;  // the participant's face, never someone else's
+      const others = faces.length - (main ? 1 : 0);
+      this.others.hidden = !others && !message.check;
+      this.others.textContent = message.check && message.check.state !== 'passed'
+        ? `Camera check: ${message.check.guidance}`
+        : (others ? `Someone else in view (${others} other face${others === 1 ? '' : 's'})` : '');
+      this.root.dataset.others = String(others);
       this.emoji.textContent = main ? config.emoji[main.label] || '' : '';
       this.label.textContent = main ? main.label : 'no face';
       this.confidence.textContent = main ? `${Math.round(100 * main.probs[main.label])}%` : '';
@@ -134,6 +163,10 @@
     }
 
     tick() {
+      const { latest, mean } = this.chart.summary();
+      sharesTable(this.table, [{ values: this.live ? latest : null }, { values: mean }], CLASSES, config.emoji);
+      const label = labelOf(this.id);  // S1, S2, ... once the sessions table has it
+      if (label && !this.title.textContent.startsWith(label)) this.title.textContent = `${label} · ${this.title.textContent}`;
       if (!this.live) { this.taskLine.textContent = 'The session has ended.'; return; }
       const inSession = `${clock(nowS() - this.started)} in the session`;
       this.taskLine.textContent = this.task === null
@@ -197,7 +230,19 @@
       else if (msg.type === 'event') onEvent(msg);
       else if (msg.type === 'error') { $('live-error').textContent = msg.message; $('live-error').hidden = false; }
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', async () => {
+      // refused (401: the login expired, was ended, or its token revoked)? then say so, do not retry
+      let loggedOut = false;
+      try { loggedOut = (await fetch('/api/researcher', { credentials: 'same-origin' })).status === 401; } catch (e) { /* offline */ }
+      if (loggedOut) {
+        $('live-state').dataset.state = 'logged-out';
+        $('live-state').replaceChildren('not logged in: ');
+        const link = el('a', '', 'Log in again');
+        link.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+        link.id = 'login-again';
+        $('live-state').append(link);
+        return;
+      }
       setState('disconnected', `reconnecting in ${Math.round(retryMs / 1000)} s…`);
       setTimeout(connect, retryMs);
       retryMs = Math.min(15000, retryMs * 2);

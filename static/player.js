@@ -1,7 +1,7 @@
 /* A session's screen recording played beside its expression timeline (results page): a cursor on the
-   timeline follows playback, clicking the timeline or a task button seeks the video, the participant's
-   expression at that moment is shown over the player, and the session's moments are listed, each
-   playing from 3 s before it. One clock: the session's stream time (results' time_s); the recording's
+   timeline follows playback, clicking the timeline or a task label above it (results.js) seeks the video,
+   the participant's expression at that moment is shown over the player, and the session's moments are
+   listed, each playing from 3 s before it. One clock: the session's stream time (results' time_s); the recording's
    second v is the stream's second offset_s + v (GET /api/sessions/{id}: "screen"). Without a recording
    the cursor and the expression follow clicks on the timeline and the moments. */
 'use strict';
@@ -117,43 +117,22 @@
       b.type = 'button';
       b.className = 'moment';
       b.dataset.at = String(m.start_s);
-      const task = m.task === null ? 'outside tasks' : `task ${m.task + 1}`;
+      const task = m.task === null ? 'outside tasks' : `task ${m.task}`;
       b.textContent = `${clock(m.start_s)} ${config.emoji[m.expression]} ${KIND_TEXT[m.kind]}`
         + `${m.kind === 'negative' ? ` (${m.expression})` : ''}, ${m.length_s.toFixed(1)} s, +${Math.round(m.strength * 100)}% · ${task}`;
-      b.title = `strength: ${m.strength.toFixed(2)} above the participant's baseline; plays from ${clock(m.play_from_s)}`;
+      b.title = `${m.task === null ? '' : `${m.task}. ${m.title}: `}strength ${m.strength.toFixed(2)} above the participant's baseline; plays from ${clock(m.play_from_s)}`;
       b.addEventListener('click', () => seek(m.play_from_s, true));
       li.appendChild(b);
       return li;
     }));
   }
 
-  function taskJumps(s) {
-    $('task-jumps').replaceChildren(...s.markers.filter((m) => m.event === 'start').map((m) => {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'secondary';
-      b.dataset.task = String(m.task);
-      b.textContent = `▶ ${m.task + 1}. ${s.study.tasks[m.task] || ''} (${clock(m.time_s)})`;
-      b.addEventListener('click', () => seek(m.time_s, false));
-      return b;
-    }));
-  }
-
-  function figureTable(s) {
-    const body = $('figure-table').querySelector('tbody');
-    const fmt = (v, signed) => (v === null ? '–' : `${signed && v > 0 ? '+' : ''}${v.toFixed(2)}`);
-    body.replaceChildren(...s.task_figures.map((f) => {
-      const tr = document.createElement('tr');
-      tr.dataset.task = f.task === null ? '' : String(f.task);
-      const cells = [f.task === null ? f.title : `${f.task + 1}. ${f.title}`, `${f.face_s.toFixed(1)} s`,
-        fmt(f.valence, true), fmt(f.expressiveness, false), f.moments.negative, f.moments.surprise, f.moments.smile];
-      cells.forEach((text, i) => {
-        const td = tr.insertCell();
-        td.textContent = String(text);
-        if (i) td.className = 'num';
-      });
-      return tr;
-    }));
+  function baselineNote(s) {
+    const b = s.baseline;
+    if (!b) return 'No baseline: the participant\'s face was never found, so no moments.';
+    return b.source === 'camera check'
+      ? `Baseline: the participant's face during the camera check (${b.frames} frames, ${clock(b.from_s)}–${clock(b.to_s)}).`
+      : `Baseline: the participant's first ${Math.round(b.to_s - b.from_s + 0.5)} s with a face (${b.frames} frames; no passed camera check).`;
   }
 
   document.addEventListener('session-shown', (ev) => {
@@ -176,8 +155,7 @@
     }
     $('screen-note').textContent = screenNote(session);
     momentList(session);
-    taskJumps(session);
-    figureTable(session);
+    $('baseline-note').textContent = baselineNote(session);
     place(playable ? offset : (times[0] || 0));
     const pending = window.studyPage.pendingSeek;
     if (pending && pending.session === session.id) {

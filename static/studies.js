@@ -17,14 +17,22 @@
     const studies = await resp.json();
     $('no-studies').hidden = studies.length > 0;
     const body = $('studies').querySelector('tbody');
+    const when = (iso) => (iso ? iso.replace('T', ' ').slice(0, 16) : '–');
     body.replaceChildren(...studies.map((s) => {
       const tr = document.createElement('tr');
       tr.dataset.study = s.id;
-      const title = tr.insertCell(); title.textContent = s.title;
+      const title = tr.insertCell(); title.textContent = s.title; title.title = s.title; title.className = 'title';
       if (s.screen) title.append(' ', Object.assign(document.createElement('span'), { className: 'tag', textContent: 'screen recorded' }));
-      const n = tr.insertCell(); n.textContent = String(s.sessions); n.className = 'num';
-      tr.insertCell().appendChild(link(s.participant_url));
+      tr.insertCell().textContent = when(s.created);
+      tr.insertCell().textContent = s.closed ? 'closed' : (s.max_sessions ? `open (cap ${s.max_sessions})` : 'open');
+      const n = tr.insertCell();
+      const st = s.statuses;
+      n.textContent = `${st.completed || 0} / ${st.incomplete || 0} / ${st.withdrawn || 0}${st.live ? ` (${st.live} running)` : ''}`;
+      n.className = 'num';
+      n.dataset.sessions = String(s.sessions);
+      tr.insertCell().textContent = when(s.last_session);
       tr.insertCell().appendChild(link(s.results_url, 'results'));
+      tr.insertCell().appendChild(link(s.participant_url));
       return tr;
     }));
   }
@@ -37,7 +45,11 @@
       tasks: $('study-tasks').value.split('\n').map((t) => t.trim()).filter(Boolean),
       feedback: $('study-feedback').checked,
       screen: $('study-screen').checked,
+      check_required: $('study-check-required').checked,
     };
+    for (const [id, key] of [['study-max-sessions', 'max_sessions'], ['study-retention-days', 'retention_days']]) {
+      if ($(id).value.trim() !== '') body[key] = Number($(id).value);
+    }
     const resp = await fetch('/api/studies', {
       method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
     });

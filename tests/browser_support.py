@@ -129,3 +129,68 @@ def set_viewport(driver, width: int, height: int, scale: float = 1.0, mobile: bo
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile},
     )
+
+
+def screenshot(driver, tmp_path: Path, name: str) -> Path:
+    """A screenshot in $FER_SCREENSHOTS (e.g. docs/screenshots), else in the test's tmp_path."""
+    import os
+
+    folder = Path(os.environ.get("FER_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+class StudyParticipant(threading.Thread):
+    """A study participant streaming over real WebRTC (server/client.py) from its own thread and event
+    loop: the ``before`` steps, then ``ready`` is set; with ``linger`` it streams on until ``stop()``,
+    then the ``after`` steps. A step is ("start" | "end", task index), a marker, or a number: wait for
+    that many more results. ``session`` is its session id, ``error`` what went wrong (None)."""
+
+    def __init__(self, url: str, token: str, before=(), after=(), linger: bool = True, fps: int = 15):
+        super().__init__(daemon=True)
+        self.url, self.token, self.before, self.after, self.linger, self.fps = url, token, before, after, linger, fps
+        self.session = None
+        self.ready = threading.Event()
+        self.done = threading.Event()
+        self.error = None
+
+    def run(self):
+        asyncio.run(self._run())
+
+    async def _steps(self, live, steps):
+        for step in steps:
+            if isinstance(step, int):
+                await live.wait_results(len(live.results) + step)
+            else:
+                reply = await live.mark(step[1], step[0])
+                assert reply["type"] == "marked", reply
+
+    async def _run(self):
+        import aiohttp
+        import numpy as np
+
+        from server.client import FrameTrack, LiveClient
+
+        try:
+            async with aiohttp.ClientSession() as http:
+                live = LiveClient(await http.ws_connect(self.url + "ws"))
+                await live.start(FrameTrack([np.full((96, 128, 3), 90, np.uint8)], fps=self.fps), study=self.token,
+                                 consent=True)
+                self.session = next(m["id"] for m in live.messages if m["type"] == "session")
+                await live.wait_results(5)
+                await self._steps(live, self.before)
+                self.ready.set()
+                while self.linger and not self.done.is_set():
+                    await asyncio.sleep(0.1)
+                await self._steps(live, self.after)
+                await live.close()
+        except Exception as e:  # seen by the test
+            self.error = e
+        finally:
+            self.ready.set()
+
+    def stop(self):
+        self.done.set()
+        self.join(20)

@@ -2,7 +2,9 @@
 any page in any state (the live page idle, streaming, with its chart's table, the class view and its
 question, presentation mode, after Stop, on a phone; an upload's result and its "Delete now" question;
 the responsible-use page; the researcher's login, studies list and results with a live participant;
-every step a participant sees); every control is reached and worked with the keyboard alone, with a
+every step a participant sees: the camera check failing and passed, "Stop and delete my data" and its
+result; the results page with its glossary, sessions table and a session, on a phone too; the charts'
+tables on the participant's page and the live cards); every control is reached and worked with the keyboard alone, with a
 visible focus; the main face's expression is announced politely, only on a change, at most every few
 seconds; prefers-reduced-motion is respected; and people in view are told while their expressions are
 inferred."""
@@ -18,13 +20,14 @@ import pytest
 from server import Settings, UploadSettings, create_app
 
 from axe_support import assert_accessible
-from browser_support import ServerThread, chromium, needs_chromium, set_viewport
+from browser_support import ServerThread, chromium, needs_chromium, screenshot, set_viewport
 from test_browser_live import write_y4m
 from test_server import StubAnalyzer
 
 pytestmark = needs_chromium
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -137,10 +140,45 @@ def text_fits(driver, element) -> tuple[float, float]:
         "        e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)];", element)
 
 
+WIDER = """return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > arguments[0] + 2
+             && (!e.closest('.table-scroll') || getComputedStyle(e).position !== 'static'))
+             .slice(0, 10).map((e) => `${e.tagName}#${e.id}.${e.className}`);"""
+
+
+def withdraw_and_check(driver, wait, when: str) -> None:
+    """ "Stop and delete my data" from the participant's page: its confirmation, then its result."""
+    button = by_id(driver, "delete-data") if by_id(driver, "thanks").is_displayed() else by_id(driver, "withdraw")
+    button.click()
+    wait.until(lambda d: by_id(d, "confirm-withdraw").is_displayed())
+    assert driver.switch_to.active_element.get_attribute("id") == "withdraw-yes"  # the focus is on the question
+    assert_accessible(driver, f"participant: stop and delete, confirmation ({when})")
+    by_id(driver, "withdraw-yes").click()
+    wait.until(lambda d: by_id(d, "withdrawn").is_displayed())
+    assert_accessible(driver, f"participant: stopped and deleted ({when})")
+
+
+def chart_table(driver, wait, root, what: str) -> float:
+    """Open a chart's text alternative (its "The chart as a table") in ``root``: the happy row's first
+    number (per cent), once the table has its seven rows filled."""
+    root.find_element(By.CSS_SELECTOR, "details.chart-table summary").click()
+    table = root.find_element(By.CSS_SELECTOR, "details.chart-table table")
+    wait.until(lambda d: len(table.find_elements(By.CSS_SELECTOR, "tbody tr")) == 7)
+    happy = 'const c = arguments[0].querySelector(\'tr[data-class="happy"] td\'); return c && c.textContent'
+    wait.until(lambda d: d.execute_script(happy, table) not in (None, "–"))  # (its rows are remade every second)
+    caption = driver.execute_script("const t = arguments[0]; return t.caption && t.caption.id", table)
+    assert caption and driver.find_elements(By.CSS_SELECTOR, f'canvas[aria-describedby="{caption}"]'), what
+    return float(driver.execute_script(happy, table).rstrip("%"))
+
+
 def test_studies_pages_and_every_participant_step(tmp_path, camera):
-    """The researcher's pages and the participant's steps; the results page with a participant live
-    (the observer's note box shows its whole placeholder at every screen size)."""
-    app = create_app(Settings(database=f"sqlite:///{tmp_path / 'fer.db'}", admin_token=TOKEN), analyzer=StubAnalyzer())
+    """The researcher's pages and the participant's steps: consent, the camera check (failing with its
+    guidance, and passed), tasks, the feedback chart as a table, "Stop and delete my data" (its
+    confirmation and its result, during the camera check and after the tasks); the results page with a
+    participant live (the live card's chart as a table; the observer's note box shows its whole
+    placeholder at every screen size), with the glossary, the sessions table and a session shown, at
+    1280x720 and on a 390x844 phone."""
+    app = create_app(Settings(database=f"sqlite:///{tmp_path / 'fer.db'}", admin_token=TOKEN, check_help_s=2.0),
+                     analyzer=StubAnalyzer())
     with ServerThread(app) as url:
         driver = chromium(tmp_path, camera)
         try:
@@ -152,11 +190,24 @@ def test_studies_pages_and_every_participant_step(tmp_path, camera):
             by_id(driver, "token").send_keys(TOKEN)
             driver.find_element(By.CSS_SELECTOR, "#login button").click()
             wait.until(lambda d: d.find_elements(By.ID, "new-study"))
+            # the stub's face is 30 px wide: it passes a check for 20 px faces, and fails the default 80 px
             study = api(url, "/api/studies", {"title": "Lamp shop", "consent": "We store your expressions, never video.",
-                                              "tasks": ["Find a lamp", "Pay for it"], "feedback": True})
+                                              "tasks": ["Find a lamp", "Pay for it"], "feedback": True,
+                                              "quality": {"min_face_px": 20}})
+            far = api(url, "/api/studies", {"title": "Far away", "consent": "ok", "tasks": ["One"]})
             driver.refresh()
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studies tbody tr"))
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#studies tbody tr")) == 2)
             assert_accessible(driver, "studies list")
+
+            # the camera check failing: its guidance, then the help and "Continue without the check"
+            driver.get(far["participant_url"])
+            by_id(driver, "agree").click()
+            wait.until(lambda d: by_id(d, "check").get_attribute("data-problem") == "too_small")
+            assert "Move closer" in by_id(driver, "check-guidance").text
+            wait.until(lambda d: by_id(d, "check-skip").is_displayed())
+            assert by_id(driver, "check-help").is_displayed() and by_id(driver, "inferring").is_displayed()
+            assert_accessible(driver, "participant: camera check failing, with guidance")
+            withdraw_and_check(driver, wait, "during the camera check")
 
             driver.get(study["participant_url"])
             assert_accessible(driver, "participant: consent")
@@ -166,9 +217,13 @@ def test_studies_pages_and_every_participant_step(tmp_path, camera):
             driver.get(study["participant_url"])
             assert not by_id(driver, "inferring").is_displayed()
             by_id(driver, "agree").click()
-            wait.until(lambda d: int(d.find_element(By.TAG_NAME, "body").get_attribute("data-results") or 0) >= 5)
+            wait.until(lambda d: by_id(d, "check").get_attribute("data-state") == "passed")
+            wait.until(lambda d: by_id(d, "task-panel").is_displayed())
             assert by_id(driver, "inferring").is_displayed()  # the participant is told, as by a recording light
-            assert_accessible(driver, "participant: streaming, tasks")
+            assert "passed" in by_id(driver, "check-guidance").text
+            assert_accessible(driver, "participant: camera check passed, tasks")
+            assert chart_table(driver, wait, by_id(driver, "feedback"), "participant's feedback") > 50  # the stub: 94 %
+            assert_accessible(driver, "participant: the feedback chart as a table")
             first = driver.find_element(By.CSS_SELECTOR, "#tasks li .start")
             first.click()
             wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#tasks li").get_attribute("data-state") == "running")
@@ -180,6 +235,7 @@ def test_studies_pages_and_every_participant_step(tmp_path, camera):
             driver.get(study["results_url"])
             card = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".live-card[data-state='live']"))[0]
             wait.until(lambda d: int(card.get_attribute("data-results")) >= 3)
+            assert chart_table(driver, wait, card, "a live card") > 50
             note = card.find_element(By.CSS_SELECTOR, ".live-note input")
             for width, height, scale, mobile in SCREENS:
                 set_viewport(driver, width, height, scale, mobile)
@@ -187,7 +243,7 @@ def test_studies_pages_and_every_participant_step(tmp_path, camera):
                 needed, room = text_fits(driver, note)
                 assert needed <= room, f"the note box's placeholder is cut off at {width}x{height}: {needed} > {room}"
             set_viewport(driver, 1280, 720)
-            assert_accessible(driver, "results page with a live participant")
+            assert_accessible(driver, "results page with a live participant, its chart as a table")
 
             driver.switch_to.window(participant_tab)
             driver.find_element(By.CSS_SELECTOR, "#tasks li .done").click()
@@ -200,17 +256,34 @@ def test_studies_pages_and_every_participant_step(tmp_path, camera):
             assert not by_id(driver, "inferring").is_displayed()
             assert_accessible(driver, "participant: thanks")
 
+            # the results page: the glossary, the sessions table, a session shown; then on a phone
             driver.switch_to.new_window("tab")
             driver.get(study["results_url"])
-            row = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr button.show"))[0]
-            row.click()
+            wait.until(lambda d: d.find_elements(
+                By.CSS_SELECTOR, '#sessions tbody tr[data-status="completed"] button.show'))
+            driver.find_element(By.CSS_SELECTOR, "#glossary summary").click()
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#glossary-list dt")) >= 5)
+            assert_accessible(driver, "results page, the glossary and the sessions table")
+            driver.find_element(By.CSS_SELECTOR, "#sessions tbody tr button.show").click()
             wait.until(lambda d: by_id(d, "timeline").get_attribute("data-markers") == "4")
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#task-table tbody tr"))
             assert_accessible(driver, "results page, a session shown")
+            width, height, scale, mobile = SCREENS[2]
+            set_viewport(driver, width, height, scale, mobile)
+            # a phone widens its layout to the page's content: innerWidth stays 390 only if nothing is wider
+            try:
+                wait.until(lambda d: d.execute_script("return innerWidth") == width)
+            except TimeoutException:
+                raise AssertionError(f"the results page is wider than {width} px: "
+                                     f"{driver.execute_script(WIDER, width)}") from None
+            assert driver.execute_script("return document.scrollingElement.scrollWidth") <= width
+            assert_accessible(driver, f"results page at {width}x{height}, the glossary open and a session shown")
+            driver.execute_script("document.getElementById('sessions').scrollIntoView()")
+            screenshot(driver, tmp_path, "a11y-results-phone")
+            set_viewport(driver, 1280, 720)
 
             driver.switch_to.window(participant_tab)
-            by_id(driver, "delete-data").click()
-            wait.until(lambda d: by_id(d, "deleted").is_displayed())
-            assert_accessible(driver, "participant: data deleted")
+            withdraw_and_check(driver, wait, "after the tasks")
             driver.get(url + "p/no-such-study")
             assert_accessible(driver, "participant: unknown link")
         finally:
@@ -353,12 +426,13 @@ def test_the_expression_is_announced_politely_only_on_a_change(tmp_path, analyze
             started = time.monotonic()
             wait.until(lambda d: any(text == "happy" for _, text in announcements(d)))
             samples = int(by_id(driver, "chart").get_attribute("data-samples"))
+            # many results, every one happy (at least 8 s and 50 results: a loaded machine analyses fewer a second)
+            wait.until(lambda d: int(by_id(d, "chart").get_attribute("data-samples")) > samples + 50)
             while time.monotonic() - started < 8:
                 time.sleep(0.5)
             said = announcements(driver)
-            # 30 results a second, every one happy: "happy" once (maybe "no face" first, while the face is confirmed)
+            # "happy" once (maybe "no face" first, while the face is confirmed)
             assert [t for _, t in said][-1] == "happy" and [t for _, t in said].count("happy") == 1, said
-            assert int(by_id(driver, "chart").get_attribute("data-samples")) > samples + 50
             gaps = [b[0] - a[0] for a, b in zip(said, said[1:])]
             assert all(g >= 3900 for g in gaps), said
             by_id(driver, "stop").click()

@@ -3,19 +3,14 @@ real WebRTC (server/client.py, in its own thread) appears as a live card with th
 task and its ticking time; the researcher adds a note from the card; the card ends with the session;
 the comparison then shows the session beside the study's mean."""
 
-import asyncio
 import csv
 import io
 import json
-import threading
 import urllib.request
 
-import numpy as np
-
 from server import Settings, create_app
-from server.client import FrameTrack, LiveClient
 
-from browser_support import ServerThread, chromium, needs_chromium
+from browser_support import ServerThread, StudyParticipant, chromium, needs_chromium
 from test_server import StubAnalyzer
 
 pytestmark = needs_chromium
@@ -33,44 +28,6 @@ def api(url: str, path: str, body: dict | None = None):
         return json.loads(text) if resp.headers.get_content_type() == "application/json" else text
 
 
-class Participant(threading.Thread):
-    """A participant streaming from its own thread and event loop until ``stop()``: starts task 0."""
-
-    def __init__(self, url: str, token: str):
-        super().__init__(daemon=True)
-        self.url, self.token = url, token
-        self.session = None
-        self.ready = threading.Event()
-        self.done = threading.Event()
-        self.error = None
-
-    def run(self):
-        asyncio.run(self._run())
-
-    async def _run(self):
-        import aiohttp
-
-        try:
-            async with aiohttp.ClientSession() as http:
-                live = LiveClient(await http.ws_connect(self.url + "ws"))
-                await live.start(FrameTrack([np.full((96, 128, 3), 90, np.uint8)], fps=15), study=self.token,
-                                 consent=True)
-                self.session = next(m["id"] for m in live.messages if m["type"] == "session")
-                await live.mark(0, "start")
-                await live.wait_results(5)
-                self.ready.set()
-                while not self.done.is_set():
-                    await asyncio.sleep(0.1)
-                await live.close()
-        except Exception as e:  # seen by the test
-            self.error = e
-            self.ready.set()
-
-    def stop(self):
-        self.done.set()
-        self.join(20)
-
-
 def test_results_page_shows_a_live_participant_and_takes_notes(tmp_path):
     server = ServerThread(create_app(Settings(database=f"sqlite:///{tmp_path / 'fer.db'}", admin_token=TOKEN),
                                      analyzer=StubAnalyzer()))
@@ -86,7 +43,8 @@ def test_results_page_shows_a_live_participant_and_takes_notes(tmp_path):
         wait.until(lambda d: by_id("live-state").get_attribute("data-state") == "connected")
         assert by_id("no-live").is_displayed() and not driver.find_elements(By.CSS_SELECTOR, ".live-card")
 
-        participant = Participant(url, study["participant_url"].rsplit("/", 1)[1])
+        participant = StudyParticipant(url, study["participant_url"].rsplit("/", 1)[1], before=[("start", 0), 5],
+                                       after=[("end", 0), ("start", 1), ("end", 1)])  # the last task done: completed
         participant.start()
         assert participant.ready.wait(60) and participant.error is None, participant.error
         card = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'.live-card[data-session="{participant.session}"]'))

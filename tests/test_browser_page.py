@@ -12,7 +12,6 @@ screenshots there (the README shows them); otherwise they go to pytest's tmp_pat
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from server import create_app
 
 import samples
-from browser_support import ServerThread, chromium, needs_chromium, set_viewport
+from browser_support import ServerThread, chromium, needs_chromium, screenshot, set_viewport
 from test_browser_live import write_y4m
 
 pytestmark = needs_chromium
@@ -45,14 +44,6 @@ def page(tmp_path, camera_y4m, analyzer):
     yield driver, url
     driver.quit()
     server.stop()
-
-
-def screenshot(driver, tmp_path: Path, name: str) -> Path:
-    folder = Path(os.environ.get("FER_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
-    driver.save_screenshot(str(path))
-    return path
 
 
 def rect(driver, selector: str) -> dict:

@@ -10,8 +10,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from ml.schema import COLUMNS
 from server import Settings, create_app, keys
+from server.studies.rows import EXPORT_COLUMNS
 
 from browser_support import ServerThread, chromium, needs_chromium
 from test_browser_live import write_y4m
@@ -66,6 +66,10 @@ def test_participant_flow_then_results_page_and_export(tmp_path, face_frame_640,
         wait.until(lambda d: int(d.find_element(By.TAG_NAME, "body").get_attribute("data-results") or 0) >= 5)
         session_id = driver.find_element(By.TAG_NAME, "body").get_attribute("data-session")
         wait.until(lambda d: by_id("current-label").get_attribute("data-label") == "happy")  # live feedback on
+        # the camera check first: one face, large and lit enough, held 2 s; the tasks only then
+        assert not by_id("task-panel").is_displayed() or by_id("check").get_attribute("data-state") == "passed"
+        wait.until(lambda d: by_id("check").get_attribute("data-state") == "passed")
+        assert "passed" in by_id("check-guidance").text and by_id("task-panel").is_displayed()
         tasks = driver.find_elements(By.CSS_SELECTOR, "#tasks li")
         assert not tasks[1].find_element(By.CSS_SELECTOR, ".start").is_enabled()  # one at a time
         results = lambda: int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-results"))  # noqa: E731
@@ -97,37 +101,43 @@ def test_participant_flow_then_results_page_and_export(tmp_path, face_frame_640,
         assert lit > 200
         cells = driver.execute_script(
             "return [...document.querySelectorAll('#task-table tbody tr')].map(tr => [tr.dataset.task,"
-            " tr.cells[0].textContent, +tr.cells[1].textContent, +tr.cells[2].textContent,"
+            " tr.cells[0].textContent, +tr.querySelector('[data-figure=frames]').textContent,"
+            " +tr.querySelector('[data-figure=frames_with_face]').dataset.value,"
             " tr.querySelector('[data-class=happy]').textContent])")
         by_task = {c[0]: c for c in cells}
-        for i, title in ((0, "Find a lamp"), (1, "Pay for it")):
+        for i, title in ((1, "Find a lamp"), (2, "Pay for it")):
             task = by_task[str(i)]
-            assert task[1] == f"{i + 1}. {title}" and task[2] >= 15 and task[3] >= 0.8 * task[2], task
+            assert task[1] == f"{i}. {title}" and task[2] >= 15 and task[3] >= 0.8 * task[2], task
             assert int(task[4].split("%")[0]) >= 80, task  # the astronaut smiles
+        assert row.get_attribute("data-status") == "completed" and "passed" in row.text
 
         # the downloads, as the page links them (with the login cookie)
         csv_text = driver.execute_async_script(
             "fetch(document.getElementById('export-csv').href).then(r => r.text()).then(arguments[0])")
         rows = list(csv.DictReader(io.StringIO(csv_text)))
-        assert list(rows[0]) == [*COLUMNS, "session", "task"]
-        assert {r["session"] for r in rows} == {session_id}
-        for i in ("0", "1"):
+        assert list(rows[0]) == list(EXPORT_COLUMNS)
+        assert {r["session"] for r in rows} == {session_id} and {r["session_label"] for r in rows} == {"S1"}
+        for i in ("1", "2"):
             mine = [r for r in rows if r["task"] == i]
             assert len(mine) >= 15 and sum(r["label"] == "happy" for r in mine) >= 0.8 * len(mine)
         js = json.loads(driver.execute_async_script(
             "fetch(document.getElementById('export-json').href).then(r => r.text()).then(arguments[0])"))
-        assert [(m["task"], m["event"]) for m in js["markers"]] == [(0, "start"), (0, "end"), (1, "start"), (1, "end")]
+        assert [(m["task"], m["event"]) for m in js["markers"]] == [(1, "start"), (1, "end"), (2, "start"), (2, "end")]
         assert len(js["rows"]) == len(rows)
 
-        # the participant deletes their data: the study has no sessions any more
+        # the participant deletes their data from the thank-you page (confirmed): the session is withdrawn
         driver.switch_to.window(participant_tab)
         by_id("delete-data").click()
-        wait.until(lambda d: by_id("deleted").is_displayed())
+        wait.until(lambda d: by_id("confirm-withdraw").is_displayed())
+        by_id("withdraw-yes").click()
+        wait.until(lambda d: by_id("withdrawn").is_displayed())
+        assert not by_id("thanks").is_displayed()
         request = urllib.request.Request(results_url.replace("/studies/", "/api/studies/"),
                                          headers={"Authorization": f"Bearer {TOKEN}"})
-        assert json.load(urllib.request.urlopen(request))["sessions"] == []
+        [left] = json.load(urllib.request.urlopen(request))["sessions"]
+        assert left["status"] == "withdrawn" and left["frames"] == 0
         driver.switch_to.new_window("tab")
         driver.get(results_url)
-        wait.until(lambda d: by_id("no-sessions").is_displayed())
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#sessions tr[data-status="withdrawn"]'))
     finally:
         driver.quit()

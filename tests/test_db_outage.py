@@ -1,7 +1,7 @@
 """The studies' database goes away in the middle of a participant's stream, for real: PostgreSQL stopped
 (``pg_ctl stop``), SQLite's disk full (a small tmpfs filled to the last byte). The server answers
 instead of crashing through: the stream goes on, a task marker is kept for later, a new participant, a new
-study, an upload and a note are refused with a clear message (JSON under /api), ``/healthz`` says so, the
+study, an upload, a note and a withdrawal are refused with a clear message (JSON under /api), ``/healthz`` says so, the
 log has one line for the outage and no traceback; once the database is back, everything kept is stored
 in order and the session that ended meanwhile is closed."""
 
@@ -70,7 +70,7 @@ class SqliteOutage:
 async def outage(request, tmp_path):
     kind = SqliteOutage() if request.param == "sqlite" else PgOutage()
     kind.start()
-    settings = Settings(database=kind.url, admin_token=TOKEN,
+    settings = Settings(database=kind.url, admin_token=TOKEN, retention_sweep_s=0.3,  # (sweeps during the outage)
                         uploads=UploadSettings(directory=tmp_path / "uploads", poll_s=0.2))
     kind.app = create_app(settings, analyzer=CountingAnalyzer())
     kind.client = TestClient(TestServer(kind.app))
@@ -145,6 +145,14 @@ async def test_a_database_outage_is_answered_and_nothing_kept_is_lost(outage, fa
     # a note is refused, clearly; the live view stays open
     await observer.note(session, "during the outage")
     assert "the note was not stored" in await observer.wait_error(0)
+    # the participant's "Stop and delete my data" while the database is down: refused clearly (the page
+    # shows it, with the button to try again), nothing stopped or deleted, never kept for later
+    withdraw = f"/api/participant/{participant_token(study)}/sessions/{session}"
+    resp = await client.delete(withdraw)
+    assert resp.status == 503 and resp.headers["Retry-After"], await resp.text()
+    assert "nothing was deleted yet; please try again in a few minutes" in (await resp.json())["error"]
+    n = len(live.results)
+    await live.wait_results(n + 5, timeout=30)  # the stream goes on
     # the participant leaves while the database is down
     results_sent = len(live.results)
     await live.close()
@@ -170,6 +178,10 @@ async def test_a_database_outage_is_answered_and_nothing_kept_is_lost(outage, fa
     listed = await (await client.get(f"/api/studies/{study['id']}", headers=AUTH)).json()
     assert [s["live"] for s in listed["sessions"]] == [False]
     assert (await client.post("/api/studies", json=STUDY, headers=AUTH)).status == 201  # all as before
+    # the withdrawal tried again, now that the database is back: everything of the session is deleted
+    assert (await client.delete(withdraw)).status == 204
+    gone = await (await client.get(f"/api/sessions/{session}", headers=AUTH)).json()
+    assert gone["status"] == "withdrawn" and gone["rows"] == 0 and gone["frames"] == 0 and gone["markers"] == [] and gone["notes"] == []
     await observer.close()
 
 

@@ -76,10 +76,14 @@ async def test_eu_school_profile_live_page_only(aiohttp_client, tmp_path):
     assert page_config(html)["features"] == {"live": True, "classview": False, "uploads": False, "studies": False}
     for path in ("/static/classview.js", "/static/upload.js", "/static/studies.js", "/static/participant.js",
                  "/api/uploads/config", "/api/uploads/u-1", "/api/studies", "/studies", "/login", "/p/abc",
-                 "/api/sessions/s1/recordings"):
+                 "/api/sessions/s1/recordings", "/api/researcher", "/api/studies/s1/export.zip",
+                 "/api/studies/s1/sessions.csv", "/api/sessions/s1/markers.csv"):
         assert (await http.get(path)).status == 404, path
     assert (await http.post("/api/uploads", data=b"x")).status in (404, 405)
     assert (await http.post("/login", data={"token": TOKEN})).status in (404, 405)
+    assert (await http.post("/logout")).status in (404, 405)
+    assert (await http.patch("/api/studies/s1", json={"closed": True})).status in (404, 405)
+    assert (await http.delete("/api/participant/abc/sessions/s1")).status in (404, 405)
     for path in ("/static/live.js", "/static/present.js", "/static/webrtc.js", "/static/style.css", "/responsible-use"):
         assert (await http.get(path)).status == 200, path
     assert (await http.get("/healthz")).status == 200 and (await (await http.get("/healthz")).json())["features"] == ["live"]
@@ -145,3 +149,25 @@ async def test_the_responsible_use_page_renders_the_document(aiohttp_client, tmp
     assert "<h1>Responsible use</h1>" in html and "Article 5(1)(f)" in html and "Article 50(3)" in html
     assert "<table>" in html and "<script" not in html.split("<main")[1]
     assert 'href="../' not in html and ".md\"" not in html  # links into the repository are left as text
+
+
+@pytest.mark.asyncio
+async def test_a_first_researcher_token_is_made_only_with_the_studies_on(tmp_path):
+    """Without --admin-token, a first start makes a researcher token and shows it once (issue 21); with the
+    studies off it would never be shown, and the next start with them on would show none: none is made."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from server import keys
+
+    async def start(*features):
+        settings = Settings(features=frozenset(features), database=f"sqlite:///{tmp_path / 'fer.db'}")
+        http = TestClient(TestServer(create_app(settings, analyzer=StubAnalyzer())))
+        await http.start_server()
+        made = http.app[keys.STUDIES].made_token
+        await http.close()
+        return made
+
+    assert await start("live") is None
+    made = await start("live", "studies")
+    assert made and len(made) >= 43  # made now, when it is shown
+    assert await start("live", "studies") is None  # and kept

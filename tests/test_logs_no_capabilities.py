@@ -1,6 +1,8 @@
 """The real server (``python -m server --log-level debug``) through a whole study and an upload: its log,
-at the most talkative level, holds no capability (researcher token, participant link token, session and
-study ids, upload id and delete token) and no participant's data (a note's text)."""
+at the most talkative level, holds no capability (the admin and a named researcher token, a login cookie,
+participant link token, session and study ids, upload id and delete token) and no participant's data (a
+note's text), through the downloads (export.zip too), a study's settings, a login, a logout and a
+participant's withdrawal."""
 
 import asyncio
 import io
@@ -48,6 +50,11 @@ async def test_a_debug_log_holds_no_capability_and_no_note(tmp_path, face_frame_
              "--database", f"sqlite:///{tmp_path / 'fer.db'}"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=log_file, text=True, env=env)
     secrets_seen = {"researcher token": ADMIN}
+    added = subprocess.run([sys.executable, "-m", "server", "researcher", "add", "alice", "--database",
+                            f"sqlite:///{tmp_path / 'fer.db'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    named = added.stdout.split("\n")[1].strip()
+    secrets_seen["named researcher token"] = named
     try:
         await wait_for_line(proc, r"Studies \(researcher\)")
         base = f"http://127.0.0.1:{port}"
@@ -77,6 +84,23 @@ async def test_a_debug_log_holds_no_capability_and_no_note(tmp_path, face_frame_
             await observer.close()
             await live.mark(0, "end")
             await live.close()
+            # issue 21's researcher paths: a named token's login (its cookie), a study's settings, the
+            # downloads (export.zip, sessions.csv, a session's markers), who is logged in, a logout
+            async with http.post(base + "/login", data={"token": named, "next": "/studies"},
+                                 allow_redirects=False) as r:
+                assert r.status == 303
+                secrets_seen["login cookie"] = r.cookies["fer_researcher"].value
+            login = {"Cookie": f"fer_researcher={secrets_seen['login cookie']}"}  # (the jar keeps none for an IP)
+            async with http.patch(f"{base}/api/studies/{study['id']}", json={"retention_days": 30},
+                                  headers=login) as r:
+                assert r.status == 200
+            for path in (f"/api/studies/{study['id']}/export.zip", f"/api/studies/{study['id']}/sessions.csv",
+                         f"/api/sessions/{session}/markers.csv", "/api/researcher"):
+                async with http.get(base + path, headers=login) as r:
+                    assert r.status == 200, path
+                    await r.read()
+            async with http.post(base + "/logout", headers=login, allow_redirects=False) as r:
+                assert r.status == 303
             # a refused delete (another site's page): logged at INFO
             async with http.delete(f"{base}/api/participant/{token}/sessions/{session}",
                                    headers={"Origin": "https://evil.example"}) as r:
@@ -94,7 +118,7 @@ async def test_a_debug_log_holds_no_capability_and_no_note(tmp_path, face_frame_
                                    headers={"X-Delete-Token": upload["delete_token"]}) as r:
                 assert r.status == 200
             async with http.delete(f"{base}/api/participant/{token}/sessions/{session}") as r:
-                assert r.status == 204
+                assert r.status == 204  # the participant withdraws
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -108,3 +132,4 @@ async def test_a_debug_log_holds_no_capability_and_no_note(tmp_path, face_frame_
     assert NOTE not in text
     assert "DEBUG" in text and '"DELETE /api/participant/…/sessions/…" 403' in text  # the log did talk
     assert "refused DELETE /api/participant/…/sessions/… from another origin" in text
+    assert '"GET /api/studies/…/export.zip" 200' in text and '"POST /login" 303' in text  # logged, blanked

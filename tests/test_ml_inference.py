@@ -113,8 +113,10 @@ def test_frame_analyzer_on_a_camera_frame(analyzer, face_frame_640):
     faces = analyzer.analyze(face_frame_640)
     assert len(faces) == 1
     face = faces[0]
-    assert set(face) == {"box", "label", "probs"}
+    assert set(face) == {"box", "label", "probs", "brightness"}
     x, y, w, h = face["box"]
+    gray = face_frame_640.mean(axis=2)  # about the luma: the face's mean brightness, 0-255
+    assert abs(face["brightness"] - gray[y:y + h, x:x + w].mean()) < 8 and 100 < face["brightness"] < 200
     # the face is at (174, 64, 97, 97) in the photo, pasted at (150 - 60, 40) into the frame
     assert abs(x - 264) < 15 and abs(y - 104) < 15 and 80 < w < 120
     assert face["label"] == "happy"

@@ -72,7 +72,7 @@ async def test_a_participant_streaming_to_replica_a_is_watched_live_from_replica
         assert message["frame"] in frames
         # at most a second behind the participant, who got the same result from A
         assert on_b.arrivals[on_b.events.index(result)] - live.arrivals[frames.index(message["frame"])] < 1.0
-        assert {e["kind"] for e in on_b.events} <= {"started", "marker", "result"}  # results, never video
+        assert {e["kind"] for e in on_b.events} <= {"started", "marker", "result", "check"}  # results, never video
         assert started["origin"] == marker["origin"] == result["origin"]  # made on A
 
         late = await observer(http, b, study["id"])  # joins mid-task on B: the session is in its snapshot

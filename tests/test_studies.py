@@ -16,6 +16,7 @@ from ml.schema import COLUMNS
 from server import Settings, create_app, keys
 from server.client import FrameTrack, LiveClient
 from server.studies import store
+from server.studies.rows import EXPORT_COLUMNS
 from server.storage.db import Database
 from server.storage.models import metadata
 
@@ -142,7 +143,8 @@ async def test_api_contract_and_researcher_token(server):
     assert study["title"] == STUDY["title"] and study["tasks"] == STUDY["tasks"] and study["sessions"] == []
     export = await c.get(f"/api/studies/{created['id']}/export.csv", headers=AUTH)
     assert export.status == 200 and "text/csv" in export.content_type
-    assert (await export.text()).strip().split(",") == [*COLUMNS, "session", "task"]  # no sessions: the header
+    assert (await export.text()).strip().split(",") == list(EXPORT_COLUMNS)  # no sessions: the header
+    assert EXPORT_COLUMNS[:len(COLUMNS) + 2] == (*COLUMNS, "session", "task")  # the columns before issue 21 first
 
     # without the token, or with a wrong one: 401 and nothing about the study
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}x"},
@@ -176,9 +178,9 @@ async def test_bad_studies_are_refused_clearly_and_sql_looking_text_is_kept_as_t
         ({**STUDY, "consent": "x" * 20001}, '"consent" is too long'),
         ({**STUDY, "tasks": []}, '"tasks" must be a non-empty list'),
         ({**STUDY, "tasks": "a,b"}, '"tasks" must be a non-empty list'),
-        ({**STUDY, "tasks": ["a", 3]}, "task 1 must be a non-empty string"),
+        ({**STUDY, "tasks": ["a", 3]}, "task 2 must be a non-empty string"),
         ({**STUDY, "tasks": ["t"] * 51}, "too many tasks"),
-        ({**STUDY, "tasks": ["x" * 501]}, "task 0 is too long"),
+        ({**STUDY, "tasks": ["x" * 501]}, "task 1 is too long"),
         ({**STUDY, "feedback": "yes"}, '"feedback" must be true or false'),
         ({**STUDY, "admin": True}, "unknown field(s): admin"),
         ([1, 2], "a study is a JSON object"),
@@ -242,27 +244,31 @@ async def test_participant_stream_is_stored_row_by_row_with_its_tasks(server):
             assert [int(row[k]) for k in "xywh"] == face["box"]
         else:
             assert row["label"] == row["face"] == ""
-    assert set(exported[0]) == {*COLUMNS, "session", "task"}
-    tasks = [r["task"] for r in exported]
-    assert tasks.count("0") >= 12 and tasks.count("1") >= 12 and tasks[0] == ""  # before the first task
-    first_1 = tasks.index("1")
-    assert "0" not in tasks[first_1:]  # task 0 ended before task 1 started
+    assert set(exported[0]) == set(EXPORT_COLUMNS) and {r["participant"] for r in exported} == {"1"}
+    tasks = [r["task"] for r in exported]  # 1-based, as on the pages, with the task's title
+    assert tasks.count("1") >= 12 and tasks.count("2") >= 12 and tasks[0] == ""  # before the first task
+    assert {r["task_title"] for r in exported if r["task"]} == set(STUDY["tasks"])
+    first_2 = tasks.index("2")
+    assert "1" not in tasks[first_2:]  # task 1 ended before task 2 started
+    assert {r["session_label"] for r in exported} == {"S1"}
 
     detail = await (await c.get(f"/api/sessions/{session['id']}", headers=AUTH)).json()
-    assert [(m["task"], m["event"]) for m in detail["markers"]] == [(0, "start"), (0, "end"), (1, "start"), (1, "end")]
+    assert [(m["task"], m["title"], m["event"]) for m in detail["markers"]] == [
+        (1, "Find a lamp", "start"), (1, "Find a lamp", "end"), (2, "Pay for it", "start"), (2, "Pay for it", "end")]
     times = [m["time_s"] for m in detail["markers"]]
     assert times == sorted(times) and times[-1] > 0
     table = {t["task"]: t for t in detail["tasks"]}
-    for i in (0, 1):
-        assert table[i]["title"] == STUDY["tasks"][i]
+    for i in (1, 2):
+        assert table[i]["title"] == STUDY["tasks"][i - 1]
         assert table[i]["frames"] == tasks.count(str(i))
         assert 0 < table[i]["frames_with_face"] < table[i]["frames"]  # every third frame has no face
         assert table[i]["shares"]["happy"] == 1.0 and table[i]["mean_probs"]["happy"] == pytest.approx(0.94)
-    assert len(detail["timeline"]) == session["frames"]
-    assert session["shares"]["happy"] == 1.0 and session["faces"] == sum(1 for r in exported if r["face"])
+    assert len(detail["timeline"]) == session["frames"] == detail["frames"]
+    assert session["shares"]["happy"] == 1.0 and session["frames_with_face"] == sum(1 for r in exported if r["face"])
+    assert session["status"] == "completed" and session["label"] == "S1"
 
     js = await (await c.get(f"/api/sessions/{session['id']}/export.json", headers=AUTH)).json()
-    assert js["columns"] == [*COLUMNS, "session", "task"] and len(js["rows"]) == len(exported)
+    assert js["columns"] == list(EXPORT_COLUMNS) and len(js["rows"]) == len(exported)
     assert js["study"]["tasks"] == STUDY["tasks"] and len(js["markers"]) == 4
     whole = csv_rows(await (await c.get(f"/api/studies/{created['id']}/export.csv", headers=AUTH)).text())
     assert whole == exported
@@ -317,7 +323,7 @@ async def test_refused_offers_and_bad_markers_store_nothing(server):
     study = await (await c.get(f"/api/studies/{created['id']}", headers=AUTH)).json()
     assert len(study["sessions"]) == 1  # only the accepted offer made a session
     detail = await (await c.get(f"/api/sessions/{study['sessions'][0]['id']}", headers=AUTH)).json()
-    assert [(m["task"], m["event"]) for m in detail["markers"]] == [(0, "start")]
+    assert [(m["task"], m["event"]) for m in detail["markers"]] == [(1, "start")]  # 1-based in the API
     assert (await c.get("/healthz")).status == 200
 
 
@@ -347,14 +353,17 @@ async def test_deleting_a_session_or_study_leaves_nothing(server):
     if db.is_sqlite:
         assert marker.encode() in on_disk() and sessions[1].encode() in on_disk()  # what must go
 
-    # the participant deletes their own session: the study's token and the session id
+    # the participant deletes their own session (withdraws): the study's token and the session id
     token = participant_token(created)
     assert (await c.delete(f"/api/participant/wrong-token/sessions/{sessions[0]}")).status == 404
     assert (await c.delete(f"/api/participant/{token}/sessions/{sessions[0]}")).status == 204
     assert (await c.delete(f"/api/participant/{token}/sessions/{sessions[0]}")).status == 404
     assert await store.count_rows(db, sessions[0]) == 0 and await store.session_markers(db, sessions[0]) == []
-    assert (await c.get(f"/api/sessions/{sessions[0]}", headers=AUTH)).status == 404
+    gone = await (await c.get(f"/api/sessions/{sessions[0]}", headers=AUTH)).json()
+    assert gone["status"] == "withdrawn" and gone["frames"] == 0 and gone["markers"] == [] and gone["timeline"] == []
     assert await store.count_rows(db, sessions[1]) > 0
+    assert (await c.delete(f"/api/sessions/{sessions[0]}", headers=AUTH)).status == 204  # the researcher: all of it
+    assert (await c.get(f"/api/sessions/{sessions[0]}", headers=AUTH)).status == 404
 
     assert (await c.delete(f"/api/studies/{created['id']}", headers=AUTH)).status == 204
     assert await store.count_rows(db, sessions[1]) == 0 and await store.get_session(db, sessions[1]) is None
@@ -416,3 +425,41 @@ def test_unusable_database_urls_are_clear_errors(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "server", "--database", "mysql://u@h/db"], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "error: --database: unsupported database 'mysql'" in proc.stderr
+
+
+@pytest.mark.asyncio
+async def test_migration_0004_marks_earlier_rows_and_sessions(database_url):
+    """Rows stored before revision 0004_i21: in a frame with several faces the first (largest) becomes
+    the participant's, the others someone else's; ended sessions get completed or incomplete."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from server.storage.db import alembic_config, async_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(async_url(database_url))
+
+    def upgrade(connection, revision):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade, "0003")
+        await conn.execute(sa.text("INSERT INTO studies (id, participant_token, title, consent, tasks, feedback, created) "
+                                   "VALUES ('st', 'tok', 'T', 'C', :tasks, true, 1.0)"), {"tasks": '["a", "b"]'})
+        for sid, ended in (("done", 5.0), ("left", 5.0), ("running", None)):
+            await conn.execute(sa.text("INSERT INTO sessions (id, study_id, started, ended, frames) "
+                                       "VALUES (:id, 'st', 1.0, :ended, 2)"), {"id": sid, "ended": ended})
+        await conn.execute(sa.text("INSERT INTO markers (session_id, task, event, time_s, utc) VALUES "
+                                   "('done', 1, 'end', 1.0, ''), ('left', 0, 'end', 1.0, '')"))
+        rows = [("done", 1, 0.0, 1), ("done", 1, 0.0, 2), ("done", 2, 0.1, 2), ("done", 3, 0.2, None)]
+        for sid, frame, t, face in rows:
+            await conn.execute(sa.text("INSERT INTO results (session_id, frame, time_s, face) VALUES (:s, :f, :t, :face)"),
+                               {"s": sid, "f": frame, "t": t, "face": face})
+        await conn.run_sync(upgrade, "head")
+        got = [tuple(r) for r in await conn.execute(sa.text("SELECT frame, face, participant FROM results ORDER BY id"))]
+        statuses = dict(tuple(r) for r in await conn.execute(sa.text("SELECT id, status FROM sessions")))
+    await engine.dispose()
+    assert [(f, face, bool(p)) for f, face, p in got] == [(1, 1, True), (1, 2, False), (2, 2, True), (3, None, True)]
+    assert statuses == {"done": "completed", "left": "incomplete", "running": None}

@@ -83,25 +83,34 @@ async def test_comparison_matches_the_sessions_rows(client):
     markers = {sid: (await (await c.get(f"/api/sessions/{sid}/export.json", headers=AUTH)).json())["markers"]
                for sid in sids}
 
-    resp = await c.get(f"/api/studies/{study['id']}/compare.json?bin=0.5", headers=AUTH)
+    # none of them did the last task: by default (completed sessions only) the comparison has none
+    default = await (await c.get(f"/api/studies/{study['id']}/compare.json", headers=AUTH)).json()
+    assert default["sessions"] == [] and default["left_out"] == {"incomplete": 3, "live": 0, "withdrawn": 0}
+    assert all(t["mean"]["sessions"] == 0 and t["sessions"] == [] for t in default["tasks"])
+
+    resp = await c.get(f"/api/studies/{study['id']}/compare.json?bin=0.5&incomplete=1", headers=AUTH)
     assert resp.status == 200
     got = await resp.json()
     assert [s["id"] for s in got["sessions"]] == sids and got["bin_s"] == 0.5
-    assert [t["task"] for t in got["tasks"]] == [0, 1, 2, None]
+    assert [s["label"] for s in got["sessions"]] == ["S1", "S2", "S3"]
+    assert {s["status"] for s in got["sessions"]} == {"incomplete"}
+    assert [t["task"] for t in got["tasks"]] == [1, 2, 3, None]  # 1-based, as on the pages
     for t in got["tasks"]:
-        assert t["title"] == ["Browse", "Buy", "Never run", "(outside tasks)"][3 if t["task"] is None else t["task"]]
+        assert t["title"] == ["Browse", "Buy", "Never run", "(outside tasks)"][3 if t["task"] is None else t["task"] - 1]
         key = "" if t["task"] is None else str(t["task"])
         per = []
         for sid, row in zip(sids, t["sessions"]):
             n, shares, probs = expected_figures([r for r in rows[sid] if r["task"] == key])
-            assert row["session"] == sid and row["faces"] == n
+            assert row["session"] == sid and row["frames_with_face"] == n
+            assert row["frames"] == sum(1 for r in rows[sid] if r["task"] == key)
             for cls in CLASSES:
                 assert row["shares"][cls] == pytest.approx(shares[cls], abs=1e-4)
                 assert row["mean_probs"][cls] == pytest.approx(probs[cls], abs=1e-4)
             if n:
                 per.append((shares, probs))
         mean = t["mean"]
-        assert mean["sessions"] == len(per) and mean["faces"] == sum(r["faces"] for r in t["sessions"])
+        assert mean["sessions"] == len(per)
+        assert mean["frames_with_face"] == sum(r["frames_with_face"] for r in t["sessions"])
         for cls in CLASSES:  # every session counts once
             assert mean["shares"][cls] == pytest.approx(sum(s[cls] for s, _ in per) / len(per) if per else 0, abs=2e-4)
             assert mean["mean_probs"][cls] == pytest.approx(sum(p[cls] for _, p in per) / len(per) if per else 0,
@@ -131,7 +140,7 @@ async def test_comparison_matches_the_sessions_rows(client):
                 assert probs == pytest.approx(want_probs, abs=1e-4)
 
     # the CSV: the same table, a mean row then one row per session for each task
-    resp = await c.get(f"/api/studies/{study['id']}/compare.csv", headers=AUTH)
+    resp = await c.get(f"/api/studies/{study['id']}/compare.csv?incomplete=1", headers=AUTH)
     assert resp.status == 200 and resp.content_type == "text/csv"
     table = list(csv.DictReader(io.StringIO(await resp.text())))
     assert len(table) == 4 * (1 + len(sids))
@@ -139,9 +148,11 @@ async def test_comparison_matches_the_sessions_rows(client):
         key = "" if t["task"] is None else str(t["task"])
         block = [r for r in table if r["task"] == key]
         assert [r["session"] for r in block] == ["mean", *sids]
+        assert [r["session_label"] for r in block] == ["", "S1", "S2", "S3"]
         assert block[0]["sessions"] == str(t["mean"]["sessions"])
         for r, want in zip(block, [t["mean"], *t["sessions"]]):
-            assert r["title"] == t["title"] and int(r["faces"]) == want["faces"]
+            assert r["title"] == t["title"] and int(r["frames_with_face"]) == want["frames_with_face"]
+            assert int(r["frames"]) == want["frames"]
             for cls in CLASSES:
                 assert float(r[f"share_{cls}"]) == want["shares"][cls]
                 assert float(r[f"prob_{cls}"]) == want["mean_probs"][cls]
@@ -152,7 +163,7 @@ async def test_comparison_of_an_empty_study_and_bad_requests(client):
     c = client
     study = await create_study(c)
     got = await (await c.get(f"/api/studies/{study['id']}/compare.json", headers=AUTH)).json()
-    assert got["sessions"] == [] and [t["task"] for t in got["tasks"]] == [0, 1]
+    assert got["sessions"] == [] and [t["task"] for t in got["tasks"]] == [1, 2]
     assert all(t["mean"]["sessions"] == 0 and t["sessions"] == [] and t["timeline"] == [] for t in got["tasks"])
     for path in ("compare.json", "compare.csv"):
         assert (await c.get(f"/api/studies/{study['id']}/{path}")).status == 401
@@ -160,3 +171,6 @@ async def test_comparison_of_an_empty_study_and_bad_requests(client):
     for bad in ("0", "-1", "nan", "abc", "601"):
         resp = await c.get(f"/api/studies/{study['id']}/compare.json?bin={bad}", headers=AUTH)
         assert resp.status == 400 and "bin" in (await resp.json())["error"]
+    for bad in ("yes", "2", ""):
+        resp = await c.get(f"/api/studies/{study['id']}/compare.json?incomplete={bad}", headers=AUTH)
+        assert resp.status == 400 and "incomplete must be 0" in (await resp.json())["error"]

@@ -60,7 +60,8 @@ async def test_observers_see_a_participant_live_and_share_notes(server):
     result = await first.wait_event(kind("result", sid))
     message = result["data"]["message"]
     assert message["type"] == "result" and {"timestamp", "utc", "frame", "faces"} <= set(message)
-    assert {e["kind"] for e in first.events} <= {"started", "marker", "result"}  # results only, never video
+    # results only, never video (and the camera check's outcome: failed here, a task started without it)
+    assert {e["kind"] for e in first.events} <= {"started", "marker", "result", "check"}
     # the observer is at most a second behind the participant: the frame it saw was just sent to the participant
     sent = [r["frame"] for r in live.results]
     assert message["frame"] in sent
@@ -96,7 +97,7 @@ async def test_observers_see_a_participant_live_and_share_notes(server):
         assert resp.status == 200 and resp.content_type == "text/csv"
         rows = list(csv.DictReader(io.StringIO(await resp.text())))
         assert rows == [{"session": sid, "time_s": f"{note['data']['time_s']:.3f}", "utc": note["data"]["utc"],
-                         "text": "looked away from the screen"}]
+                         "text": "looked away from the screen", "session_label": "S1"}]
     assert (await c.get(f"/api/sessions/{sid}/notes.csv")).status == 401
     await first.close()
     await second.close()

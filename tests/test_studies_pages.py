@@ -32,7 +32,7 @@ async def test_researcher_pages_need_the_login_cookie(http):
         resp = await http.get(path, allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"].startswith("/login?next=")
     resp = await http.post("/login", data={"token": "wrong", "next": results_path}, allow_redirects=False)
-    assert resp.status == 401 and "not the researcher token" in await resp.text()
+    assert resp.status == 401 and "not a researcher token" in await resp.text()
     assert COOKIE not in resp.cookies
     resp = await http.get("/studies?token=wrong", allow_redirects=False)
     assert resp.status == 401 and COOKIE not in resp.cookies

@@ -61,6 +61,7 @@ async def test_kill_minus_9_loses_at_most_the_last_second(database_url, face_fra
                 study = await r.json()
             async with http.get(m.group(1), allow_redirects=False) as r:  # the printed URL logs the researcher in
                 assert r.status == 303 and "fer_researcher" in r.cookies
+                cookie = r.cookies["fer_researcher"].value
             ws = await http.ws_connect(base + "/ws")
             live = LiveClient(ws)
             await live.start(FrameTrack([face_frame_640], fps=30), study=study["participant_url"].rsplit("/", 1)[1],
@@ -90,3 +91,21 @@ async def test_kill_minus_9_loses_at_most_the_last_second(database_url, face_fra
     assert len(received) >= 40
     assert frames >= len(received) - last_second - 1, (frames, len(received), last_second)
     assert frames > 0
+
+    # started again: the token made at the first start is kept (not printed, not made anew), and the
+    # researcher's login cookie from before the restart still opens the results page
+    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--database", database_url],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        again = await wait_for_line(proc, r"Studies \(researcher\): (\S+)(.*)")
+        assert again.group(1).endswith("/studies") and "token" not in again.group(1)
+        assert "researcher add" in again.group(2)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/studies/{study['id']}", headers={"Cookie": f"fer_researcher={cookie}"},
+                                allow_redirects=False) as r:
+                assert r.status == 200 and 'id="timeline"' in await r.text()
+            async with http.get(f"{base}/api/studies", headers=auth) as r:
+                assert r.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)

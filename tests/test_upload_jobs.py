@@ -291,7 +291,8 @@ async def test_a_sessions_recording_is_analysed_into_the_session_and_exported(ap
         for r in kiosk:
             t = float(r["time_s"])
             assert r["utc"] == utc_iso(t0 + t)
-            assert r["task"] == ("0" if t < 0.7 else "" if t < 0.8 else "1"), r
+            assert r["task"] == ("1" if t < 0.7 else "" if t < 0.8 else "2"), r  # 1-based, as on the pages
+            assert r["participant"] == "1"  # one face: the participant's
         photo = [r for r in rows if r["file"] == "still.png"]
         assert photo and all(r["task"] == "" and r["utc"] == "" for r in photo)
         assert "happy" in {r["label"] for r in photo}

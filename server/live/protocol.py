@@ -145,7 +145,9 @@ def result(
     server_time: float,
 ) -> dict:
     """One analysed frame: its confirmed faces (``ml.FaceTracker`` output: ``held`` when not found
-    in this frame, shown at its last box) and the stream's counters."""
+    in this frame, shown at its last box; ``brightness``: the box's mean luma, 0-255, where the
+    analyser measured it) and the stream's counters. A study session's results also say which face
+    is the participant's, and how the camera check goes (``studies.Participation.on_result``)."""
     return {
         "type": "result",
         "faces": [
@@ -155,6 +157,7 @@ def result(
                 "label": f["label"],
                 "probs": {c: round(float(p), 4) for c, p in f["probs"].items()},
                 "held": bool(f.get("held", False)),
+                **({"brightness": round(float(f["brightness"]), 1)} if f.get("brightness") is not None else {}),
             }
             for f in faces
         ],

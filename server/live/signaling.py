@@ -117,6 +117,7 @@ class Connection:
             if previous is not None and previous is not self.participation:  # another study: that visit ends
                 await previous.end()
             p = self.participation
+            p.on_close = lambda: asyncio.ensure_future(self._withdrawn())
             on_result = p.on_result
             await self.send(protocol.session(p.session_id, p.study["title"], p.study["tasks"], p.study["feedback"]))
             refusal = self._refusal(settings)  # the awaits above let other offers in
@@ -156,6 +157,16 @@ class Connection:
             await self.error(str(e))
             return
         await self.send(protocol.marked(marker["task"], marker["event"], marker["time_s"], marker.get("stored", True)))
+
+    async def _withdrawn(self) -> None:
+        """The study session was withdrawn or deleted: its stream stops (the page is told)."""
+        if self.session is None:
+            return
+        await self.stop("the study session was withdrawn")
+        try:
+            await self.send(protocol.stopped())
+        except ConnectionResetError:
+            pass
 
     def _session_closed(self, session: LiveSession) -> None:
         self.app[keys.LIVE_SESSIONS].discard(session)

@@ -1,4 +1,5 @@
-"""The app's tables (SQLAlchemy Core): studies, sessions, markers, notes and results; and the upload jobs.
+"""The app's tables (SQLAlchemy Core): studies, sessions, markers, notes and results; the researchers'
+tokens and logins; and the upload jobs.
 
 ``results`` holds the app's one row schema (``ml.schema.COLUMNS``: one row per face per
 analysed frame, a row without face fields for a frame without a face) plus ``session_id``
@@ -18,7 +19,7 @@ folder's id), a job attached to a study session goes with it (``ON DELETE CASCAD
 from __future__ import annotations
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String,
-                        Table, Text, false)
+                        Table, Text, false, true)
 
 from ml.labels import CLASSES
 from ml.schema import COLUMNS
@@ -39,6 +40,14 @@ studies = Table(
     Column("feedback", Boolean, nullable=False),  # participants see the live readout and chart
     Column("created", Float, nullable=False),
     Column("screen", Boolean, nullable=False, server_default=false()),  # participants' screens are recorded
+    # the study's lifecycle (server/studies/lifecycle.py): closed (no new sessions) since this time,
+    # at most this many sessions (withdrawn ones not counted), sessions deleted this many days after
+    # they ended; a failed camera check blocks the tasks (else it flags the session); quality thresholds
+    Column("closed", Float),
+    Column("max_sessions", Integer),
+    Column("retention_days", Float),
+    Column("check_required", Boolean, nullable=False, server_default=false()),
+    Column("quality", JSON),  # {name: threshold} over definitions.QUALITY_DEFAULTS; NULL: the defaults
 )
 
 sessions = Table(
@@ -49,6 +58,10 @@ sessions = Table(
     Column("started", Float, nullable=False),
     Column("ended", Float),
     Column("frames", Integer, nullable=False, server_default="0"),  # analysed frames stored
+    Column("status", String(12)),  # completed, incomplete, withdrawn; NULL while it runs
+    Column("check_status", String(8)),  # the camera check: passed, failed; NULL: none was done
+    Column("check_s", Float),  # its moment on the stream's clock (passed: the end of the 2 s held)
+    Column("figures", JSON),  # definitions.summarize of an ended session, kept (NULL: to compute)
 )
 
 markers = Table(
@@ -121,7 +134,31 @@ results = Table(
     Column("session_id", String(ID_LENGTH), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
     Column("task", Integer),  # the task running when the frame was analysed; NULL: none
     *(Column(name, kind, nullable=name not in ("frame", "time_s")) for name, kind in RESULT_TYPES.items()),
+    # true: the participant's row of its frame (their face, or empty face fields when they were not
+    # found); false: someone else's face (server/studies/participant_face.py)
+    Column("participant", Boolean, nullable=False, server_default=true()),
+    Column("brightness", Float),  # mean luma (0-255) of the face's box
     Index("ix_results_session_id", "session_id", "id"),
+)
+
+NAME_MAX = 64  # characters of a researcher's name
+
+researchers = Table(  # named researcher tokens (server/studies/researchers.py): only their hash is stored
+    "researchers",
+    metadata,
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 hex of the token
+    Column("created", Float, nullable=False),
+)
+
+logins = Table(  # the researchers' login cookies: valid while the token they were made with is
+    "logins",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 hex of the cookie's random value
+    Column("token_hash", String(64), nullable=False),  # the token logged in with
+    Column("name", String(NAME_MAX), nullable=False),  # whose: a researcher's name, or "admin"
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
 )
 
 JOB_STATUS_MAX = 12

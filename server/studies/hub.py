@@ -18,7 +18,8 @@ Two kinds of listener:
 Event kinds and their ``data`` (JSON-safe, small: a relay may have an 8000-byte limit):
 ``started`` {"started": epoch s}; ``result`` {"task": int|None, "message": the /ws result message};
 ``marker`` {"task", "event", "time_s", "utc"}; ``note`` {"text", "time_s", "utc", ...};
-``ended`` {"ended": epoch s} (and ``"deleted": true`` when the session was deleted while live).
+``check`` {"status": "passed" | "failed", "time_s"} (the camera check decided);
+``ended`` {"ended": epoch s} (and ``"deleted": true`` when the session was withdrawn or deleted while live).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class StudyResult:
 class LiveEvent:
     study_id: str
     session_id: str
-    kind: str  # "started" | "result" | "marker" | "note" | "ended"
+    kind: str  # "started" | "result" | "marker" | "note" | "check" | "ended"
     data: dict
     origin: str = ""  # the replica that made it (ResultHub.replica); set by emit()
     at: float = field(default_factory=time.time)  # wall clock when it was made (observer delay)

@@ -1,11 +1,17 @@
-"""A session's moments and per-task figures, and a study's hotspots, from the stored rows (moments.py has
-the definitions; this module only gathers their input).
+"""A session's moments and per-task figures, and a study's hotspots, from the participant's timeline
+(moments.py has the definitions; this module gathers their input from issue 21's data).
 
-    found = session_insights(rows, tasks)                 # rows: the session's stored rows, in order
-    spots = await study_hotspots(db, study, screen)       # every completed session of the study
+    found = await session_insights(db, session, tasks, summary)   # {"baseline", "moments", "tasks"}
+    found = await study_insights(db, study, live_ids, recorded)   # every session's, and the hotspots
 
-Three things come from issue 21 (the participant's face, the camera check, session status); until it
-is merged each is one small function here, marked ``ISSUE 21``, so that the switch is in one place.
+- The participant's face only: ``store.frames_of`` (as ``store.participant_frames``), one point per
+  analysed frame, another person's face never in it.
+- The baseline: the camera check's held seconds (``sessions.check_s`` of a passed check), else the
+  participant's first seconds with a face.
+- Per task: ``definitions.summarize``'s figures (``figures.session_summary``: the same numbers as every
+  page and export) with valence, expressiveness and the moments added (``moments.task_figures``).
+- Hotspots: over the completed sessions (``summary.compared_sessions``: with ``incomplete``, also the
+  incomplete and running ones), as the comparison does.
 """
 
 from __future__ import annotations
@@ -15,88 +21,92 @@ import asyncio
 from ml.labels import CLASSES
 
 from . import store
-from .moments import Point, SessionMoments, baseline, hotspots, moments, task_figures
+from .figures import session_summary, study_overview
+from .moments import Baseline, Point, SessionMoments, baseline, hotspots, moments, task_figures
+from .summary import compared_sessions
 
 
-# ---- ISSUE 21 integration points ----
-
-def participant_timeline(rows) -> list[Point]:
-    """ISSUE 21: the participant's face only. Until then: each analysed frame's first row (its largest
-    face), as the session timeline shows it; a frame without a face is a point without probabilities.
-    Rows of a recording added to the session (``file`` set: another clock) are left out."""
-    line, last = [], None
-    for r in rows:
-        if r["file"]:
-            continue
-        key = (r["frame"], r["time_s"])
-        if key == last:
-            continue
-        last = key
-        line.append(Point(r["time_s"], r["task"], None if r["face"] is None else [r[c] for c in CLASSES]))
-    return line
+def participant_line(frames) -> list[Point]:
+    """The participant's timeline (``store.frames_of``: one dict per analysed frame, the face fields None
+    where the participant was not found) as moments.py takes it: tasks numbered from 1."""
+    return [Point(f["time_s"], None if f["task"] is None else f["task"] + 1,
+                  None if f["face"] is None else [f[c] or 0.0 for c in CLASSES], not f.get("file"))
+            for f in frames]
 
 
-def session_baseline(line: list[Point]):
-    """ISSUE 21: the camera check's frames. Until then: the first seconds after the face is first seen."""
-    return baseline(line)
+def session_baseline(line: list[Point], check_status: str | None, check_s: float | None) -> Baseline | None:
+    """The participant's baseline: their face while the camera check held, if it passed; else their first seconds."""
+    return baseline(line, check_s if check_status == "passed" else None)
 
 
-def completed(markers: list[dict], n_tasks: int) -> bool:
-    """ISSUE 21: the session's status is ``completed``. Until then: every task was ended (its Done pressed)."""
-    return {m["task"] for m in markers if m["event"] == "end"} >= set(range(n_tasks))
+def _titled(moment: dict, tasks: list[str]) -> dict:
+    task = moment["task"]
+    return {**moment, "title": tasks[task - 1] if task is not None and 0 < task <= len(tasks) else "(outside tasks)"}
 
 
-# ---- a session ----
-
-def _insights(rows, tasks: list[str]):
-    line = participant_timeline(rows)
-    base = session_baseline(line)
+def _compute(keys: list[str], rows: list, check_status, check_s, periods: list[dict], tasks: list[str]):
+    """Pure (a worker thread): the baseline, the moments and the per-task figures of a session's rows."""
+    line = participant_line(store.frames_of(keys, rows))
+    base = session_baseline(line, check_status, check_s)
     found = moments(line, base)
-    figures = task_figures(line, base, found, len(tasks))
-    for f in figures:
-        f["title"] = tasks[f["task"]] if f["task"] is not None else "(outside tasks)"
-    return base, found, figures
+    return base, found, task_figures(line, base, found, periods)
 
 
-def session_insights(rows, tasks: list[str]) -> dict:
-    """``baseline``, ``moments`` and ``task_figures`` (per task: valence, expressiveness ...) of a session."""
-    base, found, figures = _insights(rows, tasks)
-    return {"baseline": None if base is None else base.to_json(), "moments": [m.to_json() for m in found],
-            "task_figures": figures}
+def _json(base: Baseline | None, found, figures: list[dict], tasks: list[str]) -> dict:
+    return {"baseline": None if base is None else base.to_json(),
+            "moments": [_titled(m.to_json(), tasks) for m in found], "tasks": figures}
 
 
-# ---- a study ----
+async def _insights(db, session_id: str, check_status, check_s, periods: list[dict], tasks: list[str]):
+    keys, rows = await store.session_rows(db, session_id)
+    return await asyncio.get_running_loop().run_in_executor(None, _compute, keys, rows, check_status, check_s,
+                                                            periods, tasks)
+
+
+async def session_insights(db, session: dict, tasks: list[str], summary: dict | None = None) -> dict:
+    """``baseline``, ``moments`` and ``tasks`` (``summary``'s per-task figures, made if not given, each with
+    valence, expressiveness and moments) of a session (a ``sessions`` row)."""
+    if summary is None:
+        summary = await session_summary(db, session, tasks)
+    found = await _insights(db, session["id"], session.get("check_status"), session.get("check_s"),
+                            summary["tasks"], tasks)
+    return _json(*found, tasks)
+
 
 def task_spans(markers: list[dict]) -> dict:
-    """Each task's first start and its end after it (None while it runs): {task: [start_s, end_s]}."""
+    """Each task's first start and its end after it (None while it runs): {task number (from 1): [start_s, end_s]}."""
     spans: dict = {}
     for m in markers:
-        if m["event"] == "start" and m["task"] not in spans:
-            spans[m["task"]] = [m["time_s"], None]
-        elif m["event"] == "end" and m["task"] in spans and spans[m["task"]][1] is None:
-            spans[m["task"]][1] = m["time_s"]
+        task = m["task"] + 1
+        if m["event"] == "start" and task not in spans:
+            spans[task] = [m["time_s"], None]
+        elif m["event"] == "end" and task in spans and spans[task][1] is None:
+            spans[task][1] = m["time_s"]
     return spans
 
 
-async def study_insights(db, study: dict, recorded: set[str] | None = None) -> dict:
-    """Every session's insights (with its short label S1, S2 ... in start order, as the pages show it, and
-    whether it counts as completed) and the study's hotspots over its completed sessions.
-    ``recorded``: the sessions with a screen recording to play."""
-    sessions = await store.session_list(db, study["id"])
+async def study_insights(db, study: dict, live_ids=(), recorded: set[str] | None = None, incomplete: bool = False,
+                         overview: list[dict] | None = None) -> dict:
+    """Every session with data (withdrawn ones have none): its label and status as on the pages, whether the
+    hotspots count it (``included``), whether it has a screen recording to play, its task spans, baseline,
+    moments and per-task figures; and the hotspots over the included sessions. ``overview``:
+    ``figures.study_overview(..., tasks=True)`` if the caller has it."""
+    if overview is None:
+        overview = await study_overview(db, study, live_ids, tasks=True)
+    included = {s["id"] for s in compared_sessions(overview, incomplete)}
     marks = await store.study_markers(db, study["id"])
     recorded = recorded or set()
     out, parts = [], []
-    for i, s in enumerate(sessions):
-        rows = [r async for r in store.result_rows(db, session_id=s["id"])]
-        base, found, figures = await asyncio.to_thread(_insights, rows, study["tasks"])
-        done = completed(marks.get(s["id"], []), len(study["tasks"]))
-        label = f"S{i + 1}"
-        out.append({"id": s["id"], "label": label, "completed": done, "recording": s["id"] in recorded,
-                    "task_spans": task_spans(marks.get(s["id"], [])),
-                    "baseline": None if base is None else base.to_json(), "moments": [m.to_json() for m in found],
-                    "task_figures": figures})
-        if done:
-            starts = {task: span[0] for task, span in task_spans(marks.get(s["id"], [])).items()}
-            parts.append(SessionMoments(s["id"], label, starts, found,
+    for s in overview:
+        if s["status"] == "withdrawn":
+            continue
+        base, found, figures = await _insights(db, s["id"], s["check"], s["check_s"], s["tasks"], study["tasks"])
+        spans = task_spans(marks.get(s["id"], []))
+        out.append({"id": s["id"], "label": s["label"], "status": s["status"], "included": s["id"] in included,
+                    "recording": s["id"] in recorded, "task_spans": spans, **_json(base, found, figures, study["tasks"])})
+        if s["id"] in included:
+            parts.append(SessionMoments(s["id"], s["label"], {task: span[0] for task, span in spans.items()}, found,
                                         s["id"] in recorded))
-    return {"sessions": out, "hotspots": hotspots(parts, study["tasks"])}
+    return {"incomplete": incomplete, "sessions": out, "hotspots": hotspots(parts, study["tasks"]),
+            "left_out": {k: sum(1 for s in overview if s["status"] == k and s["id"] not in included)
+                         for k in ("incomplete", "live", "withdrawn")}}

@@ -2,9 +2,11 @@
 definitions (docs/studies.md, "Moments, figures and hotspots"), computed from a participant's timeline only.
 
     line = [Point(time_s, task, probs | None), ...]     # the participant's face, one point per analysed frame
-    base = baseline(line)                                # or baseline_of(frames of the camera check)
+                                                         # (task: its number from 1, None outside tasks)
+    base = baseline(line, check_s)                       # the camera check's held seconds, or the first seconds
     found = moments(line, base)                          # [Moment, ...] in time order
-    table = task_figures(line, base, found, n_tasks)     # per task: valence, expressiveness, face time, moments
+    figures = task_figures(line, base, found, summary["tasks"])   # definitions.summarize's per-task figures
+                                                         # with valence, expressiveness and moments added
     spots = hotspots([SessionMoments, ...], titles)      # per task, across (completed) sessions
 
 Everything is **relative to the participant's own baseline** (their resting face, as facial-coding
@@ -12,6 +14,10 @@ tools do): a probability minus the participant's mean of that probability over t
 A participant whose resting face the model reads as 30 % sad is not "sad" all session; a drop to
 their own neutral is not a moment. The figures are proxies computed from the expression model's
 probabilities, not measured feelings.
+
+The figures that every page already shows (frames with the face, face time, each expression's mean
+probability) are not made here: they come from ``definitions.summarize``, and expressiveness is 1
+minus its mean probability of neutral. Task numbers count from 1, as everywhere in the studies.
 
 Pure functions on plain data: no database, no I/O (unit-tested on hand-made timelines).
 """
@@ -23,11 +29,17 @@ from typing import Iterable, Sequence
 
 from ml.labels import CLASSES
 
+from .camera_check import HOLD_S
+
 NEGATIVE = ("angry", "disgust", "fear", "sad")
 _I = {c: i for i, c in enumerate(CLASSES)}
 
 # ---- the baseline ----
-BASELINE_S = 5.0  # without a camera check: the first 5 s after the participant's face is first seen
+# the camera check's held seconds (camera_check.HOLD_S before its passed moment: the participant alone,
+# looking at the camera) with at least this many frames of the face; else the first 5 s after the
+# participant's face is first seen in the session
+CHECK_MIN_FRAMES = 3
+BASELINE_S = 5.0
 
 # ---- moments: a signal over its "on" threshold, held; it ends below the lower "off" threshold ----
 # negative: the sum of the four negative expressions' rises above baseline (only rises count)
@@ -47,7 +59,8 @@ PLAY_BEFORE_S = 3.0  # a moment's link plays the recording from 3 s before it
 
 
 DEFINITIONS = {  # the thresholds as the API and exports state them (docs/studies.md explains them)
-    "baseline_s": BASELINE_S, "max_gap_s": MAX_GAP_S, "play_before_s": PLAY_BEFORE_S,
+    "baseline": {"camera_check_s": HOLD_S, "camera_check_min_frames": CHECK_MIN_FRAMES, "first_seconds": BASELINE_S},
+    "max_gap_s": MAX_GAP_S, "play_before_s": PLAY_BEFORE_S,
     "negative": {"classes": list(NEGATIVE), "on": NEGATIVE_ON, "off": NEGATIVE_OFF, "hold_s": NEGATIVE_HOLD_S},
     "surprise": {"on": SURPRISE_ON, "off": SURPRISE_OFF, "hold_s": SURPRISE_HOLD_S},
     "smile": {"on": SMILE_ON, "off": SMILE_OFF, "hold_s": SMILE_HOLD_S},
@@ -56,14 +69,34 @@ DEFINITIONS = {  # the thresholds as the API and exports state them (docs/studie
 }
 
 
+# the figures this module adds to the glossary (definitions.GLOSSARY's form: key, name, unit, definition)
+GLOSSARY = (
+    ("valence", "Valence", "-1 to 1",
+     "A proxy, not a measured feeling: over the frames with the participant's face, the mean of happy's rise above "
+     "the participant's own baseline minus the largest rise of a negative expression (angry, disgust, fear, sad)."),
+    ("expressiveness", "Expressiveness", "0-1",
+     "A proxy: 1 minus the mean probability of neutral over the frames with the participant's face."),
+    ("moments", "Moments", "count",
+     "Negative onsets (the negative expressions' rises above baseline adding up to 0.25 or more, held 1 s), "
+     "surprise peaks (surprise 0.3 above baseline) and smiles (happy 0.3 above baseline, held 0.5 s), from the "
+     "participant's face only."),
+    ("baseline", "Baseline", "probability 0-1",
+     "The participant's own resting face: each expression's mean probability over the 2 s the camera check held "
+     "(else over their first 5 s with a face). Valence and moments are measured from it."),
+)
+
+
 @dataclass(frozen=True)
 class Point:
-    """One analysed frame of the participant: its stream time, the task it was stamped with and the seven
-    probabilities of the participant's face (None: their face was not in this frame)."""
+    """One analysed frame of the participant: its stream time, the task it was stamped with (its number
+    from 1; None outside tasks) and the seven probabilities of the participant's face (None: their face
+    was not in this frame). ``live``: a frame of the session's own stream (False: of a recording added
+    to the session, on another clock: it counts in the figures, not in the moments)."""
 
     time_s: float
     task: int | None
     probs: Sequence[float] | None
+    live: bool = True
 
 
 @dataclass
@@ -115,9 +148,16 @@ def baseline_of(points: Iterable[Point], source: str) -> Baseline | None:
     return Baseline([s / n for s in sums], n, first, last, source)
 
 
-def baseline(line: Sequence[Point], seconds: float = BASELINE_S) -> Baseline | None:
-    """The participant's own resting face without a camera check: the first ``seconds`` after their face
-    is first seen in the session."""
+def baseline(line: Sequence[Point], check_s: float | None = None, seconds: float = BASELINE_S) -> Baseline | None:
+    """The participant's own resting face: with a passed camera check (``check_s``: its passed moment on
+    the stream clock), the frames of the ``HOLD_S`` seconds it held, if at least ``CHECK_MIN_FRAMES`` have
+    the face; else the first ``seconds`` after their face is first seen in the session."""
+    line = [p for p in line if p.live]
+    if check_s is not None:
+        held = baseline_of((p for p in line if check_s - HOLD_S - 1e-6 <= p.time_s <= check_s + 1e-6),
+                           "camera check")
+        if held is not None and held.frames >= CHECK_MIN_FRAMES:
+            return held
     start = next((p.time_s for p in line if p.probs is not None), None)
     if start is None:
         return None
@@ -172,9 +212,10 @@ def _runs(line: Sequence[Point], rises: list, signal, on: float, off: float, hol
 
 
 def moments(line: Sequence[Point], base: Baseline | None) -> list[Moment]:
-    """Every moment of the session, in time order (without a baseline: none)."""
+    """Every moment of the session's own stream, in time order (without a baseline: none)."""
     if base is None:
         return []
+    line = [p for p in line if p.live]
     rises = [None if p.probs is None else corrected(p.probs, base) for p in line]
     found = []
     for kind, (signal, on, off, hold) in SIGNALS.items():
@@ -191,32 +232,36 @@ def moments(line: Sequence[Point], base: Baseline | None) -> list[Moment]:
     return sorted(found, key=lambda m: (m.start_s, KINDS.index(m.kind)))
 
 
-def task_figures(line: Sequence[Point], base: Baseline | None, found: Sequence[Moment], n_tasks: int) -> list[dict]:
-    """Per task (0 .. n_tasks - 1), then the time outside every task if the participant's face was seen
-    there: frames with the face, seconds of face time, valence (mean over those frames of
-    ``valence``; None without a baseline), expressiveness (mean of 1 - neutral) and the number of
-    moments of each kind that started in it."""
-    acc: dict = {}
-    for i, p in enumerate(line):
-        if p.probs is None:
-            continue
-        a = acc.setdefault(p.task, {"frames": 0, "valence": 0.0, "expressive": 0.0, "seconds": 0.0})
-        a["frames"] += 1
-        a["expressive"] += 1.0 - p.probs[_I["neutral"]]
-        if base is not None:
-            a["valence"] += valence(corrected(p.probs, base))
-        if i + 1 < len(line):  # face time: to the next frame, gaps over MAX_GAP_S not counted
-            step = line[i + 1].time_s - p.time_s
-            a["seconds"] += step if step <= MAX_GAP_S else 0.0
+def expressiveness(figures: dict) -> float | None:
+    """1 minus the mean probability of neutral (``definitions.summarize``'s ``mean_probs``) over the frames
+    with the participant's face; None without any."""
+    return round(1.0 - figures["mean_probs"]["neutral"], 4) if figures["frames_with_face"] else None
+
+
+def task_valence(line: Sequence[Point], base: Baseline | None) -> dict:
+    """Per task number (None: outside tasks): the mean of ``valence`` over its frames with the face; no
+    entry without a baseline or without such frames."""
+    sums: dict = {}
+    if base is None:
+        return {}
+    for p in line:
+        if p.probs is not None:
+            acc = sums.setdefault(p.task, [0.0, 0])
+            acc[0] += valence(corrected(p.probs, base))
+            acc[1] += 1
+    return {task: round(total / n, 4) for task, (total, n) in sums.items()}
+
+
+def task_figures(line: Sequence[Point], base: Baseline | None, found: Sequence[Moment], periods: list[dict]) -> list[dict]:
+    """``periods`` (``definitions.summarize``'s ``"tasks"``: per task its number, title and figures) each
+    with ``valence`` (None without a baseline or a frame with the face), ``expressiveness`` and
+    ``moments``: how many of each kind started in it."""
+    valences = task_valence(line, base)
     out = []
-    for task in [*range(n_tasks), *([None] if None in acc else [])]:
-        a = acc.get(task, {"frames": 0, "valence": 0.0, "expressive": 0.0, "seconds": 0.0})
-        n = a["frames"]
-        counts = {k: sum(1 for m in found if m.task == task and m.kind == k) for k in KINDS}
-        out.append({"task": task, "frames_with_face": n, "face_s": round(a["seconds"], 3),
-                    "valence": round(a["valence"] / n, 4) if n and base is not None else None,
-                    "expressiveness": round(a["expressive"] / n, 4) if n else None,
-                    "moments": counts})
+    for period in periods:
+        task = period["task"]
+        out.append({**period, "valence": valences.get(task), "expressiveness": expressiveness(period),
+                    "moments": {k: sum(1 for m in found if m.task == task and m.kind == k) for k in KINDS}})
     return out
 
 
@@ -233,9 +278,9 @@ class SessionMoments:
 
 
 def hotspot_text(h: dict) -> str:
-    """"4 of 6 participants: negative onset 5-10 s into task 2" (task numbers from 1, as on the pages)."""
+    """"4 of 6 participants: negative onset 5-10 s into task 2"."""
     span = f"{h['from_s']:.0f}-{h['to_s']:.0f}" if round(h["to_s"]) > round(h["from_s"]) else f"{h['from_s']:.0f}"
-    return (f"{h['sessions']} of {h['of']} participants: {KIND_TEXT[h['kind']]} {span} s into task {h['task'] + 1}")
+    return (f"{h['sessions']} of {h['of']} participants: {KIND_TEXT[h['kind']]} {span} s into task {h['task']}")
 
 
 def hotspots(sessions: Sequence[SessionMoments], titles: Sequence[str], window_s: float = HOTSPOT_WINDOW_S,
@@ -246,7 +291,7 @@ def hotspots(sessions: Sequence[SessionMoments], titles: Sequence[str], window_s
     ``min_sessions`` sessions and ``min_share`` of those that ran the task. Each hotspot lists its
     members: the session and its moment (at its own stream time, to play its recording there)."""
     out = []
-    for task, title in enumerate(titles):
+    for task, title in enumerate(titles, 1):
         ran = [s for s in sessions if task in s.task_starts]
         for kind in KINDS:
             left = sorted(((m.start_s - s.task_starts[task], s, m) for s in ran for m in s.moments

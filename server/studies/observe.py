@@ -227,10 +227,10 @@ class Observer:
 
 
 async def observe(request: web.Request) -> web.StreamResponse:
-    if not is_researcher(request):
-        return unauthorized()
     studies = request.app[keys.STUDIES]
-    try:
+    try:  # (the researcher's token and login are in the database too)
+        if not await is_researcher(request):
+            return unauthorized()
         study = await store.get_study(studies.db, request.match_info["id"])
     except Exception as e:
         if not studies.db.health.failed(e, "opening a live view"):

@@ -415,7 +415,8 @@ class ScreenRecordings:
     # ---- deletion and the sweep ----
 
     async def delete(self, session_ids) -> None:
-        """The recordings' files of deleted sessions (their rows went with the sessions)."""
+        """The recordings' files of sessions whose data was deleted (``Studies.on_deleted``: withdrawn, deleted,
+        past retention, their study deleted); their rows went with the sessions' data (store.py)."""
         for sid in session_ids:
             task = self._finalizing.get(sid)
             if task is not None:

@@ -52,6 +52,8 @@ async def _participant_session(request: web.Request) -> str:
     session = await store.get_session(db, request.match_info["id"]) if study is not None else None
     if session is None or session["study_id"] != study["id"]:
         raise ScreenError(404, "no such session (deleted?)")
+    if session["status"] == "withdrawn":  # its recording was deleted with its data: nothing more is taken
+        raise ScreenError(410, "you stopped this session and its data was deleted: nothing more is recorded")
     if not study["screen"]:
         raise ScreenError(403, "this study does not record the screen")
     return session

@@ -8,44 +8,74 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import Counter
 from typing import AsyncIterator
 
-from sqlalchemy import Integer, delete, func, insert, select, update
+from sqlalchemy import Integer, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from ml.labels import CLASSES
 
 from ..storage.db import Database
-from ..storage.models import markers, notes, results, sessions, studies
+from ..storage.models import markers, notes, results, screen_recordings, sessions, studies
+from .rows import FACE_FIELDS as FACE_COLUMNS
 
 
 def new_id() -> str:
     return secrets.token_urlsafe(32)
 
 
+STUDY_SETTINGS = ("closed", "max_sessions", "retention_days", "check_required", "quality")
+
+
 def _study(row) -> dict:
     return {"id": row.id, "participant_token": row.participant_token, "title": row.title, "consent": row.consent,
-            "tasks": list(row.tasks), "feedback": bool(row.feedback), "created": row.created,
-            "screen": bool(row.screen)}
+            "tasks": list(row.tasks), "feedback": bool(row.feedback), "created": row.created, "closed": row.closed,
+            "max_sessions": row.max_sessions, "retention_days": row.retention_days,
+            "check_required": bool(row.check_required), "quality": row.quality, "screen": bool(row.screen)}
 
 
 async def create_study(db: Database, title: str, consent: str, tasks: list[str], feedback: bool = True,
-                       screen: bool = False) -> dict:
+                       screen: bool = False, **settings) -> dict:
+    """A new study (``screen``: participants' screens are recorded); ``settings``: any of ``STUDY_SETTINGS``
+    (checked by the caller)."""
     values = {"id": new_id(), "participant_token": new_id(), "title": title, "consent": consent, "tasks": list(tasks),
-              "feedback": bool(feedback), "created": time.time(), "screen": bool(screen)}
+              "feedback": bool(feedback), "created": time.time(), "closed": None, "max_sessions": None,
+              "retention_days": None, "check_required": False, "quality": None, "screen": bool(screen)}
+    values.update({k: v for k, v in settings.items() if k in STUDY_SETTINGS})
     async with db.engine.begin() as conn:
         await conn.execute(insert(studies), values)
     return values
 
 
+async def update_study(db: Database, study_id: str, **settings) -> dict | None:
+    """Change a study's ``STUDY_SETTINGS``; the study after it, None if there is none."""
+    values = {k: v for k, v in settings.items() if k in STUDY_SETTINGS}
+    async with db.engine.begin() as conn:
+        if values:
+            await conn.execute(update(studies).where(studies.c.id == study_id).values(**values))
+        row = (await conn.execute(select(studies).where(studies.c.id == study_id))).first()
+    return None if row is None else _study(row)
+
+
 async def list_studies(db: Database) -> list[dict]:
-    counts = select(sessions.c.study_id, func.count().label("n")).group_by(sessions.c.study_id).subquery()
-    query = (select(studies, func.coalesce(counts.c.n, 0).label("sessions"))
-             .outerjoin(counts, counts.c.study_id == studies.c.id).order_by(studies.c.created.desc()))
+    """Every study, newest first, with its number of sessions of each status (``statuses``: running ones
+    under None), and when its newest session started (``last_session``)."""
+    counts = (select(sessions.c.study_id, sessions.c.status, sessions.c.ended.is_(None).label("running"),
+                     func.count().label("n"), func.max(sessions.c.started).label("last"))
+              .group_by(sessions.c.study_id, sessions.c.status, sessions.c.ended.is_(None)))
     async with db.engine.connect() as conn:
-        return [{**_study(r), "sessions": r.sessions} for r in await conn.execute(query)]
+        found = [_study(r) for r in await conn.execute(select(studies).order_by(studies.c.created.desc()))]
+        per: dict = {}
+        for r in await conn.execute(counts):
+            entry = per.setdefault(r.study_id, {"statuses": {}, "last_session": None})
+            status = "live" if r.running and r.status is None else (r.status or "incomplete")
+            entry["statuses"][status] = entry["statuses"].get(status, 0) + r.n
+            entry["last_session"] = max(entry["last_session"] or 0, r.last)
+    for study in found:
+        extra = per.get(study["id"], {"statuses": {}, "last_session": None})
+        study.update(extra, sessions=sum(extra["statuses"].values()))
+    return found
 
 
 async def get_study(db: Database, study_id: str) -> dict | None:
@@ -61,26 +91,12 @@ async def study_by_token(db: Database, participant_token: str) -> dict | None:
 
 
 async def study_sessions(db: Database, study_id: str) -> list[dict]:
-    """The study's sessions, oldest first: id, started, ended, frames, faces (rows with a face) and
-    the share of each expression among those rows."""
+    """The study's sessions, oldest first, each with every column of ``sessions`` (``figures``: the kept
+    ``definitions.summarize`` of an ended session, or None)."""
     async with db.engine.connect() as conn:
-        rows = (await conn.execute(select(sessions).where(sessions.c.study_id == study_id)
-                                   .order_by(sessions.c.started))).all()
-        labels = await conn.execute(
-            select(results.c.session_id, results.c.label, func.count().label("n"))
-            .join(sessions, sessions.c.id == results.c.session_id)
-            .where(sessions.c.study_id == study_id, results.c.face.is_not(None))
-            .group_by(results.c.session_id, results.c.label))
-        counts: dict[str, Counter] = {}
-        for sid, label, n in labels:
-            counts.setdefault(sid, Counter())[label] = n
-    out = []
-    for r in rows:
-        c = counts.get(r.id, Counter())
-        faces = sum(c.values())
-        out.append({"id": r.id, "started": r.started, "ended": r.ended, "frames": r.frames, "faces": faces,
-                    "shares": {k: (c[k] / faces if faces else 0.0) for k in CLASSES}})
-    return out
+        rows = await conn.execute(select(sessions).where(sessions.c.study_id == study_id)
+                                  .order_by(sessions.c.started, sessions.c.id))
+        return [dict(r._mapping) for r in rows]
 
 
 async def session_list(db: Database, study_id: str) -> list[dict]:
@@ -91,18 +107,69 @@ async def session_list(db: Database, study_id: str) -> list[dict]:
         return [dict(r._mapping) for r in rows]
 
 
-async def create_session(db: Database, study_id: str) -> str:
+def counted_sessions(study_id):
+    """The sessions a study's participant cap counts: every one but the withdrawn."""
+    return (select(func.count()).select_from(sessions)
+            .where(sessions.c.study_id == study_id, sessions.c.status.is_distinct_from("withdrawn")))
+
+
+async def create_session(db: Database, study_id: str) -> str | None:
+    """A new session of an open study with room for it (not closed, under its ``max_sessions``): its id;
+    None when the study is closed or full. Decided in one statement, so parallel participants cannot
+    pass the cap together (PostgreSQL: the study's row is locked first)."""
     sid = new_id()
+    room = (select(studies.c.id).where(studies.c.id == study_id, studies.c.closed.is_(None),
+                                       or_(studies.c.max_sessions.is_(None),
+                                           studies.c.max_sessions > counted_sessions(study_id).scalar_subquery())))
+    values = select(literal(sid, sessions.c.id.type), literal(study_id, sessions.c.study_id.type),
+                    literal(time.time(), sessions.c.started.type)).where(room.exists())
     async with db.engine.begin() as conn:
-        await conn.execute(insert(sessions), {"id": sid, "study_id": study_id, "started": time.time()})
-    return sid
+        await conn.execute(select(studies.c.id).where(studies.c.id == study_id).with_for_update())
+        done = await conn.execute(insert(sessions).from_select(["id", "study_id", "started"], values))
+    return sid if done.rowcount else None
 
 
-async def end_session(db: Database, session_id: str, ended: float | None = None) -> None:
-    """The session's end (``ended``: when, default now), unless it has one."""
+async def count_sessions(db: Database, study_id: str) -> int:
+    """The sessions the participant cap counts."""
+    async with db.engine.connect() as conn:
+        return (await conn.execute(counted_sessions(study_id))).scalar_one()
+
+
+async def end_session(db: Database, session_id: str, status: str, ended: float | None = None) -> None:
+    """The session ended (``status``: completed or incomplete; ``ended``: when, default now), unless it
+    has an end already; a withdrawn session stays withdrawn."""
     async with db.engine.begin() as conn:
         await conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.ended.is_(None))
                            .values(ended=time.time() if ended is None else ended))
+        await conn.execute(update(sessions).where(sessions.c.id == session_id,
+                                                  sessions.c.status.is_distinct_from("withdrawn"))
+                           .values(status=status))
+
+
+async def set_check(db: Database, session_id: str, status: str, time_s: float) -> None:
+    """The session's camera check: ``status`` passed or failed, at ``time_s`` on the stream's clock."""
+    async with db.engine.begin() as conn:
+        await conn.execute(update(sessions).where(sessions.c.id == session_id)
+                           .values(check_status=status, check_s=time_s))
+
+
+async def set_figures(db: Database, session_id: str, figures: dict | None) -> None:
+    """Keep (or, None, forget) an ended session's ``definitions.summarize``."""
+    async with db.engine.begin() as conn:
+        await conn.execute(update(sessions).where(sessions.c.id == session_id).values(figures=figures))
+
+
+async def withdraw_session(db: Database, session_id: str) -> bool:
+    """The participant withdrew: the session's rows, markers, notes and screen recording's row are deleted
+    (its files: ``ScreenRecordings.delete``), its camera check and figures forgotten; what is left is the
+    line ``withdrawn`` with its start and end. False if none."""
+    async with db.engine.begin() as conn:
+        for table in (results, markers, notes, screen_recordings):
+            await conn.execute(delete(table).where(table.c.session_id == session_id))
+        done = await conn.execute(update(sessions).where(sessions.c.id == session_id).values(
+            status="withdrawn", ended=func.coalesce(sessions.c.ended, time.time()), frames=0, check_status=None,
+            check_s=None, figures=None))
+    return bool(done.rowcount)
 
 
 async def get_session(db: Database, session_id: str) -> dict | None:
@@ -187,19 +254,6 @@ async def notes_of(db: Database, *, session_id: str | None = None, study_id: str
         return [dict(r._mapping) for r in await conn.execute(query)]
 
 
-async def task_counts(db: Database, study_id: str) -> list[dict]:
-    """Per session, task and label, over the study's rows with a face: ``n`` rows and the sum of each
-    class's probability (``sums``). One query, grouped in the database."""
-    query = (select(results.c.session_id, results.c.task, results.c.label, func.count().label("n"),
-                    *(func.sum(results.c[c]).label(c) for c in CLASSES))
-             .join(sessions, sessions.c.id == results.c.session_id)
-             .where(sessions.c.study_id == study_id, results.c.face.is_not(None))
-             .group_by(results.c.session_id, results.c.task, results.c.label))
-    async with db.engine.connect() as conn:
-        return [{"session_id": r.session_id, "task": r.task, "label": r.label, "n": r.n,
-                 "sums": {c: r._mapping[c] for c in CLASSES}} for r in await conn.execute(query)]
-
-
 class floor_(FunctionElement):
     """FLOOR(x) in every database (SQLite has no FLOOR without its math functions)."""
     type = Integer()
@@ -218,8 +272,9 @@ def _floor_sqlite(element, compiler, **kw):
 
 
 async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
-    """The study's rows with a face, per session and task, in bins of ``bin_s`` seconds since the
-    task's first start marker: the bin's number ``bin``, ``n`` rows and each class's mean probability."""
+    """The study's frames with the participant's face, per session and task, in bins of ``bin_s`` seconds
+    since the task's first start marker: the bin's number ``bin``, ``n`` frames and each class's mean
+    probability."""
     starts = (select(markers.c.session_id, markers.c.task, func.min(markers.c.time_s).label("t0"))
               .join(sessions, sessions.c.id == markers.c.session_id)
               .where(sessions.c.study_id == study_id, markers.c.event == "start")
@@ -228,7 +283,7 @@ async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
     query = (select(results.c.session_id, results.c.task, b, func.count().label("n"),
                     *(func.avg(results.c[c]).label(c) for c in CLASSES))
              .join(starts, (starts.c.session_id == results.c.session_id) & (starts.c.task == results.c.task))
-             .where(results.c.face.is_not(None))
+             .where(results.c.face.is_not(None), results.c.participant.is_(True))
              .group_by(results.c.session_id, results.c.task, b)
              .order_by(results.c.session_id, results.c.task, b))
     async with db.engine.connect() as conn:
@@ -237,19 +292,110 @@ async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
 
 
 async def result_rows(db: Database, *, session_id: str | None = None, study_id: str | None = None,
-                      chunk: int = 5000) -> AsyncIterator:
-    """The stored results rows of a session or of a whole study (its sessions in start order), streamed."""
+                      participant_only: bool = False, chunk: int = 5000) -> AsyncIterator:
+    """The stored results rows of a session or of a whole study (its sessions in start order), streamed;
+    ``participant_only``: the participant's row of each analysed frame only (no other faces)."""
     query = _scoped(select(results), results, session_id, study_id)
+    if participant_only:
+        query = query.where(results.c.participant.is_(True))
     async with db.engine.connect() as conn:
         stream = await conn.stream(query.execution_options(yield_per=chunk))
-        async for row in stream:
-            yield row._mapping
+        keys = list(stream.keys())
+        async for part in stream.partitions(chunk):  # a chunk at a time: no await per row
+            for row in part:
+                yield dict(zip(keys, row))
+
+
+class FrameGrouper:
+    """Rows of a session (``results`` columns, in ``id`` order) into frames: the participant's row with
+    ``others`` (the other faces' ids in that frame) and ``last_id`` (the frame's last row id)."""
+
+    def __init__(self):
+        self.current = None
+
+    def feed(self, m: dict) -> dict | None:
+        """One row; the frame it completes, or None."""
+        current = self.current
+        if not m["participant"] and current is not None and \
+                (m["frame"], m["time_s"], m["file"]) == (current["frame"], current["time_s"], current["file"]):
+            current["others"].append(m["face"])
+            current["last_id"] = m["id"]
+            return None
+        if m["participant"]:
+            m["others"] = []
+            m["last_id"] = m["id"]
+            self.current = m
+        else:  # someone else's face without the frame's participant row (not written so): a frame of its own
+            self.current = {**m, **dict.fromkeys(FACE_COLUMNS), "brightness": None, "participant": True,
+                            "others": [m["face"]], "last_id": m["id"]}
+        return current
+
+    def end(self) -> dict | None:
+        current, self.current = self.current, None
+        return current
+
+
+def frames_of(keys: list[str], rows) -> list[dict]:
+    """Pure (for a worker thread): a session's row tuples (``session_rows``) as its participant's frames."""
+    grouper = FrameGrouper()
+    out = []
+    for row in rows:
+        done = grouper.feed(dict(zip(keys, row)))
+        if done is not None:
+            out.append(done)
+    last = grouper.end()
+    if last is not None:
+        out.append(last)
+    return out
+
+
+async def session_rows(db: Database, session_id: str, after: int = 0, chunk: int = 500) -> tuple[list[str], list]:
+    """A session's stored rows after row id ``after``, in order, as (column names, tuples): read in the
+    database's own thread or I/O, turned into frames elsewhere (``frames_of``)."""
+    query = (select(results).where(results.c.session_id == session_id, results.c.id > after)
+             .order_by(results.c.id))
+    rows: list = []
+    async with db.engine.connect() as conn:
+        stream = await conn.stream(query.execution_options(yield_per=chunk))
+        async for part in stream.partitions(chunk):  # the loop is held for a chunk at a time, at most
+            rows.extend(part)
+        return list(stream.keys()), rows
+
+
+async def participant_frames(db: Database, session_id: str, chunk: int = 5000) -> AsyncIterator[dict]:
+    """THE participant's timeline of a session: one dict per analysed frame, in order, the participant's
+    row (the ``results`` columns; the face fields None where the participant was not found) with
+    ``others``: the ids of the other faces in view in that frame. ``definitions.summarize`` takes it."""
+    query = select(results).where(results.c.session_id == session_id).order_by(results.c.id)
+    grouper = FrameGrouper()
+    async with db.engine.connect() as conn:
+        stream = await conn.stream(query.execution_options(yield_per=chunk))
+        keys = list(stream.keys())
+        async for part in stream.partitions(chunk):  # a chunk at a time: no await per row
+            for row in part:
+                done = grouper.feed(dict(zip(keys, row)))
+                if done is not None:
+                    yield done
+    last = grouper.end()
+    if last is not None:
+        yield last
 
 
 async def count_rows(db: Database, session_id: str) -> int:
     async with db.engine.connect() as conn:
         return (await conn.execute(select(func.count()).select_from(results)
                                    .where(results.c.session_id == session_id))).scalar_one()
+
+
+async def expired_sessions(db: Database, now: float) -> list[str]:
+    """Sessions older than their study's retention period: ended (or, never ended, started) more than
+    ``retention_days`` before ``now``."""
+    age = func.coalesce(sessions.c.ended, sessions.c.started)
+    query = (select(sessions.c.id).join(studies, studies.c.id == sessions.c.study_id)
+             .where(studies.c.retention_days.is_not(None), age < now - studies.c.retention_days * 86400.0)
+             .order_by(sessions.c.started))
+    async with db.engine.connect() as conn:
+        return [r.id for r in await conn.execute(query)]
 
 
 async def delete_study(db: Database, study_id: str) -> list[str] | None:

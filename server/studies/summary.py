@@ -1,93 +1,51 @@
-"""The results page's figures: a session's timeline (main face per analysed frame) and per-task table;
-a study's comparison of its sessions task by task."""
+"""A study's comparison of its sessions task by task, from the sessions' figures (``definitions``).
+
+    included = compared_sessions(overview, incomplete=False)   # completed sessions (and, with incomplete,
+                                                               # the incomplete and running ones)
+    comparison(included, tasks, bins, bin_s)                   # per task: each session, the study's mean,
+                                                               # the timelines aligned on the task's start
+"""
 
 from __future__ import annotations
 
 from ml.labels import CLASSES
 
+from .definitions import mean_of_sessions, no_figures, period_title
 
-def session_summary(rows, tasks: list[str]) -> dict:
-    """``rows``: the session's stored results rows in order. Returns
-
-    - ``timeline``: ``[[time_s, [p per class] | None], ...]``, one point per analysed frame
-      (its first face, the largest; None without a face);
-    - ``tasks``: one entry per task, then one for the time outside every task (``task`` None):
-      frames, frames with a face, the share of each expression and the mean probabilities
-      (over the rows with a face)."""
-    timeline = []
-    stats = {}
-    last = None
-    for r in rows:
-        key = (r["frame"], r["time_s"])
-        first_of_frame = key != last
-        last = key
-        s = stats.setdefault(r["task"], {"frames": 0, "with_face": 0, "faces": 0,
-                                         "labels": dict.fromkeys(CLASSES, 0), "sums": dict.fromkeys(CLASSES, 0.0)})
-        if first_of_frame:
-            s["frames"] += 1
-            timeline.append([r["time_s"], None if r["face"] is None else [r[c] for c in CLASSES]])
-            if r["face"] is not None:
-                s["with_face"] += 1
-        if r["face"] is not None:
-            s["faces"] += 1
-            s["labels"][r["label"]] += 1
-            for c in CLASSES:
-                s["sums"][c] += r[c]
-    table = []
-    for index in task_indexes(tasks, None in stats):
-        s = stats.get(index) or {"frames": 0, "with_face": 0, "faces": 0, "labels": {}, "sums": {}}
-        table.append({"task": index, "title": task_title(tasks, index), "frames": s["frames"],
-                      "frames_with_face": s["with_face"], **figures(s["labels"], s["sums"], s["faces"])})
-    return {"timeline": timeline, "tasks": table}
+COMPARED = ("completed",)
+COMPARED_WITH_INCOMPLETE = ("completed", "incomplete", "live")
 
 
-def task_indexes(tasks: list[str], outside: bool) -> list:
-    """The tasks' indexes in order, then None (the time outside every task) if there was any."""
-    return [*range(len(tasks)), *([None] if outside else [])]
+def compared_sessions(overview: list[dict], incomplete: bool = False) -> list[dict]:
+    """The sessions the study's figures are made of: the completed ones (by default), or also the
+    incomplete ones and those running now. Withdrawn sessions have no data."""
+    wanted = COMPARED_WITH_INCOMPLETE if incomplete else COMPARED
+    return [s for s in overview if s["status"] in wanted]
 
 
-def task_title(tasks: list[str], index: int | None) -> str:
-    return tasks[index] if index is not None else "(outside tasks)"
-
-
-def figures(labels: dict, sums: dict, n: int) -> dict:
-    """Over ``n`` rows with a face: the share of each expression (``labels``: rows per label) and the
-    mean probabilities (``sums``: the sum of each class's probability)."""
-    return {"shares": {c: round(labels.get(c, 0) / n, 4) if n else 0.0 for c in CLASSES},
-            "mean_probs": {c: round((sums.get(c) or 0.0) / n, 4) if n else 0.0 for c in CLASSES}}
-
-
-def comparison(sessions: list[dict], tasks: list[str], counts: list[dict], bins: list[dict], bin_s: float) -> dict:
-    """Per task across a study's sessions (``sessions``: oldest first, with id and started): each
-    session's figures (``faces``: rows with a face, shares, mean probabilities) and the study's mean,
-    in which every session with a face in the task counts once; and the timeline of each session
-    aligned on the task's start (``bins`` of ``bin_s`` seconds: [seconds since the start, mean
-    probabilities]). ``counts`` and ``bins``: ``store.task_counts`` and ``store.task_bins``."""
-    per: dict = {}
-    for c in counts:
-        s = per.setdefault((c["task"], c["session_id"]), {"n": 0, "labels": {}, "sums": dict.fromkeys(CLASSES, 0.0)})
-        s["n"] += c["n"]
-        if c["label"] is not None:
-            s["labels"][c["label"]] = s["labels"].get(c["label"], 0) + c["n"]
-        for k in CLASSES:
-            s["sums"][k] += c["sums"][k] or 0.0
+def comparison(sessions: list[dict], tasks: list[str], bins: list[dict], bin_s: float) -> dict:
+    """Per task (1-based ``task``, and None for the time outside every task if any session had some):
+    each session's figures (``sessions``: ``figures.study_overview(..., tasks=True)`` entries, oldest
+    first), the study's mean (``definitions.mean_of_sessions``: every session with the face in the
+    task counts once) and the timeline of each session aligned on the task's start (``bins`` of
+    ``bin_s`` seconds, ``store.task_bins``: [seconds since the start, mean probabilities])."""
     lines: dict = {}
     for b in bins:
         lines.setdefault((b["task"], b["session_id"]), []).append(
             [round(b["bin"] * bin_s, 3), [round(b["means"][c], 4) for c in CLASSES]])
+    outside = any(t["task"] is None and t["frames"] for s in sessions for t in s["tasks"])
     out = []
-    for index in task_indexes(tasks, any(task is None for task, _ in per)):
+    for index in [*range(len(tasks)), *([None] if outside else [])]:
+        number = None if index is None else index + 1
         rows = []
-        for session in sessions:
-            s = per.get((index, session["id"]), {"n": 0, "labels": {}, "sums": {}})
-            rows.append({"session": session["id"], "faces": s["n"], **figures(s["labels"], s["sums"], s["n"])})
-        seen = [r for r in rows if r["faces"]]
-        mean = {"sessions": len(seen), "faces": sum(r["faces"] for r in seen),
-                **{k: {c: round(sum(r[k][c] for r in seen) / len(seen), 4) if seen else 0.0 for c in CLASSES}
-                   for k in ("shares", "mean_probs")}}
-        entry = {"task": index, "title": task_title(tasks, index), "mean": mean, "sessions": rows}
+        for s in sessions:
+            figures = next((t for t in s["tasks"] if t["task"] == number), None) or no_figures()
+            rows.append({"session": s["id"], "label": s["label"], "status": s["status"], "flags": s["flags"],
+                         **{k: v for k, v in figures.items() if k not in ("task", "title")}})
+        entry = {"task": number, "title": period_title(tasks, index), "mean": mean_of_sessions(rows),
+                 "sessions": rows}
         if index is not None:
-            entry["timeline"] = [{"session": s["id"], "bins": lines[(index, s["id"])]} for s in sessions
-                                 if (index, s["id"]) in lines]
+            entry["timeline"] = [{"session": s["id"], "label": s["label"], "bins": lines[(index, s["id"])]}
+                                 for s in sessions if (index, s["id"]) in lines]
         out.append(entry)
     return {"classes": list(CLASSES), "bin_s": bin_s, "tasks": out}

@@ -24,7 +24,7 @@ from sqlalchemy import case, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..storage.db import Database
-from ..storage.models import jobs, results
+from ..storage.models import jobs, results, sessions
 
 PENDING = ("receiving", "queued", "running")
 RESERVE_LOCK = 0x46455255  # PostgreSQL advisory lock: one reservation at a time, over every replica
@@ -114,6 +114,8 @@ async def finish(db: Database, job_id: str, owner: str, values: dict, rows: list
                 return False
             for i in range(0, len(rows or ()), INSERT_CHUNK):
                 await conn.execute(insert(results), rows[i:i + INSERT_CHUNK])
+            if rows:  # the session's kept figures are made again, with these rows
+                await conn.execute(update(sessions).where(sessions.c.id == rows[0]["session_id"]).values(figures=None))
     except IntegrityError:  # the session was deleted meanwhile
         return False
     return True

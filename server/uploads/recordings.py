@@ -14,7 +14,9 @@ Each row of the recording's CSV (``ml.schema``: one per face per analysed frame)
   where a video carries one, else empty;
 - ``task``: the task running at that moment by the session's markers (a task runs from its
   ``start`` marker until its ``end`` marker or the next ``start``), NULL when none ran or the
-  moment is unknown.
+  moment is unknown;
+- ``participant``: the participant's face is chosen as in a live session (``studies.participant_face``):
+  each frame has the participant's row (their face, or empty face fields) and one per other face.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 
 from ml.schema import utc_epoch as epoch, utc_iso
 
-from ..studies.rows import recording_row
+from ..studies.participant_face import ParticipantFace
+from ..studies.rows import FACE_FIELDS, recording_row
 
 
 def parse_started(text: str) -> float:
@@ -80,11 +83,29 @@ def recording_rows(csv_path: Path, session_id: str, filename: str, started: floa
                    markers: list[dict]) -> list[dict]:
     """Blocking: the results-table rows of a recording's CSV, for ``session_id``."""
     spans = task_spans(markers)
+    chooser = ParticipantFace()
     out = []
+
+    def frame_rows(group: list[dict]) -> None:
+        task = task_at(spans, epoch(group[0]["utc"]))
+        faces = [{"id": int(r["face"]), "box": tuple(int(r[k]) for k in "xywh"), "row": r} for r in group if r["face"]]
+        mine = chooser.choose(faces)
+        if mine is not None:
+            out.append(recording_row(mine["row"], session_id, task, True))
+        else:  # the participant was not found: their row has empty face fields
+            out.append(recording_row({**group[0], **dict.fromkeys(FACE_FIELDS, "")}, session_id, task, True))
+        out.extend(recording_row(f["row"], session_id, task, False) for f in faces if f is not mine)
+
     with open(csv_path, newline="") as f:
+        group: list[dict] = []
         for row in csv.DictReader(f):
             if started is not None:
                 row["utc"] = utc_iso(started + float(row["time_s"]))
             row["file"] = filename
-            out.append(recording_row(row, session_id, task_at(spans, epoch(row["utc"]))))
+            if group and (row["frame"], row["time_s"]) != (group[0]["frame"], group[0]["time_s"]):
+                frame_rows(group)
+                group = []
+            group.append(row)
+        if group:
+            frame_rows(group)
     return out

@@ -258,7 +258,7 @@ async def handle_plot(request: web.Request):
 async def handle_recording(request: web.Request) -> web.Response:
     """A recording of a study session, uploaded by the researcher: analysed as an upload job, its rows
     stored in the session."""
-    if not is_researcher(request):
+    if not await is_researcher(request):
         return unauthorized()
     session = await study_store.get_session(request.app[keys.STUDIES].db, request.match_info["id"])
     if session is None:
@@ -273,7 +273,7 @@ async def handle_recording(request: web.Request) -> web.Response:
 
 
 async def handle_recordings(request: web.Request) -> web.Response:
-    if not is_researcher(request):
+    if not await is_researcher(request):
         return unauthorized()
     session = await study_store.get_session(request.app[keys.STUDIES].db, request.match_info["id"])
     if session is None:
