@@ -1,10 +1,15 @@
 """Moments, per-task figures and hotspots through the API, on real databases (SQLite and PostgreSQL), from
-participants streaming over real WebRTC without any screen recording: the same figures in the session's
-API, its JSON export, the study's insights.json and every CSV; hotspots over completed sessions only."""
+participants streaming over real WebRTC without any screen recording: from the participant's face only
+(a second, larger, angry face walks in during task 2 and changes nothing), measured from the camera
+check's baseline; the same figures in the session's API, its JSON export, the study's insights.json, every
+CSV, export.zip and (for the figures they share) the comparison; hotspots over completed sessions by
+default, also the incomplete ones with ?incomplete=1."""
 
 import asyncio
 import csv
 import io
+import json
+import zipfile
 
 import pytest
 import pytest_asyncio
@@ -27,14 +32,21 @@ def probs(**given) -> dict:
     return p
 
 
+PARTICIPANT_BOX, OTHER_BOX = (6, 30, 40, 40), (64, 8, 54, 54)  # the other face is the larger one
+OTHER_FROM_S, OTHER_TO_S = 15.6, 17.0  # someone else in view, angry, during task 2
+
+
 class ScriptedAnalyzer(StubAnalyzer):
-    """One face whose expression follows the stream's clock, the same in every session: neutral, sad from
-    10 to 12 s, happy from 14 to 15.5 s."""
+    """The participant's face, whose expression follows the stream's clock, the same in every session:
+    neutral (sad 0.02), sad from 10 to 12 s, happy from 14 to 15.5 s; from 15.6 to 17 s a second person,
+    larger, angry at 0.9, beside them."""
 
     def analyze(self, bgr, tracker=None, t=None):
         t = t or 0.0
         p = probs(sad=0.6) if 10 <= t < 12 else probs(happy=0.8) if 14 <= t < 15.5 else probs()
-        faces = [{"box": (10, 20, 30, 30), "label": max(p, key=p.get), "probs": p}]
+        faces = [{"box": PARTICIPANT_BOX, "label": max(p, key=p.get), "probs": p, "brightness": 120.0}]
+        if OTHER_FROM_S <= t < OTHER_TO_S:
+            faces.insert(0, {"box": OTHER_BOX, "label": "angry", "probs": probs(angry=0.9), "brightness": 110.0})
         return tracker.update(faces, t) if tracker is not None else faces
 
 
@@ -83,7 +95,8 @@ def rows(text: str) -> list[dict]:
 @pytest.mark.asyncio
 async def test_moments_figures_and_hotspots_agree_everywhere_without_recordings(client):
     c = client
-    study = await create_study(c, tasks=["Find a lamp", "Pay for it"])  # no screen recording
+    # no screen recording; a face 40 px wide passes the camera check
+    study = await create_study(c, tasks=["Find a lamp", "Pay for it"], quality={"min_face_px": 20})
     sids = await run_participants(c, study, complete=[True, True, True, False])
     await asyncio.sleep(1.0)  # the writer's last flush
     base = f"/api/studies/{study['id']}"
@@ -91,26 +104,39 @@ async def test_moments_figures_and_hotspots_agree_everywhere_without_recordings(
     assert found["definitions"]["negative"]["hold_s"] == 1.0 and found["tasks"] == ["Find a lamp", "Pay for it"]
     by_id = {s["id"]: s for s in found["sessions"]}
     assert set(by_id) == set(sids)
-    assert [by_id[s]["completed"] for s in sids] == [True, True, True, False]
+    assert [by_id[s]["status"] for s in sids] == ["completed", "completed", "completed", "incomplete"]
+    assert [by_id[s]["included"] for s in sids] == [True, True, True, False]
+    assert found["incomplete"] is False and found["left_out"] == {"incomplete": 1, "live": 0, "withdrawn": 0}
+    listed = {s["id"]: s for s in (await (await c.get(base, headers=AUTH)).json())["sessions"]}
 
     for sid in sids:
         s = by_id[sid]
         assert not s["recording"]
-        # the scenario: a negative onset (sad) 3 s into task 1, a smile 1 s into task 2 (the 4th: the same)
-        assert [(m["kind"], m["expression"], m["task"]) for m in s["moments"]] == [
-            ("negative", "sad", 0), ("smile", "happy", 1)]
+        # the scenario: a negative onset (sad) 3 s into task 1, a smile 1 s into task 2 (the 4th: the same);
+        # the other person's anger in task 2 is no moment: the participant's face only
+        assert listed[sid]["other_s"] > 1.0 and listed[sid]["other_faces"] == 1
+        assert [(m["kind"], m["expression"], m["task"], m["title"]) for m in s["moments"]] == [
+            ("negative", "sad", 1, "Find a lamp"), ("smile", "happy", 2, "Pay for it")]
         neg, smile = s["moments"]
         assert neg["start_s"] == pytest.approx(10.0, abs=0.1) and neg["length_s"] == pytest.approx(2.0, abs=0.15)
         assert neg["strength"] == pytest.approx(0.58, abs=0.05)  # sad 0.6 over its 0.02 baseline
         assert smile["start_s"] == pytest.approx(14.0, abs=0.1) and smile["play_from_s"] == pytest.approx(11.0, abs=0.1)
-        t1, t2 = s["task_figures"][:2]
+        t1, t2 = s["tasks"][:2]
+        assert (t1["task"], t1["title"], t2["task"], t2["title"]) == (1, "Find a lamp", 2, "Pay for it")
         assert t1["valence"] < 0 < t2["valence"] and t1["moments"]["negative"] == 1 and t2["moments"]["smile"] == 1
-        assert s["baseline"]["source"] == "first seconds" and s["baseline"]["probs"]["neutral"] > 0.8
+        assert t2["mean_probs"]["angry"] < 0.05  # the other person's 0.9 never mixed in
+        assert t1["expressiveness"] == round(1 - t1["mean_probs"]["neutral"], 4)
+        # the baseline: the camera check's held 2 s, ending at its passed moment
+        check_s = listed[sid]["check_s"]
+        assert listed[sid]["check"] == "passed" and check_s < 7
+        assert s["baseline"]["source"] == "camera check" and s["baseline"]["to_s"] <= check_s + 1e-6
+        assert s["baseline"]["from_s"] >= check_s - 2.0 - 1e-6 and s["baseline"]["frames"] >= 3
+        assert s["baseline"]["probs"]["neutral"] > 0.8
         # one definition: the session's API and its JSON export give the same figures as insights.json
         detail = await (await c.get(f"/api/sessions/{sid}", headers=AUTH)).json()
         export = await (await c.get(f"/api/sessions/{sid}/export.json", headers=AUTH)).json()
         for other in (detail, export):
-            assert other["moments"] == s["moments"] and other["task_figures"] == s["task_figures"]
+            assert other["moments"] == s["moments"] and other["tasks"] == s["tasks"]
             assert other["baseline"] == s["baseline"] and other["screen"] is None
         session_csv = rows(await (await c.get(f"/api/sessions/{sid}/moments.csv", headers=AUTH)).text())
         assert [(r["kind"], float(r["start_s"]), float(r["strength"])) for r in session_csv] == [
@@ -118,8 +144,8 @@ async def test_moments_figures_and_hotspots_agree_everywhere_without_recordings(
 
     # hotspots: the three completed sessions only, aligned on each one's start of the task
     spots = found["hotspots"]
-    assert [(h["task"], h["kind"], h["sessions"], h["of"]) for h in spots] == [(0, "negative", 3, 3),
-                                                                               (1, "smile", 3, 3)]
+    assert [(h["task"], h["kind"], h["sessions"], h["of"]) for h in spots] == [(1, "negative", 3, 3),
+                                                                               (2, "smile", 3, 3)]
     assert spots[0]["from_s"] == pytest.approx(3.0, abs=0.3) and spots[0]["text"].startswith(
         "3 of 3 participants: negative onset 3")
     assert spots[0]["text"].endswith("s into task 1") and spots[1]["text"].endswith("s into task 2")
@@ -132,18 +158,49 @@ async def test_moments_figures_and_hotspots_agree_everywhere_without_recordings(
 
     # the CSVs: the same numbers
     moments_csv = rows(await (await c.get(f"{base}/moments.csv", headers=AUTH)).text())
-    assert len(moments_csv) == 8 and {r["label"] for r in moments_csv} == {"S1", "S2", "S3", "S4"}
+    assert len(moments_csv) == 8 and {r["session_label"] for r in moments_csv} == {"S1", "S2", "S3", "S4"}
     for r in moments_csv:
         m = next(x for x in by_id[r["session"]]["moments"] if x["kind"] == r["kind"])
-        assert float(r["start_s"]) == m["start_s"] and r["title"] == ["Find a lamp", "Pay for it"][m["task"]]
+        assert float(r["start_s"]) == m["start_s"] and r["task"] == str(m["task"])
+        assert r["task_title"] == ["Find a lamp", "Pay for it"][m["task"] - 1]
     figures_csv = rows(await (await c.get(f"{base}/figures.csv", headers=AUTH)).text())
+    assert len(figures_csv) == sum(len(s["tasks"]) for s in found["sessions"])
     for r in figures_csv:
-        f = next(x for x in by_id[r["session"]]["task_figures"] if str(x["task"]) == r["task"] or
+        f = next(x for x in by_id[r["session"]]["tasks"] if str(x["task"]) == r["task"] or
                  (x["task"] is None and r["task"] == ""))
         assert float(r["valence"]) == f["valence"] and float(r["expressiveness"]) == f["expressiveness"]
-        assert r["completed"] == str(by_id[r["session"]]["completed"])
+        assert int(r["frames_with_face"]) == f["frames_with_face"] and float(r["face_s"]) == f["face_s"]
+        assert r["status"] == by_id[r["session"]]["status"] and r["session_label"] == by_id[r["session"]]["label"]
     hot_csv = rows(await (await c.get(f"{base}/hotspots.csv", headers=AUTH)).text())
     assert len(hot_csv) == 6 and {r["text"] for r in hot_csv} == {h["text"] for h in spots}
+
+    # the figures the comparison shows too are the same numbers (one function: definitions.summarize)
+    compared = await (await c.get(f"{base}/compare.json", headers=AUTH)).json()
+    for task in compared["tasks"]:
+        for row in task["sessions"]:
+            mine = next(x for x in by_id[row["session"]]["tasks"] if x["task"] == task["task"])
+            assert (row["frames_with_face"], row["face_s"], row["mean_probs"]) == (
+                mine["frames_with_face"], mine["face_s"], mine["mean_probs"])
+
+    # the study's export: the same three tables, and each session's JSON with its moments
+    archive = zipfile.ZipFile(io.BytesIO(await (await c.get(f"{base}/export.zip", headers=AUTH)).read()))
+    root = f"study-{study['id'][:8]}/"
+    assert rows(archive.read(root + "moments.csv").decode()) == moments_csv
+    assert rows(archive.read(root + "figures.csv").decode()) == figures_csv
+    assert rows(archive.read(root + "hotspots.csv").decode()) == hot_csv
+    readme = archive.read(root + "README.txt").decode()
+    for column in ("valence", "expressiveness", "play_from_s", "onset_s", "hotspots.csv"):
+        assert column in readme
+    for sid in sids:
+        doc = json.loads(archive.read(f"{root}{by_id[sid]['label']}/session.json"))
+        assert doc["moments"] == by_id[sid]["moments"] and doc["tasks"] == by_id[sid]["tasks"]
+
+    # with the incomplete sessions: the 4th joins the hotspots (the comparison's switch)
+    everyone = await (await c.get(f"{base}/insights.json?incomplete=1", headers=AUTH)).json()
+    assert everyone["incomplete"] is True and all(s["included"] for s in everyone["sessions"])
+    assert [(h["task"], h["sessions"], h["of"]) for h in everyone["hotspots"]] == [(1, 4, 4), (2, 4, 4)]
+    assert len(rows(await (await c.get(f"{base}/hotspots.csv?incomplete=1", headers=AUTH)).text())) == 8
+    assert (await c.get(f"{base}/insights.json?incomplete=yes", headers=AUTH)).status == 400
 
     # researcher only
     for path in (f"{base}/insights.json", f"{base}/hotspots.csv", f"/api/sessions/{sids[0]}/moments.csv"):

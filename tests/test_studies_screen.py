@@ -2,7 +2,8 @@
 with a participant streaming over real WebRTC: chunks stored as they come (twice, out of order), joined
 into one file that decodes, lasts as long as what was recorded and seeks, served to researchers only with
 range requests; bad chunks refused with nothing lost; limits and a full disk stop the recording while the
-expression analysis goes on; deleted with the session, the study, and by the sweep."""
+expression analysis goes on; deleted completely (files and rows) with the session, the study, the
+participant's withdrawal and retention, and by the sweep."""
 
 import asyncio
 import os
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from server import ScreenSettings, Settings, create_app, keys
-from server.storage.models import sessions as sessions_table
+from server.storage.models import screen_recordings, sessions as sessions_table
+from server.studies import lifecycle, store
 
 from db_support import database_url, postgres_server  # noqa: F401  (fixtures)
 from screen_samples import recorder_chunks, shade
@@ -32,7 +34,7 @@ async def make_server(database_url, tmp_path):
     clients = []
 
     async def make(**screen):
-        settings = ScreenSettings(directory=tmp_path / "screen", sweep_interval_s=0.2, **screen)
+        settings = ScreenSettings(directory=tmp_path / "screen", **{"sweep_interval_s": 0.2, **screen})
         app = create_app(Settings(database=database_url, admin_token=TOKEN, screen=settings),
                          analyzer=CountingAnalyzer())
         client = TestClient(TestServer(app))
@@ -230,7 +232,7 @@ async def test_the_size_limit_and_a_full_disk_stop_the_recording_not_the_analysi
 
 
 @pytest.mark.asyncio
-async def test_a_closed_tab_is_finalized_with_what_came_and_deleting_leaves_nothing(make_server):
+async def test_a_closed_tab_is_finalized_with_what_came(make_server):
     c = await make_server(end_grace_s=0.5)
     created, live, sid, base = await recording_participant(c)
     chunks = recorder_chunks(SECONDS)
@@ -242,29 +244,86 @@ async def test_a_closed_tab_is_finalized_with_what_came_and_deleting_leaves_noth
     assert info["stop_reason"] == "session ended" and info["missing"] == 1
     assert info["duration_s"] == pytest.approx(8.0, abs=1.0)  # up to the end of chunk 3, with the hole
 
-    # the researcher deletes the session: its recording goes with it
-    assert folder(c, sid).exists()
-    assert (await c.delete(f"/api/sessions/{sid}", headers=AUTH)).status == 204
+
+async def recording_rows(c, sid) -> int:
+    async with c.server.app[keys.STUDIES].db.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(screen_recordings)
+                                   .where(screen_recordings.c.session_id == sid))).scalar_one()
+
+
+async def recorded(c, ready: bool = False, **study):
+    """A participant whose screen recording has a chunk on disk (``ready``: joined into its file)."""
+    created, live, sid, base = await recording_participant(c, **study)
+    chunks = recorder_chunks(4.0)
+    assert (await c.post(base, json={})).status == 201
+    for seq, chunk in enumerate(chunks if ready else chunks[:1]):
+        assert (await c.put(f"{base}/{seq}", data=chunk)).status == 201
+    if ready:
+        assert (await c.post(f"{base}/end", json={"chunks": len(chunks), "reason": "finished"})).status == 200
+        await wait_status(c, sid, "ready")
+        assert (folder(c, sid) / "screen.webm").exists()
+    assert folder(c, sid).exists() and await recording_rows(c, sid) == 1
+    return created, live, sid, base
+
+
+async def gone(c, sid) -> None:
+    """Nothing of the session's recording left: no file, no folder, no row (the sweep is not waited for)."""
     assert not folder(c, sid).exists()
+    assert await recording_rows(c, sid) == 0
     assert (await c.get(f"/api/sessions/{sid}/screen.webm", headers=AUTH)).status == 404
 
-    # the participant deletes their own (while recording), and a study with its sessions
-    created, live, sid, base = await recording_participant(c)
-    assert (await c.post(base, json={})).status == 201
-    assert (await c.put(f"{base}/0", data=chunks[0])).status == 201
-    resp = await c.delete(f"/api/participant/{participant_token(created)}/sessions/{sid}")
-    assert resp.status == 204 and not folder(c, sid).exists()
-    assert (await c.put(f"{base}/1", data=chunks[1])).status == 404  # a chunk still on its way: refused
-    assert not folder(c, sid).exists()
+
+@pytest.mark.asyncio
+async def test_withdrawal_retention_and_every_delete_leave_nothing_of_the_recording(make_server):
+    c = await make_server(sweep_interval_s=3600.0)  # no sweep: each deletion must do it itself
+    studies = c.server.app[keys.STUDIES]
+
+    # the researcher deletes a session whose recording is ready
+    created, live, sid, base = await recorded(c, ready=True)
     await live.close()
-    created, live, sid, base = await recording_participant(c)
-    assert (await c.post(base, json={})).status == 201
-    assert (await c.put(f"{base}/0", data=chunks[0])).status == 201
-    assert (await c.delete(f"/api/studies/{created['id']}", headers=AUTH)).status == 204
-    assert not folder(c, sid).exists()
+    assert (await c.delete(f"/api/sessions/{sid}", headers=AUTH)).status == 204
+    await gone(c, sid)
+
+    # the participant withdraws while recording ("Stop and delete my data"): the session stays listed as
+    # withdrawn, its recording is gone, and nothing more is taken
+    created, live, sid, base = await recorded(c)
+    resp = await c.delete(f"/api/participant/{participant_token(created)}/sessions/{sid}")
+    assert resp.status == 204
+    await gone(c, sid)
+    assert (await store.get_session(studies.db, sid))["status"] == "withdrawn"
+    chunks = recorder_chunks(4.0)
+    late = await c.put(f"{base}/1", data=chunks[1])  # a chunk still on its way: refused, nothing written
+    assert late.status == 410 and "deleted" in (await late.json())["error"]
+    assert (await c.post(base, json={})).status == 410  # nor a new start
+    assert (await c.post(f"{base}/end", json={"chunks": 2})).status == 410
+    await gone(c, sid)
     await live.close()
 
-    # a session deleted some other way (a retention job, by hand in SQL): the sweep removes its folder
+    # the study's delete
+    created, live, sid, base = await recorded(c, ready=True)
+    await live.close()
+    assert (await c.delete(f"/api/studies/{created['id']}", headers=AUTH)).status == 204
+    await gone(c, sid)
+
+    # retention: the study's sessions older than its period, deleted by the server's sweep
+    created, live, sid, base = await recorded(c, ready=True, retention_days=1)
+    await live.close()
+    for _ in range(100):  # the session ends once its /ws closes
+        if sid not in studies.live:
+            break
+        await asyncio.sleep(0.1)
+    assert await lifecycle.sweep(studies, now=time.time() + 2 * 86400) == 1
+    await gone(c, sid)
+    assert await store.get_session(studies.db, sid) is None
+    screen_dir = studies.screen.dir
+    assert [p.name for p in screen_dir.iterdir()] == [".store"]
+
+
+@pytest.mark.asyncio
+async def test_a_session_deleted_by_hand_loses_its_recording_at_the_sweep(make_server):
+    c = await make_server()
+    chunks = recorder_chunks(SECONDS)
+    # a session deleted some other way (by hand in SQL): the sweep removes its folder
     created, live, sid, base = await recording_participant(c)
     assert (await c.post(base, json={})).status == 201
     assert (await c.put(f"{base}/0", data=chunks[0])).status == 201
