@@ -1,7 +1,9 @@
-"""Screen recording in a real headless Chromium: a participant with a fake camera shares their tab (a real tab
-capture, recorded by the browser's MediaRecorder and sent in chunks), does the tasks and finishes, or
-stops sharing, or deletes their data; the researcher's session page plays the recording beside the
-timeline, in sync (the recording's clock and the results' clock within 0.2 s)."""
+"""Screen recording in a real headless Chromium: a participant with a fake camera passes the camera check,
+shares their tab (a real tab capture, recorded by the browser's MediaRecorder and sent in chunks), does
+the tasks and finishes, or stops sharing, or stops and deletes their data (in a task, while recording, or
+at the end); the researcher's session page plays the recording beside the timeline, in sync (the
+recording's clock and the results' clock within 0.2 s), with the moments measured from the camera
+check's baseline."""
 
 import json
 import os
@@ -76,7 +78,8 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
         driver.get(created["participant_url"])
         assert "also records your screen" in by_id("screen-consent").text
         by_id("agree").click()
-        wait.until(lambda d: by_id("screen-step").is_displayed())  # after the camera works, before the tasks
+        wait.until(lambda d: by_id("screen-step").is_displayed())  # after the camera check, before the tasks
+        assert by_id("check").get_attribute("data-state") == "passed" and not by_id("task-panel").is_displayed()
         assert_accessible(driver, "participant: the screen to share")
         if SHOTS:
             set_viewport(driver, 1280, 720)
@@ -86,7 +89,7 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
         assert not tasks[0].find_element(By.CSS_SELECTOR, ".start").is_enabled()
         by_id("share-screen").click()
         wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
-        assert not by_id("screen-step").is_displayed()
+        assert not by_id("screen-step").is_displayed() and by_id("task-panel").is_displayed()
         assert_accessible(driver, "participant: the screen recorded")
         sid = body_attr(driver, "data-session")
         for li in tasks:
@@ -115,6 +118,17 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
         driver.quit()
 
 
+def past_the_check(driver, wait) -> None:
+    """Wait for the screen step: after the camera check passed, or, if it has not after the page's 20 s,
+    after "Continue without the check" (a study where a failed check only flags the session)."""
+    def there(d):
+        if d.find_element(By.ID, "check-skip").is_displayed():
+            d.find_element(By.ID, "check-skip").click()
+        return d.find_element(By.ID, "screen-step").is_displayed()
+
+    WebDriverWait(driver, 90, poll_frequency=0.2).until(there)
+
+
 def expression_camera(tmp_path: Path) -> Path:
     """A 12-s loop at 10 fps: 6 s neutral (the baseline), 2 s negative, 2 s neutral, 2 s smiling."""
     f = expression_frames()
@@ -129,7 +143,7 @@ def participate(driver, participant_url: str, task_s: float, share: bool = True)
     by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
     driver.get(participant_url)
     by_id("agree").click()
-    wait.until(lambda d: by_id("screen-step").is_displayed())
+    past_the_check(driver, wait)
     by_id("share-screen" if share else "skip-screen").click()
     if share:
         wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
@@ -194,7 +208,10 @@ def test_the_session_page_plays_the_recording_in_sync_with_the_timeline_and_list
         kinds = [m["kind"] for m in detail["moments"]]
         assert "negative" in kinds and "smile" in kinds, detail["moments"]
         assert detail["baseline"]["probs"]["neutral"] > 0.3
-        assert all(f["valence"] is not None for f in detail["task_figures"][:2])
+        # the baseline: the camera check's held 2 s (the camera's neutral stretch), before the first task
+        assert detail["check"] == "passed" and detail["baseline"]["source"] == "camera check"
+        assert detail["baseline"]["to_s"] <= detail["check_s"] + 1e-6
+        assert all(f["valence"] is not None for f in detail["tasks"][:2])
 
         wait = WebDriverWait(driver, 60, poll_frequency=0.1)
         driver.get(url + f"studies?token={TOKEN}")
@@ -221,10 +238,11 @@ def test_the_session_page_plays_the_recording_in_sync_with_the_timeline_and_list
         state = video_state(driver)
         assert state["cursor"] == pytest.approx(state["t"] + offset, abs=0.25)  # a frame or two behind at most
         driver.execute_script("document.getElementById('screen-video').pause()")
-        # a task's button seeks to its start
-        start_1 = next(m["time_s"] for m in detail["markers"] if m["task"] == 1 and m["event"] == "start")
-        driver.find_element(By.CSS_SELECTOR, '#task-jumps button[data-task="1"]').click()
-        wait.until(lambda d: abs(video_state(d)["t"] - (start_1 - offset)) < 0.1)
+        # a task's label above the timeline seeks to its start
+        start_2 = next(m["time_s"] for m in detail["markers"] if m["task"] == 2 and m["event"] == "start")
+        driver.find_element(By.CSS_SELECTOR, '#timeline-tasks .task-label[data-task="2"]').click()
+        wait.until(lambda d: abs(video_state(d)["t"] - (start_2 - offset)) < 0.1)
+        assert "Task 2. Pay for it" in driver.find_element(By.ID, "timeline-caption").text
         # the moments, each playing from 3 s before it
         items = driver.find_elements(By.CSS_SELECTOR, "#moments li")
         assert len(items) == len(detail["moments"])
@@ -233,8 +251,16 @@ def test_the_session_page_plays_the_recording_in_sync_with_the_timeline_and_list
         wait.until(lambda d: abs(video_state(d)["t"] - (first["play_from_s"] - offset)) < 0.6)
         assert not video_state(driver)["paused"]
         driver.execute_script("document.getElementById('screen-video').pause()")
-        figures = driver.find_elements(By.CSS_SELECTOR, "#figure-table tbody tr")
-        assert len(figures) == len(detail["task_figures"])
+        # the per-task table: the definitions' figures with valence, expressiveness and moments, one row a task
+        rows = driver.find_elements(By.CSS_SELECTOR, "#task-table tbody tr")
+        assert len(rows) == len(detail["tasks"])
+        for tr, f in zip(rows, detail["tasks"]):
+            valence = tr.find_element(By.CSS_SELECTOR, 'td[data-figure="valence"]')
+            assert valence.get_attribute("data-value") == str(f["valence"])
+            assert valence.text == f"{'+' if f['valence'] > 0 else ''}{f['valence']:.2f}"
+            moments = tr.find_element(By.CSS_SELECTOR, 'td[data-figure="moments"]').text
+            assert moments == f"{f['moments']['negative']} / {f['moments']['surprise']} / {f['moments']['smile']}"
+        assert "camera check" in driver.find_element(By.ID, "baseline-note").text
         assert_accessible(driver, "results page: a session with its screen recording and moments")
 
         for width, height in ((1280, 720), (1920, 1080), (390, 844)):
@@ -246,8 +272,9 @@ def test_the_session_page_plays_the_recording_in_sync_with_the_timeline_and_list
                         timeline: r('timeline'), cursor: r('timeline-cursor')};""")
             wide = driver.execute_script("""return [...document.querySelectorAll('main > *, #session > *, #player *, #hotspots > *')]
                 .filter((e) => e.getBoundingClientRect().right > arguments[0] + 1).map((e) => e.id || e.tagName);""", width)
-            assert not {"player", "player-stage", "moments-box", "figure-box", "timeline-box", "task-jumps",
-                        "hotspots", "hotspot-timeline", "hotspot-list"} & set(wide), wide  # the older wide tables: issue 21
+            assert not {"player", "player-stage", "moments-box", "timeline-box", "hotspots", "hotspot-timeline",
+                        "hotspot-list"} & set(wide), wide
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= width  # the page
             assert geometry["stage"]["width"] > 0.45 * min(width, 1200) and geometry["stage"]["right"] <= width
             assert geometry["moments"]["right"] <= width and geometry["moments"]["width"] >= 200
             if width > 800:  # beside the player; on a phone below it
@@ -301,7 +328,7 @@ def test_the_recording_and_the_results_share_one_clock_within_0_2_s(tmp_path, fa
         by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
         driver.get(created["participant_url"])
         by_id("agree").click()
-        wait.until(lambda d: by_id("screen-step").is_displayed())
+        past_the_check(driver, wait)
         by_id("share-screen").click()
         wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
         sid = body_attr(driver, "data-session")
@@ -355,7 +382,8 @@ def test_stopping_the_share_deleting_the_data_closing_the_tab_and_not_sharing(tm
     url = server.start()
     screen_dir = tmp_path / "screen"
     created = api(url, "/api/studies", "POST", {"title": "Shop", "consent": "We record your expressions.",
-                                                "tasks": ["Browse", "Pay"], "screen": True})
+                                                "tasks": ["Browse", "Pay"], "screen": True,
+                                                "quality": {"min_face_px": 20}})  # the stub's face: 30 px
     camera = write_y4m(tmp_path / "face.y4m", [face_frame_640])
     driver = chromium(tmp_path, camera, share_tab=True, height=900)
     try:
@@ -366,7 +394,7 @@ def test_stopping_the_share_deleting_the_data_closing_the_tab_and_not_sharing(tm
         def begin(share=True):
             driver.get(created["participant_url"])
             by_id("agree").click()
-            wait.until(lambda d: by_id("screen-step").is_displayed())
+            past_the_check(driver, wait)
             by_id("share-screen" if share else "skip-screen").click()
             if share:
                 wait.until(lambda d: state() == "recording")
@@ -391,14 +419,34 @@ def test_stopping_the_share_deleting_the_data_closing_the_tab_and_not_sharing(tm
         info = wait_ready(url, sid)
         assert info["stop_reason"] == "stopped" and info["duration_s"] == pytest.approx(shared_s, abs=1.0)
 
-        # 2. "Delete my data": the recording goes with the session, on disk too
+        # 2. "Delete my data" on the thank-you page (asked, then confirmed): the recording goes with the
+        # session's data, on disk too
         assert (screen_dir / f"r-{sid}" / "screen.webm").exists()
         by_id("delete-data").click()
-        wait.until(lambda d: by_id("deleted").is_displayed())
+        by_id("withdraw-yes").click()
+        wait.until(lambda d: by_id("withdrawn").is_displayed())
         assert not (screen_dir / f"r-{sid}").exists()
         with pytest.raises(urllib.error.HTTPError) as gone:
             api(url, f"/api/sessions/{sid}/screen.webm")
         assert gone.value.code == 404
+        assert api(url, f"/api/sessions/{sid}")["status"] == "withdrawn"
+
+        # 2b. "Stop and delete my data" in the middle of a task while the screen is recorded: the recording
+        # stops, nothing more is sent, and nothing of it is left
+        sid = begin()
+        driver.find_element(By.CSS_SELECTOR, "#tasks li .start").click()
+        wait.until(lambda d: int(body_attr(d, "data-screen-chunks") or 0) >= 1)
+        assert (screen_dir / f"r-{sid}").exists()
+        by_id("withdraw").click()
+        by_id("withdraw-yes").click()
+        wait.until(lambda d: by_id("withdrawn").is_displayed())
+        assert body_attr(driver, "data-withdrawn") == "deleted"
+        assert not (screen_dir / f"r-{sid}").exists()
+        detail = api(url, f"/api/sessions/{sid}")
+        assert detail["status"] == "withdrawn" and detail["screen"] is None and detail["rows"] == 0
+        time.sleep(5)  # a chunk's time: none comes, none is written
+        assert not (screen_dir / f"r-{sid}").exists()
+        assert driver.execute_script("return document.getElementById('video').srcObject") is None
 
         # 3. the tab is closed while recording: what was sent is kept, finalized (at most the last chunk lost)
         driver.switch_to.new_window("tab")
@@ -425,7 +473,7 @@ def test_stopping_the_share_deleting_the_data_closing_the_tab_and_not_sharing(tm
             li.find_element(By.CSS_SELECTOR, ".done").click()
         wait.until(lambda d: by_id("thanks").is_displayed())
         detail = api(url, f"/api/sessions/{sid}")
-        assert detail["screen"] is None and detail["frames"] > 0 and detail["task_figures"]
+        assert detail["screen"] is None and detail["frames"] > 0 and detail["tasks"]
         assert not (screen_dir / f"r-{sid}").exists()
         logs = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not logs, logs
@@ -445,7 +493,8 @@ def test_hotspots_on_the_results_page_open_each_participant_at_that_moment(tmp_p
     server = ServerThread(create_app(settings, analyzer=ScriptedAnalyzer()))
     url = server.start()
     created = api(url, "/api/studies", "POST", {"title": "Checkout", "consent": "We record your expressions.",
-                                                "tasks": ["Find a lamp", "Pay for it"]})
+                                                "tasks": ["Find a lamp", "Pay for it"],
+                                                "quality": {"min_face_px": 20}})  # its face: 40 px
 
     async def participants():
         async with aiohttp.ClientSession(base_url=url) as http:
@@ -475,7 +524,7 @@ def test_hotspots_on_the_results_page_open_each_participant_at_that_moment(tmp_p
                                  - member["play_from_s"]) < 0.01)
         assert "did not share" not in driver.find_element(By.ID, "screen-note").text  # the study records none
         Select = __import__("selenium.webdriver.support.select", fromlist=["Select"]).Select
-        Select(driver.find_element(By.ID, "hotspot-task")).select_by_value("1")
+        Select(driver.find_element(By.ID, "hotspot-task")).select_by_value("2")
         wait.until(lambda d: "into task 2" in d.find_element(By.ID, "hotspot-list").text)
         assert_accessible(driver, "results page: hotspots and a session without a recording")
         for width, height in ((1280, 720), (390, 844)):
