@@ -132,7 +132,7 @@
     if (!b) return 'No baseline: the participant\'s face was never found, so no moments.';
     return b.source === 'camera check'
       ? `Baseline: the participant's face during the camera check (${b.frames} frames, ${clock(b.from_s)}–${clock(b.to_s)}).`
-      : `Baseline: the participant's first ${Math.round(b.to_s - b.from_s + 0.5)} s with a face (${b.frames} frames; no passed camera check).`;
+      : `Baseline: the participant's first seconds with a face (${b.frames} frames, ${clock(b.from_s)}–${clock(b.to_s)}; no passed camera check).`;
   }
 
   document.addEventListener('session-shown', (ev) => {
@@ -154,6 +154,10 @@
       video.load();
     }
     $('screen-note').textContent = screenNote(session);
+    // without a recording to play (or to explain), the moments take the player's room
+    $('player-main').hidden = !playable && !$('screen-note').textContent;
+    $('moments-hint').textContent = playable
+      ? 'Each plays the screen recording from 3 s before it.' : 'Each moves the cursor on the timeline to 3 s before it.';
     momentList(session);
     $('baseline-note').textContent = baselineNote(session);
     place(playable ? offset : (times[0] || 0));
