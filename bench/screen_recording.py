@@ -99,7 +99,7 @@ def record(base: str, tmp: Path, scene: str, seconds: float, keep: Path | None) 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from browser_support import chromium, stop_sharing
+    from browser_support import chromium, past_the_check, stop_sharing
 
     study = api(base, "/api/studies", {"title": f"Bench {scene}", "consent": "bench", "tasks": ["Browse"],
                                        "screen": True})
@@ -108,7 +108,7 @@ def record(base: str, tmp: Path, scene: str, seconds: float, keep: Path | None) 
         wait = WebDriverWait(driver, 60, poll_frequency=0.2)
         driver.get(study["participant_url"])
         driver.find_element(By.ID, "agree").click()
-        wait.until(lambda d: d.find_element(By.ID, "screen-step").is_displayed())
+        past_the_check(driver)  # Chromium's test pattern has no face: "Continue without the check" after 20 s
         driver.find_element(By.ID, "share-screen").click()
         wait.until(lambda d: d.find_element(By.ID, "screen-state").get_attribute("data-state") == "recording")
         sid = driver.find_element(By.TAG_NAME, "body").get_attribute("data-session")

@@ -123,6 +123,20 @@ def stop_sharing(driver) -> None:
         t.stop(); t.dispatchEvent(new Event('ended')); }""")
 
 
+def past_the_check(driver) -> None:
+    """Wait for the screen step: after the camera check passed, or, if it has not after the page's 20 s,
+    after "Continue without the check" (a study where a failed check only flags the session)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def there(d):
+        if d.find_element(By.ID, "check-skip").is_displayed():
+            d.find_element(By.ID, "check-skip").click()
+        return d.find_element(By.ID, "screen-step").is_displayed()
+
+    WebDriverWait(driver, 90, poll_frequency=0.2).until(there)
+
+
 def set_viewport(driver, width: int, height: int, scale: float = 1.0, mobile: bool = False) -> None:
     """The page's viewport as a screen of ``width`` x ``height`` CSS pixels (a projector, a phone)."""
     driver.execute_cdp_cmd(

@@ -19,7 +19,8 @@ import pytest
 from server import ScreenSettings, Settings, create_app, keys
 
 from axe_support import assert_accessible
-from browser_support import ServerThread, chromium, needs_chromium, set_viewport, share_this_tab, stop_sharing
+from browser_support import (ServerThread, chromium, needs_chromium, past_the_check, set_viewport, share_this_tab,
+                             stop_sharing)
 from samples import expression_frames
 from test_browser_live import write_y4m
 from test_server import StubAnalyzer
@@ -118,17 +119,6 @@ def test_a_participant_shares_their_tab_records_does_the_tasks_and_the_file_play
         driver.quit()
 
 
-def past_the_check(driver, wait) -> None:
-    """Wait for the screen step: after the camera check passed, or, if it has not after the page's 20 s,
-    after "Continue without the check" (a study where a failed check only flags the session)."""
-    def there(d):
-        if d.find_element(By.ID, "check-skip").is_displayed():
-            d.find_element(By.ID, "check-skip").click()
-        return d.find_element(By.ID, "screen-step").is_displayed()
-
-    WebDriverWait(driver, 90, poll_frequency=0.2).until(there)
-
-
 def expression_camera(tmp_path: Path) -> Path:
     """A 12-s loop at 10 fps: 6 s neutral (the baseline), 2 s negative, 2 s neutral, 2 s smiling."""
     f = expression_frames()
@@ -143,7 +133,7 @@ def participate(driver, participant_url: str, task_s: float, share: bool = True)
     by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
     driver.get(participant_url)
     by_id("agree").click()
-    past_the_check(driver, wait)
+    past_the_check(driver)
     by_id("share-screen" if share else "skip-screen").click()
     if share:
         wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
@@ -328,7 +318,7 @@ def test_the_recording_and_the_results_share_one_clock_within_0_2_s(tmp_path, fa
         by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
         driver.get(created["participant_url"])
         by_id("agree").click()
-        past_the_check(driver, wait)
+        past_the_check(driver)
         by_id("share-screen").click()
         wait.until(lambda d: by_id("screen-state").get_attribute("data-state") == "recording")
         sid = body_attr(driver, "data-session")
@@ -394,7 +384,7 @@ def test_stopping_the_share_deleting_the_data_closing_the_tab_and_not_sharing(tm
         def begin(share=True):
             driver.get(created["participant_url"])
             by_id("agree").click()
-            past_the_check(driver, wait)
+            past_the_check(driver)
             by_id("share-screen" if share else "skip-screen").click()
             if share:
                 wait.until(lambda d: state() == "recording")
