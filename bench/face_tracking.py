@@ -10,6 +10,8 @@ Each frame goes through ``ml.FrameAnalyzer.analyze(frame, tracker, t)`` (a fresh
 through fer's ``FER().detect_emotions`` (same frame, same process, same machine load).
 
 - recall: the share of (frame, true face) pairs where a reported box has IoU >= 0.4 with the face;
+- found (ml only): the same with the face found in that frame (``"source": "detected"``), not
+  held at its last box: what a study's figures and the upload summary count (``ml.schema.seen``);
 - false faces per minute: reported boxes that match no true face, counted once per appearance
   (a false box that overlaps one of the previous frame counts again only if that one was not
   false), per minute of video; false boxes per minute counts every frame's;
@@ -22,7 +24,6 @@ The photo videos need ../shared/datasets/faces; without it only the astronaut sc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # scenes.py, samples.py: the test video
 import ml  # noqa: E402
 import scenes  # noqa: E402
 from ml.tracking import iou  # noqa: E402
+from peer import footer, load_fer, try_settings  # noqa: E402
 
 MATCH_IOU = 0.4
 
@@ -62,25 +64,26 @@ def score(scene, reported) -> dict:
 
 def run_scene(scene, analyzer, fer) -> dict:
     tracker = ml.FaceTracker()
-    ours, theirs, ours_ms, fer_ms, held = [], [], [], [], 0
+    ours, theirs, ours_ms, fer_ms, held, found = [], [], [], [], 0, []
     for i, frame in enumerate(scene.frames):
         t0 = time.perf_counter()
         faces = analyzer.analyze(frame, tracker, i / scene.fps)
         ours_ms.append((time.perf_counter() - t0) * 1000)
         ours.append([f["box"] for f in faces])
+        found.append([f["box"] for f in faces if not f["held"]])
         held += sum(f["held"] for f in faces)
         if fer is not None:
             t0 = time.perf_counter()
-            found = fer.detect_emotions(frame)
+            peer = fer.detect_emotions(frame)
             fer_ms.append((time.perf_counter() - t0) * 1000)
-            theirs.append([tuple(f["box"]) for f in found])
+            theirs.append([tuple(f["box"]) for f in peer])
     steady = int(scene.fps)  # from the second second on
     row = {
         "scene": scene.name,
         "frames": len(scene.frames),
         "faces": max(len(t) for t in scene.truth),
-        "ml": {**score(scene, ours), "ms": statistics.median(ours_ms[steady:]), "held_boxes": held,
-               "ids": tracker._next_id - 1},
+        "ml": {**score(scene, ours), "found": score(scene, found)["recall"], "ms": statistics.median(ours_ms[steady:]),
+               "held_boxes": held, "ids": tracker._next_id - 1},
     }
     if fer is not None:
         row["fer"] = {**score(scene, theirs), "ms": statistics.median(fer_ms[steady:])}
@@ -99,21 +102,8 @@ def main() -> int:
     a = p.parse_args()
 
     analyzer = ml.build_analyzer(warm_up=True)
-    if a.set:
-        settings = analyzer.detector.settings
-        for item in a.set:
-            name, value = item.split("=", 1)
-            settings[name] = type(settings[name])(float(value)) if name in settings else float(value)
-        analyzer.detector = ml.FaceDetector(**settings)
-        print("detector settings:", settings)
-    fer = None
-    if not a.no_fer:
-        try:
-            from fer.fer import FER
-
-            fer = FER()
-        except ImportError:
-            print("fer is not installed (see bench/requirements.txt): timing ml only")
+    try_settings(analyzer, a.set)
+    fer = load_fer(a.no_fer)
 
     makers = []
     if scenes.have_photos():
@@ -123,7 +113,7 @@ def main() -> int:
     makers.append(("astronaut", lambda: scenes.astronaut_still_scenes(seconds=a.seconds / 2)
                    + [scenes.astronaut_scene("astronaut 50-60 px", (50, 60), seconds=a.seconds)]))
     rows = []
-    print(f"{'scene':36s} {'faces':>5s} | {'ml recall':>9s} {'false/min':>9s} {'ms':>6s} | "
+    print(f"{'scene':36s} {'faces':>5s} | {'ml recall':>9s} {'found':>6s} {'false/min':>9s} {'ms':>6s} | "
           f"{'fer recall':>10s} {'false/min':>9s} {'ms':>6s} | {'ratio':>5s}")
     for group, make in makers:
         for scene in make():
@@ -133,7 +123,8 @@ def main() -> int:
             row["group"] = group
             rows.append(row)
             m, f = row["ml"], row.get("fer")
-            line = f"{row['scene'][:36]:36s} {row['faces']:5d} | {m['recall']:9.1%} {m['false_faces_per_min']:9.1f} {m['ms']:6.1f} |"
+            line = (f"{row['scene'][:36]:36s} {row['faces']:5d} | {m['recall']:9.1%} {m['found']:6.1%} "
+                    f"{m['false_faces_per_min']:9.1f} {m['ms']:6.1f} |")
             if f:
                 line += f" {f['recall']:10.1%} {f['false_faces_per_min']:9.1f} {f['ms']:6.1f} | {row['ratio']:5.2f}"
             print(line, flush=True)
@@ -149,13 +140,14 @@ def main() -> int:
                 continue
             recall = sum(r[who]["recall"] * r["frames"] * r["faces"] for r in part) / pairs
             false = sum(r[who]["false_faces_per_min"] * r["frames"] for r in part) / sum(r["frames"] for r in part)
-            summary += f"; {who}: recall {recall:.1%}, {false:.1f} false faces/min, median {statistics.median(r[who]['ms'] for r in part):.1f} ms/frame"
+            summary += f"; {who}: recall {recall:.1%}"
+            if "found" in part[0][who]:
+                summary += f" (found {sum(r[who]['found'] * r['frames'] * r['faces'] for r in part) / pairs:.1%})"
+            summary += f", {false:.1f} false faces/min, median {statistics.median(r[who]['ms'] for r in part):.1f} ms/frame"
         if "ratio" in part[0]:
             summary += f"; ml/fer time, median over videos {statistics.median(r['ratio'] for r in part):.2f}"
         print(summary)
-    print(f"{os.cpu_count()} CPU cores; command: python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
+    footer(__file__, rows, a.json)
     return 0
 
 

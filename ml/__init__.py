@@ -9,10 +9,10 @@
     analyzer = ml.build_analyzer("default")     # the factory the server and the CLIs use
     faces = analyzer.analyze(bgr)               # a still image -> [{"box", "label", "probs"}, ...]
     tracker = ml.FaceTracker()                  # one per stream (camera, video)
-    faces = analyzer.analyze(bgr, tracker, t)   # a video frame: confirmed faces + "id", "held"
+    faces = analyzer.analyze(bgr, tracker, t)   # a video frame: confirmed faces + "id", "source" ("detected"/"held")
 
 Layout: this package's top holds inference (``labels``, ``registry``, ``classifier``,
-``detector``, ``analyzer``, ``tracking``, ``schema``); ``ml.training`` trains and evaluates
+``detector``, ``analyzer``, ``tracking``, ``shots``, ``schema``); ``ml.training`` trains and evaluates
 the CNNs on FER-2013; ``ml.recorded`` analyses recorded videos and images. The command
 lines ``python -m ml.train``, ``ml.evaluate``, ``ml.recalibrate`` and ``ml.analyze`` are
 thin entry points into those subpackages.

@@ -3,7 +3,8 @@
     analyzer = build_analyzer("default")                  # the one way to build one
     analyzer.analyze(bgr)                                 # a still image -> [{"box", "label", "probs", "brightness"}, ...]
     tracker = ml.FaceTracker()                            # one per stream (camera, video)
-    analyzer.analyze(bgr, tracker, t)                     # a video frame -> + "id", "held" (ml.tracking)
+    analyzer.analyze(bgr, tracker, t)                     # a video frame -> + "id", "source" (ml.tracking)
+    analyzer.track_frames(frames, tracker, times)         # recorded media: every face found, for ml.recorded.hindsight
     analyzer.analyze_frames(frames, trackers, times)      # frames of several streams, one classifier batch
     worker = analyzer.for_another_thread()                # same model, a detector of its own
 
@@ -28,7 +29,8 @@ class FrameAnalyzer:
     >>> FrameAnalyzer().analyze(bgr)
     [{"box": (x, y, w, h), "label": "happy", "probs": {"angry": 0.01, ...}, "brightness": 142.3}, ...]
 
-    ``brightness``: the face box's mean luma, 0-255 (``face_brightness``: a backlit face is dark).
+    ``brightness``: the face box's mean luma, 0-255 (``face_brightness``: a backlit face is dark);
+    a held face (``source`` "held": not found in this frame) has none.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class FrameAnalyzer:
 
         Without ``tracker``: a still image, every face found by the full scan. With the
         stream's ``ml.FaceTracker``: a frame of a video (``t``: its time in seconds), its
-        tracked faces, each with ``id`` and ``held`` (see ``ml.tracking``).
+        tracked faces, each with ``id`` and ``source`` ("detected" or "held", and ``held``; see ``ml.tracking``).
         """
         return self.analyze_batch([image], tracker, None if t is None else [t])[0]
 
@@ -76,13 +78,12 @@ class FrameAnalyzer:
             else:
                 boxes = tracker.detect(g, self.detector)[: self.max_faces]
                 found.append(tracker.observe(boxes, None if times is None else times[k]))
-        boxes = [[b for b in frame if not getattr(b, "held", False)] for frame in found]
-        boxes = [[getattr(b, "box", b) for b in frame] for frame in boxes]
-        crops = [crop_faces(g, b) for g, b in zip(grays, boxes) if b]
-        probs = iter(self.classifier.predict(np.concatenate(crops), tta=self.tta) if crops else [])
+        probs = self._classify(grays, [[getattr(b, "box", b) for b in frame if not getattr(b, "held", False)]
+                                       for frame in found])
         results = []
-        for g, frame, tracker in zip(grays, found, trackers):
-            frame_probs = [None if getattr(b, "held", False) else next(probs) for b in frame]
+        for g, frame, tracker, frame_probs in zip(grays, found, trackers, probs):
+            frame_probs = iter(frame_probs)
+            frame_probs = [None if getattr(b, "held", False) else next(frame_probs) for b in frame]
             if tracker is not None:
                 faces = tracker.report(frame, frame_probs)
             else:
@@ -94,10 +95,31 @@ class FrameAnalyzer:
                     }
                     for box, p in zip(frame, frame_probs)
                 ]
-            for face in faces:
-                face["brightness"] = face_brightness(g, face["box"])
+            for face in faces:  # a held face was not found in this frame: its box's light is not the face's
+                if not face.get("held"):
+                    face["brightness"] = face_brightness(g, face["box"])
             results.append(faces)
         return results
+
+    def track_frames(self, images, tracker: FaceTracker, times=None) -> list[list[tuple]]:
+        """Frames of one recorded video, for tracking with hindsight (``ml.recorded.hindsight``):
+        per frame, every face the tracker found in it, tentative ones too, as ``(sighting, probs)``
+        (``ml.tracking.Sighting``: its track and box; ``probs``: the classifier's 7 probabilities
+        for that frame, not smoothed). One classifier batch for all the frames' faces."""
+        grays = [to_gray(img) for img in images]
+        found = []
+        for k, g in enumerate(grays):
+            boxes = tracker.detect(g, self.detector)[: self.max_faces]
+            tracker.observe(boxes, None if times is None else times[k])
+            found.append(tracker.detections)
+        probs = self._classify(grays, [[s.box for s in frame] for frame in found])
+        return [list(zip(frame, p)) for frame, p in zip(found, probs)]
+
+    def _classify(self, grays, boxes) -> list[list[np.ndarray]]:
+        """``boxes[k]``: boxes in ``grays[k]`` -> their probabilities, per frame, in one classifier batch."""
+        crops = [crop_faces(g, b) for g, b in zip(grays, boxes) if b]
+        probs = iter(self.classifier.predict(np.concatenate(crops), tta=self.tta) if crops else [])
+        return [[next(probs) for _ in b] for b in boxes]
 
 
 def face_brightness(gray: np.ndarray, box) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -74,16 +75,23 @@ class FaceDetector:
     that faces from 40 pixels are found reliably).
     The frame is scanned on a copy scaled so that a ``min_face`` face fills the cascade's
     24-pixel window, then on a pyramid of smaller copies (``scale_factor`` apart) up to
-    faces as tall as the frame. Three ways to look:
+    faces as tall as the frame, one octave of scales per copy (``_scan``). The scan's first
+    octave (faces of ``min_face`` to twice it) asks for ``min_neighbors`` (5), the others, with a
+    quarter of the windows they had in one call, for ``scan_neighbors`` (2). What it finds is a
+    candidate, made a face by a second look (``check``: on a sharper copy, ``min_neighbors``; or a
+    tracker's next frames: ``detect_near`` at the candidate's resolution, ``candidate_strictness``).
+    Ways to look:
 
     - ``detect(bgr)`` / ``detect_gray(gray)``: a still image: the whole pyramid at once
-      (``scan``), each face checked on a sharper copy;
+      (``scan``), each candidate checked on a sharper copy (``check``);
     - ``detect_slice(gray, k)``: slice ``k`` of ``slices`` of the pyramid, cut so that the
       slices cost about the same (a tracker scans one slice per frame for new faces);
+      ``detect_slice(gray, k, of=n)`` cuts the pyramid in ``n`` slices instead;
     - ``detect_near(gray, box)``: a window around a known face, at scales near its size
       (a fraction of a millisecond; a tracker re-finds its faces so every frame).
 
-    ``python bench/face_tracking.py`` measures recall and time against ``fer``.
+    ``python bench/face_tracking.py`` (videos) and ``python bench/still_images.py`` (photos) measure
+    recall and time against ``fer``; ``--set NAME=VALUE`` tries a setting.
     """
 
     def __init__(
@@ -93,6 +101,9 @@ class FaceDetector:
         min_neighbors: int = 5,
         slices: int = 12,
         near_neighbors: int = 3,
+        scan_neighbors: int = 2,
+        candidate_neighbors: int = 3,
+        octave_overlap: int = 2,
     ):
         path = cascade_path()
         self.cascade = cv2.CascadeClassifier(str(path))
@@ -102,11 +113,19 @@ class FaceDetector:
             raise ValueError("min_face must be a fraction of the frame's shorter side, in (0, 1]")
         if scale_factor <= 1 or slices < 1:
             raise ValueError("scale_factor must be above 1 and slices at least 1")
+        if min(min_neighbors, near_neighbors, scan_neighbors, candidate_neighbors) < 1:
+            raise ValueError("min_neighbors, near_neighbors, scan_neighbors and candidate_neighbors must be at least 1")
+        self._octave = int(math.log(1.999) / math.log(scale_factor)) + 1
+        if not 0 <= octave_overlap < self._octave:
+            raise ValueError(f"octave_overlap must be from 0 to {self._octave - 1} (scales an octave has, less one)")
         self.min_face = min_face
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.slices = slices
         self.near_neighbors = near_neighbors
+        self.scan_neighbors = scan_neighbors
+        self.candidate_neighbors = candidate_neighbors
+        self.octave_overlap = octave_overlap
         self._plans: dict = {}
 
     @property
@@ -118,6 +137,9 @@ class FaceDetector:
             "min_neighbors": self.min_neighbors,
             "slices": self.slices,
             "near_neighbors": self.near_neighbors,
+            "scan_neighbors": self.scan_neighbors,
+            "candidate_neighbors": self.candidate_neighbors,
+            "octave_overlap": self.octave_overlap,
         }
 
     def clone(self) -> "FaceDetector":
@@ -130,22 +152,41 @@ class FaceDetector:
         return self.detect_gray(to_gray(image))
 
     def detect_gray(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """A still image: every face from ``min_face`` up (``scan``), each one found again on a
-        sharper copy around it (``detect_near``, as strictly), so that a still, which has no next
-        frame to confirm it, gets no false face of texture (the astronaut's suit, wood grain)."""
-        return [b for b in self.scan(gray) if (again := self.detect_near(gray, b, neighbors=self.min_neighbors))
-                and iou(again[0], b) >= 0.3]
+        """A still image: every candidate of the whole pyramid (``scan``), kept where the second
+        look finds it again (``check``): a still has no next frame to confirm a face, so texture
+        that fooled the lenient first look (the astronaut's suit, wood grain) is left out."""
+        faces: list = []
+        for b in self.scan(gray):  # largest first; a part of a face found (its eyes, say) is no other face
+            if not any(same_face(b, f) for f in faces) and self.check(gray, b):
+                faces.append(b)
+        return faces
+
+    def check(self, gray: np.ndarray, box) -> bool:
+        """The second look at a candidate: found again on a sharper copy around it (``detect_near``),
+        with ``min_neighbors``, where it was."""
+        again = self.detect_near(gray, box, neighbors=self.min_neighbors)
+        return bool(again) and iou(again[0], box) >= 0.3
+
+    def sure(self, gray: np.ndarray, box) -> bool:
+        """Unambiguous: ``check`` finds the candidate again on a sharper copy, and a look at the
+        scan's own resolution as a next frame would (``detect_near``, ``confirmed=False``) too.
+        (A tracker confirms such a face at once where it has no frames before: a shot cut.)"""
+        if not self.check(gray, box):
+            return False
+        again = self.detect_near(gray, box, confirmed=False)
+        return bool(again) and iou(again[0], box) >= 0.3
 
     def scan(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """The whole pyramid at once: candidates from ``min_face`` up, largest first."""
         scales = self._plan(gray.shape)[0]
-        return self._scan(gray, scales[0], len(scales))
+        return self._scan(gray, scales, 0, len(scales))
 
-    def detect_slice(self, gray: np.ndarray, k: int) -> list[tuple[int, int, int, int]]:
-        """Slice ``k % slices`` of the pyramid (the slices overlap by one scale)."""
-        scales, cuts = self._plan(gray.shape)
+    def detect_slice(self, gray: np.ndarray, k: int, of: int | None = None) -> list[tuple[int, int, int, int]]:
+        """Slice ``k % n`` of the pyramid cut in ``n`` slices of about equal cost (``of``; default
+        ``slices``; the slices overlap by one scale): candidates, largest first."""
+        scales, cuts = self._plan(gray.shape, of or self.slices)
         first, last = cuts[k % len(cuts)]
-        return self._scan(gray, scales[first], last - first + 1)
+        return self._scan(gray, scales, first, last - first + 1)
 
     def detect_near(
         self, gray: np.ndarray, box, confirmed: bool = True, neighbors: int | None = None, narrow: bool = False
@@ -153,7 +194,7 @@ class FaceDetector:
         """Faces of 0.75 to 1.4 times ``box``'s size in a window of twice its size around it,
         best match for ``box`` first. A face already ``confirmed`` is looked for on a sharp copy
         with ``near_neighbors`` (fewer than a new face needs: it is known to be there); a
-        candidate as strictly as the scan that found it (its resolution, ``min_neighbors``).
+        candidate at the resolution the scan saw it, about as strictly (``candidate_strictness``).
         ``neighbors`` overrides the cascade's ``minNeighbors``. ``narrow``: a face found in the
         previous frame, which moves and grows little from one frame to the next: 0.85 to 1.2
         times its size, in a window of 1.7 times it (about half the work)."""
@@ -172,7 +213,7 @@ class FaceDetector:
         smallest, largest = NARROW_SPAN if narrow else WIDE_SPAN
         low = max(WINDOW, round(smallest * side * scale))
         top = max(low, round(largest * side * scale))
-        neighbors = neighbors or (self.near_neighbors if confirmed else self.min_neighbors)
+        neighbors = neighbors or (self.near_neighbors if confirmed else self.candidate_strictness(gray.shape, side))
         found = self.cascade.detectMultiScale(
             roi, scaleFactor=NEAR_STEP, minNeighbors=neighbors, minSize=(low, low), maxSize=(top, top)
         )
@@ -183,9 +224,23 @@ class FaceDetector:
         ]
         return sorted(boxes, key=lambda b: iou(b, box), reverse=True)
 
-    def _plan(self, shape):
-        """For a frame shape: the pyramid's scales, and the (first, last) scale index of each slice."""
-        plan = self._plans.get(shape)
+    def slice_of(self, shape, side: float, of: int | None = None) -> int:
+        """The slice (of ``of``, default ``slices``) whose scales find a face ``side`` px wide."""
+        scales, cuts = self._plan(shape, of or self.slices)
+        i = int(np.argmin([abs(WINDOW / s - side) for s in scales]))
+        return next((k for k, (first, last) in enumerate(cuts) if first <= i <= last), len(cuts) - 1)
+
+    def candidate_strictness(self, shape, side: float) -> int:
+        """The ``minNeighbors`` a candidate ``side`` px wide in a frame of ``shape`` is looked for again
+        with, at its resolution: ``min_neighbors`` in the first octave (faces from ``min_face`` to
+        twice it, scanned that strictly), ``candidate_neighbors`` above (scanned with ``scan_neighbors``)."""
+        smallest = WINDOW / self._plan(shape)[0][0]
+        return self.min_neighbors if side < smallest * self.scale_factor ** self._octave else self.candidate_neighbors
+
+    def _plan(self, shape, slices: int | None = None):
+        """For a frame shape: the pyramid's scales, and the (first, last) scale index of each of ``slices`` slices."""
+        slices = slices or self.slices
+        plan = self._plans.get((shape, slices))
         if plan is None:
             short = min(shape)
             top = min(1.0, WINDOW / (self.min_face * short))
@@ -196,31 +251,63 @@ class FaceDetector:
                 s /= self.scale_factor
             areas = np.cumsum([shape[0] * shape[1] * s * s for s in scales])
             cuts, start = [], 0
-            for k in range(1, self.slices + 1):
-                end = int(np.searchsorted(areas, areas[-1] * k / self.slices - 1e-9))
+            for k in range(1, slices + 1):
+                end = int(np.searchsorted(areas, areas[-1] * k / slices - 1e-9))
                 end = max(start, min(end, len(scales) - 1))
                 cuts.append((start, min(len(scales) - 1, end + 1)))
                 start = end + 1
                 if start >= len(scales):
                     break
-            plan = self._plans[shape] = (scales, cuts)
+            plan = self._plans[(shape, slices)] = (scales, cuts)
         return plan
 
-    def _scan(self, gray, scale, count):
+    def _scan(self, gray, scales, first, count):
+        """Scales ``first`` to ``first + count - 1`` of the pyramid ``scales``: one call of the cascade
+        per octave (``_octave`` scales: OpenCV moves its window 2 px at a time while it is under twice
+        the cascade's, 1 px above, four times the work, so each copy stays below that), on a copy
+        scaled to the octave's first scale; the first octave with ``min_neighbors``, the others with
+        ``scan_neighbors``. Consecutive octaves share ``octave_overlap`` scales, so that a face at the
+        size where they meet has its neighbours in one call (``python bench/still_images.py``, 52 faces:
+        with 0, 50 found; 1, 51, a scan 7 % dearer; 2, the default, all 52, 20 % dearer)."""
         h, w = gray.shape
-        small = gray if scale >= 1 else cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        top = round(WINDOW * self.scale_factor ** (count - 1))
-        found = self.cascade.detectMultiScale(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(WINDOW, WINDOW), maxSize=(top, top),
-        )
-        sx, sy = w / small.shape[1], h / small.shape[0]
-        boxes = [
-            (round(x * sx), round(y * sy), round(bw * sx), round(bh * sy))
-            for x, y, bw, bh in np.asarray(found).reshape(-1, 4)
-        ]
-        boxes = [(x, y, min(bw, w - x), min(bh, h - y)) for x, y, bw, bh in boxes]
-        return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+        boxes = []
+        step = self._octave - self.octave_overlap
+        end = first + count
+        for j in range(first // step, (end - 1) // step + 1):
+            lo, hi = max(first, j * step), min(end - 1, j * step + self._octave - 1)
+            if lo > hi or (j > first // step and lo <= (j - 1) * step + self._octave - 1 and hi <= (j - 1) * step + self._octave - 1):
+                continue
+            s = scales[lo]
+            small = gray if s >= 1 else cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+            top = round(WINDOW * self.scale_factor ** (hi - lo))
+            found = self.cascade.detectMultiScale(
+                small, scaleFactor=self.scale_factor,
+                minNeighbors=self.min_neighbors if j == 0 else self.scan_neighbors,
+                minSize=(WINDOW, WINDOW), maxSize=(top, top),
+            )
+            sx, sy = w / small.shape[1], h / small.shape[0]
+            boxes += [
+                (round(x * sx), round(y * sy), round(bw * sx), round(bh * sy))
+                for x, y, bw, bh in np.asarray(found).reshape(-1, 4)
+            ]
+        boxes = sorted(((x, y, min(bw, w - x), min(bh, h - y)) for x, y, bw, bh in boxes),
+                       key=lambda b: b[2] * b[3], reverse=True)
+        kept: list = []  # a face at the size where two octaves meet is found by both: kept once
+        for b in boxes:
+            if not any(iou(b, k) >= 0.4 for k in kept):
+                kept.append(b)
+        return kept
+
+
+def same_face(a, b, min_iou: float = 0.3) -> bool:
+    """Two boxes on one face: overlapping, or one's centre inside the other (a part of a face, such
+    as the eyes and forehead of a large one, is no other face)."""
+    return iou(a, b) >= min_iou or _centre_inside(a, b) or _centre_inside(b, a)
+
+
+def _centre_inside(a, b) -> bool:
+    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
 
 
 def iou(a, b) -> float:

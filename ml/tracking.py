@@ -1,27 +1,43 @@
 """Faces followed from frame to frame: where to look, which detections are faces, stable ids,
-held faces and smoothed probabilities.
+held faces, shot cuts and smoothed probabilities.
 
 One ``FaceTracker`` per stream (a live camera, a video); the analyser (``ml.FrameAnalyzer``)
 asks it where to look and tells it what it found:
 
-    boxes = tracker.detect(gray, detector)      # each tracked face near its last box, plus one
+    boxes = tracker.detect(gray, detector)      # each tracked face near its last box, plus a
                                                 # slice of the full scan for new faces
     sightings = tracker.observe(boxes, t)       # match, confirm, hold (boxes only)
-    faces = tracker.report(sightings, probs)    # ids, held flags, smoothed probabilities
+    faces = tracker.report(sightings, probs)    # ids, sources, smoothed probabilities
 
 - **Confirmed**: a new face is reported once it was seen in ``confirm`` of its first
   ``confirm_of`` frames (2 of 3): a one-frame false detection never reaches the user, and a
   face gets its id only then, so ids count real faces.
+- **Found**: a confirmed face seen in the previous frame is looked for narrowly near where it
+  should be (half the work); missed there, it is looked for widely in the same frame before it is
+  held (a still face was held in 15 % of frames without this: ``bench/face_tracking.py``'s found).
 - **Held**: a confirmed face that is not found keeps its id and last box, with
-  ``"held": True`` and its last probabilities, for up to ``hold_s`` seconds (0.5); then it
-  is forgotten and a face found there later is a new face.
+  ``"source": "held"`` (and ``"held": True``) and its last probabilities, for up to ``hold_s``
+  seconds (0.5); then it is forgotten and a face found there later is a new face. A face found
+  in the frame has ``"source": "detected"``.
+- **Shot cuts** (``ml.shots``): a frame unlike the one before (an edited video's cut, a camera
+  or slide switch) ends every face at once, with no held tail; the whole frame is scanned, and
+  each face found there that is unambiguous (``FaceDetector.sure``: found again on a sharper
+  copy, as a still image's face must be, and at the scan's resolution, as a next frame would
+  find it) is confirmed at once, in the cut's own frame, on probation: it must be
+  seen again in one of the next two frames (2 of its first 3, as a candidate), or it is withdrawn
+  without a held tail (its id is not given again); until then a frame that misses it does
+  not hold it. A stream's first frame counts as a cut.
 - Each face's probabilities are the mean of its last ``window`` classified frames.
-- ``search_every`` (1): while faces are tracked, new faces are looked for in one slice of the
-  full scan every ``search_every`` frames. A live server under load sets 2 or 3
-  (server/live/inference.py): the search, the dearest part of a frame, then costs a half or a third,
-  and a face that comes into the picture is found within 24 or 36 frames instead of 12.
+- **Where to look for new faces**: while faces are confirmed, one slice (of 12) of the full
+  scan every ``search_every`` frames; while none is, one part (of ``empty_parts``, 3) of it, so
+  that a frame with nobody in it costs about a third of a full scan, and a face that comes
+  into the picture is found within ``empty_parts * search_every`` frames and reported one frame
+  later (while a candidate waits for its confirmation, the part that found it is scanned again). ``search_every`` is 1; a live server under load sets 2 or 3
+  (server/live/inference.py): the search, the dearest part of a frame, then costs a half or a third.
 
-The live server, the upload worker and ``python -m ml.analyze`` all use it, through the analyser.
+The live server, the upload worker and ``python -m ml.analyze`` all use it, through the analyser;
+recorded media also read what it saw in each frame (``detections``, ``take_ended``) to track
+with hindsight (``ml.recorded.hindsight``).
 """
 
 from __future__ import annotations
@@ -31,13 +47,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detector import iou
+from .detector import iou, same_face
 from .labels import CLASSES
-
-
-def _centre_inside(a, b) -> bool:
-    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
-    return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
+from .schema import DETECTED, HELD
+from .shots import ShotCuts
 
 
 def _near(box, track_box) -> bool:
@@ -50,10 +63,12 @@ def _near(box, track_box) -> bool:
 
 
 class _Track:
-    __slots__ = ("id", "box", "history", "hits", "last_seen", "last_frame", "velocity")
+    __slots__ = ("key", "id", "probation", "box", "history", "hits", "last_seen", "last_frame", "velocity")
 
-    def __init__(self, box, window, t, frame):
+    def __init__(self, key, box, window, t, frame):
+        self.key = key  # the tracker's own number for it, tentative or confirmed
         self.id = None  # given when the face is confirmed
+        self.probation = False  # confirmed at once (at a cut), not seen a second time yet
         self.box = box
         self.history = deque(maxlen=window)
         self.hits: list[bool] = [True]
@@ -85,12 +100,17 @@ class Sighting:
     held: bool
     index: int | None
 
+    @property
+    def source(self) -> str:
+        return HELD if self.held else DETECTED
+
 
 class FaceTracker:
     """Per-stream face state: tentative, confirmed and held faces (see the module's doc).
 
     ``t``, where given, is the frame's time in seconds; without it frames are taken to be
     ``1 / fps`` apart. ``confirm=1`` reports every detection at once (still images).
+    ``cuts``: notice shot cuts (``ml.shots``; default on).
     """
 
     def __init__(
@@ -101,18 +121,25 @@ class FaceTracker:
         confirm: int = 2,
         confirm_of: int = 3,
         fps: float = 30.0,
+        cuts: bool = True,
+        empty_parts: int = 3,
     ):
         if window < 1:
             raise ValueError("window must be at least 1")
         if not 1 <= confirm <= confirm_of:
             raise ValueError("confirm must be between 1 and confirm_of")
+        if empty_parts < 1:
+            raise ValueError("empty_parts must be at least 1")
         self.window = window
         self.min_iou = min_iou
         self.hold_s = hold_s
         self.confirm = confirm
         self.confirm_of = confirm_of
         self.fps = fps
+        self.empty_parts = empty_parts
         self.search_every = 1  # frames per slice of the scan for new faces (see the module's doc)
+        self.keep_ended = False  # keep the tracks it forgets for take_ended() (a live stream does not)
+        self.shots = ShotCuts() if cuts else None
         self.reset()
 
     def reset(self) -> None:
@@ -122,7 +149,14 @@ class FaceTracker:
         self._slice = 0
         self._searched = 0  # frames since the last slice of the scan
         self._claims: list[tuple[tuple, _Track]] = []  # detect(): boxes found near a track
+        self._sure: list[tuple] = []  # detect(): boxes of a cut's frame confirmed at once
         self._shape = None  # the frames' shape, as last seen by detect()
+        self._keys = 0  # tracks made so far
+        self.cut = False  # was the last frame given to detect() a shot cut?
+        self.detections: list[Sighting] = []  # observe(): every box of the frame with its track, tentative too
+        self.ended: list[_Track] = []  # with keep_ended: tracks forgotten since take_ended() was last called
+        if self.shots is not None:
+            self.shots.reset()
 
     def _rescale(self, shape) -> None:
         """Keep the faces (ids, boxes) when the frames' size changes: boxes scaled to the new size."""
@@ -136,43 +170,72 @@ class FaceTracker:
 
     def detect(self, gray: np.ndarray, detector) -> list[tuple[int, int, int, int]]:
         """Where the faces of this frame are: each tracked face looked for near where it should be
-        (``detector.detect_near``), and new faces in one slice of the full scan
-        (``detector.detect_slice``), or in the whole scan (``detector.scan``) while no face is
-        confirmed."""
+        (``detector.detect_near``), and new faces in a slice of the full scan
+        (``detector.detect_slice``). At a shot cut, every face ends and the whole frame is scanned
+        (``detector.scan``), what is unambiguous (``detector.sure``) is a face at once."""
         if self._shape is not None and gray.shape != self._shape:
             self._rescale(gray.shape)  # the stream changed resolution (WebRTC adapts to bandwidth)
         self._shape = gray.shape
-        boxes, claims = [], []
-        for track in self.tracks:
+        self.cut = self.shots is not None and self.shots.is_cut(gray)
+        if self.cut:
+            self._forget(*self.tracks)
+            self.tracks = []
+            boxes = detector.scan(gray)
+            self._sure = [b for b in boxes if detector.sure(gray, b)]
+            self._claims = []
+            return boxes
+        boxes, claims, guesses = [], [], []
+        # confirmed faces first, largest first: a box on one of them is not another face
+        for track in sorted(self.tracks, key=lambda t: (t.id is None or t.probation, -t.box[2] * t.box[3])):
             guess = track.predicted(self._frames)
+            if track.id is not None and not track.probation:
+                guesses.append(guess)
             # a confirmed face seen in the previous frame is looked for narrowly (half the work);
-            # after a miss, widely again
-            narrow = track.id is not None and track.last_frame == self._frames - 1
+            # after a miss, or on probation, widely
+            narrow = track.id is not None and not track.probation and track.last_frame == self._frames - 1
             near = detector.detect_near(gray, guess, confirmed=track.id is not None, narrow=narrow)
-            if near and _near(near[0], guess) and not any(iou(near[0], b) >= self.min_iou for b in boxes):
+            if narrow and not (near and _near(near[0], guess)):  # missed narrowly: widely, before holding it
+                near = detector.detect_near(gray, guess, confirmed=True)
+            if near and _near(near[0], guess) and not any(same_face(near[0], b, self.min_iou) for b in boxes):
                 boxes.append(near[0])
                 claims.append((near[0], track))
-        if any(t.id is not None for t in self.tracks):
-            self._searched += 1
-            if self._searched >= self.search_every:
+        scan = []
+        self._searched += 1
+        if self._searched >= self.search_every:
+            self._searched = 0
+            if any(t.id is not None for t in self.tracks):
                 scan = detector.detect_slice(gray, self._slice)
                 self._slice += 1
-                self._searched = 0
-            else:
-                scan = []
-        else:  # no face yet: the whole scan, so that a face is confirmed on its second frame
-            scan = detector.scan(gray)
-        for box in scan:
-            if not any(iou(box, b) >= self.min_iou or _centre_inside(box, b) or _centre_inside(b, box) for b in boxes):
+            else:  # nobody yet: a part of the whole scan, a face is found within empty_parts frames
+                candidates = [t for t in self.tracks if t.id is None]
+                if candidates:  # the part that found the newest candidate: it is found again as it was found
+                    part = detector.slice_of(gray.shape, max(candidates[-1].box[2:]), of=self.empty_parts)
+                else:
+                    part = self._slice
+                    self._slice += 1
+                scan = detector.detect_slice(gray, part, of=self.empty_parts)
+        for box in scan:  # new faces: not on a face found, nor where a confirmed face should be
+            if not any(same_face(box, b, self.min_iou) for b in boxes + guesses):
                 boxes.append(box)
         self._claims = claims
         return boxes
+
+    def take_ended(self) -> list[_Track]:
+        """With ``keep_ended`` set: the tracks forgotten since the last call (a face gone for longer
+        than ``hold_s``, a candidate not confirmed, every face at a cut), for ``ml.recorded.hindsight``."""
+        ended, self.ended = self.ended, []
+        return ended
+
+    def _forget(self, *tracks) -> None:
+        if self.keep_ended:
+            self.ended += tracks
 
     # -- tracking ------------------------------------------------------------------------------
 
     def observe(self, boxes, t: float | None = None) -> list[Sighting]:
         """Match this frame's boxes to the tracked faces; return the faces to report (confirmed:
-        found or held), largest first. Probabilities are added by ``report``."""
+        found or held), largest first. Probabilities are added by ``report``. ``detections`` is
+        then every box of the frame with its track (tentative ones too)."""
         t = self._frames / self.fps if t is None else float(t)
         frame = self._frames
         self._frames += 1
@@ -206,33 +269,45 @@ class FaceTracker:
                     found[ti] = bi
                     taken.add(bi)
                     break
-        kept, sightings = [], []
+        kept, sightings, detections = [], [], []
         for ti, track in enumerate(self.tracks):
             seen = ti in found
             if seen:
                 track.seen(boxes[found[ti]], t, frame)
-            if track.id is None:
+                detections.append(Sighting(track, track.box, False, found[ti]))
+            if track.id is None or track.probation:
                 track.hits.append(seen)
                 if sum(track.hits) >= self.confirm:
-                    self._confirm(track)
+                    if track.id is None:
+                        self._confirm(track)
+                    track.probation = False
                 elif len(track.hits) >= self.confirm_of:
-                    continue  # not seen often enough: a false detection, forgotten
+                    self._forget(track)
+                    continue  # not seen often enough: a false detection, forgotten (no held tail)
             if track.id is not None:
                 if seen:
                     sightings.append(Sighting(track, track.box, False, found[ti]))
+                elif track.probation:
+                    pass  # seen once, at a cut: not held until it is seen again
                 elif t - track.last_seen <= self.hold_s + 1e-9:
                     sightings.append(Sighting(track, track.box, True, None))
                 else:
+                    self._forget(track)
                     continue  # gone for longer than hold_s
             kept.append(track)
+        sure, self._sure = self._sure, []
         for bi, box in enumerate(boxes):
             if bi not in taken:
-                track = _Track(box, self.window, t, frame)
+                self._keys += 1
+                track = _Track(self._keys, box, self.window, t, frame)
                 kept.append(track)
-                if self.confirm <= 1:
+                detections.append(Sighting(track, box, False, bi))
+                if self.confirm <= 1 or box in sure:
                     self._confirm(track)
+                    track.probation = self.confirm > 1  # reported now, kept if seen again as a candidate is
                     sightings.append(Sighting(track, box, False, bi))
         self.tracks = kept
+        self.detections = detections
         return sorted(sightings, key=lambda s: s.box[2] * s.box[3], reverse=True)
 
     def report(self, sightings: list[Sighting], probs) -> list[dict]:
@@ -251,6 +326,7 @@ class FaceTracker:
                 {
                     "box": tuple(int(v) for v in s.box),
                     "id": s.track.id,
+                    "source": s.source,
                     "held": s.held,
                     "label": CLASSES[int(np.argmax(mean))],
                     "probs": {c: float(v) for c, v in zip(CLASSES, mean)},

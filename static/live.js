@@ -14,8 +14,8 @@
   let ws = null, reconnectDelay = 1000, pingTimer = null, rttMs = null;
   let pc = null, stream = null, streaming = false, answered = false;
   let latest = null, latestAt = 0;          // the result on display and when it arrived (performance.now())
-  let withFaces = null, withFacesAt = 0;    // the last result that had faces
-  const HOLD_MS = 600;                      // a frame or two without a face does not blank the display
+  // (no hold of its own: the server holds a briefly missed face for up to 0.5 s, marked "held", and
+  // ends every face at a shot cut; the overlay, the readout and the class view show the same faces)
   let mainId = null;                        // the main face (chart, readout): kept while the server reports it
   let sessionStart = 0, sessionStartedAt = null;
   let timeline = [];                        // every result of the session, for the downloads
@@ -242,7 +242,7 @@
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     video.srcObject = null;
     streaming = false;
-    latest = withFaces = mainId = null;
+    latest = mainId = null;
     setState('stream-state', 'idle');
     $('fps').textContent = '–';
     $('latency').textContent = '–';
@@ -282,9 +282,7 @@
   function onResult(msg) {
     if (!streaming) return;
     const now = performance.now();
-    if (msg.faces.length) { withFaces = msg; withFacesAt = now; }
-    const shown = msg.faces.length || !withFaces || now - withFacesAt > HOLD_MS ? msg : withFaces;
-    latest = shown;
+    latest = msg;
     latestAt = now;
     arrivals.push(now);
     while (arrivals.length && arrivals[0] < now - 1000) arrivals.shift();
@@ -292,10 +290,10 @@
     timeline.push({ t: +t.toFixed(3), timestamp: msg.timestamp, frame: msg.frame, utc: msg.utc, faces: msg.faces });
     emit('result', { t, faces: msg.faces });
     if (timeline.length === 1) setButtons();
-    const main = mainFace(shown.faces);
+    const main = mainFace(msg.faces);
     chart.push(t, main ? main.probs : null);
     $('chart').dataset.mainFace = main ? String(main.id) : '';
-    showReadout(shown.faces, main);
+    showReadout(msg.faces, main);
     $('fps').textContent = String(arrivals.length);
     const latency = msg.latency_ms + (rttMs === null ? 0 : rttMs / 2);
     $('latency').textContent = `${Math.round(latency)} ms`;
@@ -334,6 +332,7 @@
       const li = document.createElement('li');
       li.dataset.faceId = String(f.id);
       li.dataset.label = f.label;
+      li.dataset.source = f.source || (f.held ? 'held' : 'detected');
       li.textContent = `#${f.id} ${EMOJI[f.label] || ''} ${f.label} ${Math.round(f.probs[f.label] * 100)}%`;
       return li;
     }));
@@ -351,6 +350,7 @@
     const stale = performance.now() - latestAt > 1500;
     overlay.dataset.faces = latest && !stale ? String(latest.faces.length) : '0';
     overlay.dataset.labels = '[]';  // where each label was drawn, in CSS pixels (the browser tests check them)
+    overlay.dataset.held = '[]';  // which faces are drawn as not found in this frame (held: dashed, faded)
     if (!latest || stale || !latest.width || !video.videoWidth) return;
     const big = document.body.classList.contains('present');  // labels for the back of a classroom
     // where the video's picture sits inside the element (object-fit: contain), mirrored like a mirror
@@ -378,13 +378,18 @@
     const measure = (text, size) => { ctx.font = fontOf(size); return ctx.measureText(text).width; };
     const spots = placeLabels(faces, [ox, oy, pw, ph], keepFree, measure, (big ? 22 : 15) * dpr);  // static/overlay.js
     ctx.lineWidth = lineWidth;
-    for (const f of faces) {
+    const held = faces.map((f) => (f.face.source ? f.face.source !== 'detected' : !!f.face.held));
+    faces.forEach((f, i) => {
+      ctx.globalAlpha = held[i] ? 0.6 : 1;
+      ctx.setLineDash(held[i] ? [3 * lineWidth, 2 * lineWidth] : []);
       ctx.strokeStyle = EXPRESSION_COLORS[f.face.label] || '#fff';
       ctx.strokeRect(...f.box);
-    }
+    });
+    ctx.setLineDash([]);
     const labels = [];
     spots.forEach((spot, i) => {
       if (!spot) return;
+      ctx.globalAlpha = held[i] ? 0.6 : 1;
       ctx.fillStyle = EXPRESSION_COLORS[faces[i].face.label] || '#fff';
       ctx.fillRect(spot.x, spot.y, spot.w, spot.h);
       ctx.font = fontOf(spot.size);
@@ -393,7 +398,9 @@
       ctx.fillText(spot.text, spot.x + spot.size * 0.3, spot.y + spot.size * 0.72);
       labels.push([spot.x / dpr, spot.y / dpr, spot.w / dpr, spot.h / dpr].map((v) => Math.round(v * 10) / 10));
     });
+    ctx.globalAlpha = 1;
     overlay.dataset.labels = JSON.stringify(labels);
+    overlay.dataset.held = JSON.stringify(held);
     overlay.dataset.picture = JSON.stringify([ox / dpr, oy / dpr, pw / dpr, ph / dpr].map((v) => Math.round(v * 10) / 10));
   }
 
@@ -445,8 +452,8 @@
       for (const f of faces) {
         const row = { ...base };
         if (f) {
-          Object.assign(row, { face: f.id, x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3], label: f.label,
-            confidence: f.probs[f.label].toFixed(4) });
+          Object.assign(row, { face: f.id, source: f.source || (f.held ? 'held' : 'detected'),
+            x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3], label: f.label, confidence: f.probs[f.label].toFixed(4) });
           for (const c of CLASSES) row[c] = f.probs[c].toFixed(4);
         }
         rows.push(columns.map((c) => (row[c] === undefined ? '' : row[c])).join(','));

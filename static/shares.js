@@ -38,19 +38,21 @@ function renderShares(list, shares, classes, emoji) {
   }
 }
 
-/* Share of face time per expression over a live session's results ({t, faces}): each face of a
- * result counts for its label, for the time until the next result (at most 1 s: a pause in the
- * stream is not face time). Returns {shares, faceSeconds (summed over faces: two faces for 10 s
- * are 20 s of face time), inView (seconds with at least one face: never more than the session),
- * faces (distinct face ids), seconds}. */
+/* Share of face time per expression over a live session's results ({t, faces}): each face found
+ * in a result counts for its label, for the time until the next result (at most 1 s: a pause in the
+ * stream is not face time); a held face (not found in that frame: it may have gone) does not, as
+ * in every summary (ml/schema.py). Returns {shares, faceSeconds (summed over faces: two faces for
+ * 10 s are 20 s of face time), inView (seconds with at least one face found: never more than the
+ * session), faces (distinct face ids), seconds}. */
 function sessionShares(results, classes) {
   const time = Object.fromEntries(classes.map((c) => [c, 0]));
   let faceSeconds = 0, inView = 0;
   const ids = new Set();
   for (let i = 0; i < results.length; i++) {
     const dt = i + 1 < results.length ? Math.min(1, Math.max(0, results[i + 1].t - results[i].t)) : 0;
-    if (results[i].faces.length) inView += dt;
-    for (const f of results[i].faces) {
+    const found = results[i].faces.filter((f) => !(f.source === 'held' || f.held));
+    if (found.length) inView += dt;
+    for (const f of found) {
       time[f.label] += dt;
       faceSeconds += dt;
       if (f.id !== undefined) ids.add(f.id);

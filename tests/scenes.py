@@ -1,8 +1,11 @@
 """Videos of real faces with known face boxes, as a camera would film them: faces 40-250 px wide
-in 640x480, drifting, growing, brightness changing, encoded as MPEG-4 video and decoded again.
+in 640x480, drifting, growing, brightness changing, encoded as MPEG-4 video and decoded again;
+and edited videos, shots of the photos cut hard one to the next.
 
     scene = astronaut_scene("astronaut 50-60 px", sizes=(50, 60))
     scene.frames, scene.truth      # BGR frames; per frame the list of true (x, y, w, h) face boxes
+    scene = edited_scene(seconds=34)   # shots of 0.5-2 s; scene.cuts: the first frame of each shot but the first
+    pan_scene(), walking_scene(), exposure_scene()   # continuous pictures that change a lot: no cut
 
 Used by bench/face_tracking.py and the recall tests. The real face photos are read from
 ``../shared/datasets/faces`` (``PHOTOS``: where each face is, checked by eye); nothing is copied.
@@ -39,12 +42,31 @@ PHOTOS = {
 }
 
 
+# more photos for the edited videos: photo -> (every face in the part of it used, that part (x, y, w, h)
+# or None for all of it); boxes from the same careful Haar scan, checked by eye
+EDIT_PHOTOS = {
+    **{name: (boxes, None) for name, boxes in PHOTOS.items()},
+    "knn_examples_test_obama1.jpg": ([(530, 136, 459, 459)], None),
+    "knn_examples_train_obama_obama2.jpg": ([(144, 244, 328, 328)], None),
+    "obama_small.jpg": ([(94, 43, 137, 137)], None),
+    "obama-240p.jpg": ([(189, 21, 67, 67)], None),
+    "obama-720p.jpg": ([(566, 63, 200, 200)], None),
+    "knn_examples_test_johnsnow_test1.jpg": ([(263, 143, 205, 205)], None),
+    "knn_examples_test_obama_and_biden.jpg": ([(1118, 361, 235, 235), (736, 414, 203, 203)], (400, 0, 1250, 1050)),
+    "knn_examples_train_biden_biden2.jpg": ([(407, 197, 519, 519)], None),
+    "knn_examples_test_kit_with_rose.jpg": ([(245, 88, 108, 108), (73, 118, 88, 88)], None),
+    "test_obama3.jpg": ([(634, 257, 329, 329)], None),
+    "knn_examples_test_alex_lacamoire1.jpg": ([(594, 119, 393, 393)], None),
+}
+
+
 @dataclass
 class Scene:
     name: str
     frames: list = field(default_factory=list)
     truth: list = field(default_factory=list)  # per frame: the true face boxes
     fps: float = FPS
+    cuts: list = field(default_factory=list)  # edited videos: the first frame of each shot after the first
 
 
 def have_photos() -> bool:
@@ -88,7 +110,7 @@ def _paste(frame, image, face, size, centre):
     fx, fy = (x - x0) * s, (y - y0) * s  # the face's corner in the crop
     left, top = round(centre[0] - size / 2 - fx), round(centre[1] - size / 2 - fy)
     cx0, cy0 = max(0, -left), max(0, -top)
-    cx1, cy1 = min(crop.shape[1], WIDTH - left), min(crop.shape[0], HEIGHT - top)
+    cx1, cy1 = min(crop.shape[1], frame.shape[1] - left), min(crop.shape[0], frame.shape[0] - top)
     if cx1 > cx0 and cy1 > cy0:
         frame[top + cy0 : top + cy1, left + cx0 : left + cx1] = crop[cy0:cy1, cx0:cx1]
     return (left + round(fx), top + round(fy), round(w * s), round(h * s))
@@ -127,24 +149,35 @@ def render(name, faces, seconds=4.0, seed=0, brightness=(0.55, 1.3)) -> Scene:
     return scene
 
 
+def write_video(frames, path, fps=FPS) -> None:
+    """The frames as an MPEG-4 video file (what a camera or an editor would give)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frames[0].shape[1], frames[0].shape[0]))
+    if not writer.isOpened():
+        raise RuntimeError("OpenCV cannot write MPEG-4 video here")
+    for f in frames:
+        writer.write(f)
+    writer.release()
+
+
+def read_video(path) -> list:
+    """Every frame of a video file, BGR."""
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    cap.release()
+    return out
+
+
 def encode_decode(frames, fps=FPS) -> list:
     """The frames as a camera's video would give them: MPEG-4 encoded, then decoded."""
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "scene.mp4")
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (frames[0].shape[1], frames[0].shape[0]))
-        if not writer.isOpened():
-            raise RuntimeError("OpenCV cannot write MPEG-4 video here")
-        for f in frames:
-            writer.write(f)
-        writer.release()
-        cap = cv2.VideoCapture(path)
-        out = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            out.append(f)
-        cap.release()
+        write_video(frames, path, fps)
+        out = read_video(path)
     if len(out) != len(frames):
         raise RuntimeError(f"decoded {len(out)} of {len(frames)} frames")
     return out
@@ -229,3 +262,156 @@ def photo_scenes(seconds=4.0) -> list[Scene]:
     scenes.append(render("two people, 70-90 px", [(c, cbox[0], (70, 90), (0, 310)), (c, cbox[1], (90, 70), (330, WIDTH))],
                          seconds=seconds, seed=12))
     return scenes
+
+
+# -- edited videos and continuous pictures that change a lot ---------------------------------------
+
+
+def shot(image, faces, size, n, rng, zoom=1.05, drift=2.0):
+    """``n`` frames of one shot of ``image`` (BGR, any size) whose first face box is ``size`` px wide,
+    drifting (up to ``drift`` px a frame) and zooming in slowly (to ``zoom``), every face inside
+    the frame throughout: (frames, truth). Outside the picture its border is repeated."""
+    s = size / faces[0][2]
+    x0 = min(x for x, y, w, h in faces) * s
+    y0 = min(y for x, y, w, h in faces) * s
+    x1 = max(x + w for x, y, w, h in faces) * s
+    y1 = max(y + h for x, y, w, h in faces) * s
+    union_w, union_h = (x1 - x0) * zoom, (y1 - y0) * zoom
+    if union_w > WIDTH - 8 or union_h > HEIGHT - 8:
+        raise ValueError(f"faces of {size} px do not fit in {WIDTH}x{HEIGHT}")
+    scaled = cv2.resize(image, (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s))),
+                        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    ucx, ucy = (x0 + x1) / 2, (y0 + y1) / 2
+
+    def centre():
+        mx, my = 4 + union_w / 2, 4 + union_h / 2
+        return rng.uniform(mx, WIDTH - mx), rng.uniform(my, HEIGHT - my)
+
+    start = centre()
+    angle = rng.uniform(0, 2 * math.pi)
+    length = min(drift * n, 200.0)
+    end = (start[0] + length * math.cos(angle), start[1] + length * math.sin(angle))
+    mx, my = 4 + union_w / 2, 4 + union_h / 2
+    end = (min(max(end[0], mx), WIDTH - mx), min(max(end[1], my), HEIGHT - my))
+    frames, truth = [], []
+    for i in range(n):
+        u = i / max(1, n - 1)
+        z = 1 + (zoom - 1) * u
+        cx, cy = start[0] + (end[0] - start[0]) * u, start[1] + (end[1] - start[1]) * u
+        tx, ty = cx - z * ucx, cy - z * ucy
+        m = np.float32([[z, 0, tx], [0, z, ty]])
+        frames.append(cv2.warpAffine(scaled, m, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        truth.append([(round(z * x * s + tx), round(z * y * s + ty), round(z * w * s), round(z * h * s)) for x, y, w, h in faces])
+    return frames, truth
+
+
+def edited_scene(seconds=34.0, seed=0, shot_s=(0.5, 2.0), sizes=(56, 200), empty_every=8) -> Scene:
+    """An edited video: shots of the real photos (``EDIT_PHOTOS``; faces ``sizes`` px wide, drifting,
+    zooming, each shot ``shot_s`` seconds at its own brightness) cut hard one to the next, about
+    one shot in ``empty_every`` of a room with nobody in it; MPEG-4 encoded and decoded."""
+    rng = np.random.default_rng(seed)
+    names = sorted(EDIT_PHOTOS)
+    photos = {}
+    scene = Scene(f"edited, {seconds:.0f} s, cuts every {shot_s[0]}-{shot_s[1]} s")
+    frames, previous = [], None
+    total = int(seconds * FPS)
+    k = 0
+    while len(frames) < total:
+        n = min(total - len(frames), int(round(rng.uniform(*shot_s) * FPS)))
+        if frames:
+            scene.cuts.append(len(frames))
+        gain = rng.uniform(0.7, 1.2)
+        if k % empty_every == empty_every - 1:  # nobody: a room
+            room = background(int(rng.integers(0, 1000)))
+            shown, truth = shot(room, [(280, 200, 80, 80)], 80, n, rng)
+            truth = [[] for _ in truth]
+        else:
+            name = rng.choice([m for m in names if m != previous])
+            previous = name
+            if name not in photos:
+                image = cv2.imread(str(FACES_DIR / name), cv2.IMREAD_COLOR)
+                if image is None:
+                    raise FileNotFoundError(FACES_DIR / name)
+                boxes, part = EDIT_PHOTOS[name]
+                if part is not None:
+                    px, py, pw, ph = part
+                    image = image[py : py + ph, px : px + pw]
+                    boxes = [(x - px, y - py, w, h) for x, y, w, h in boxes]
+                photos[name] = (image, boxes)
+            image, boxes = photos[name]
+            size = rng.uniform(*sizes)
+            while True:
+                try:
+                    shown, truth = shot(image, boxes, size, n, rng)
+                    break
+                except ValueError:  # two faces far apart: smaller
+                    size *= 0.85
+        frames += [cv2.convertScaleAbs(f, alpha=gain, beta=0) for f in shown]
+        scene.truth += truth
+        k += 1
+    scene.frames = encode_decode(frames)
+    return scene
+
+
+def have_edit_photos() -> bool:
+    return all((FACES_DIR / name).is_file() for name in EDIT_PHOTOS)
+
+
+def _wide_astronaut(width=1600):
+    """A wide picture (a room, the astronaut's head and shoulders pasted in it at 120 px) and the face's box."""
+    room = np.hstack([background(k) for k in range(-(-width // WIDTH))])[:, :width].copy()  # rooms side by side
+    image, box = astronaut_head()
+    face = _paste(room, image, box, 120, (width // 2, 220))
+    return room, face
+
+
+def pan_scene(seconds=3.0, speed=4.0) -> Scene:
+    """A camera panning across a room with a person in it, ``speed`` px a frame (4: a slow pan,
+    a 640-px picture in 5 s): no cut."""
+    room, (fx, fy, fw, fh) = _wide_astronaut()
+    n = int(seconds * FPS)
+    start = max(0, min(room.shape[1] - WIDTH, fx + fw // 2 - WIDTH // 2 - round(speed * n / 2)))
+    scene = Scene(f"pan, {speed:g} px a frame")
+    for i in range(n):
+        x = min(room.shape[1] - WIDTH, start + round(speed * i))
+        scene.frames.append(room[:, x : x + WIDTH].copy())
+        face = (fx - x, fy, fw, fh)
+        scene.truth.append([face] if 0 <= face[0] and face[0] + fw <= WIDTH else [])
+    scene.frames = encode_decode(scene.frames)
+    return scene
+
+
+def walking_scene(seconds=3.0, speed=8.0, size=160) -> Scene:
+    """A person close to the camera walking across it (a ``size``-px face, ``speed`` px a frame, a
+    large part of the picture changing): no cut."""
+    bg = background(1)
+    image, box = astronaut_head()
+    n = int(seconds * FPS)
+    scene = Scene(f"walking, {size} px face at {speed:g} px a frame")
+    for i in range(n):
+        frame = bg.copy()
+        span = WIDTH - size - 20  # walks to one side, turns, walks back
+        d = (speed * i) % (2 * span)
+        cx = size / 2 + 10 + (d if d <= span else 2 * span - d)
+        scene.truth.append([_paste(frame, image, box, size, (cx, HEIGHT / 2))])
+        scene.frames.append(frame)
+    scene.frames = encode_decode(scene.frames)
+    return scene
+
+
+def exposure_scene(seconds=3.0) -> Scene:
+    """A still camera picture whose exposure jumps as a camera's auto-exposure and a light switch make
+    it: 1.0, then 0.55 within 3 frames, back to 1.3, then halved at once and doubled again: no cut."""
+    bg = background(2)
+    image, box = astronaut_head()
+    frame = bg.copy()
+    face = _paste(frame, image, box, 100, (320, 220))
+    n = int(seconds * FPS)
+    scene = Scene("exposure jumps, a light switched")
+    for i in range(n):
+        k = i % 60
+        gain = (1.0 if k < 10 else 1.0 - 0.15 * min(3, k - 9) if k < 25 else 1.3 if k < 40 else 0.65 if k < 50 else 1.3)
+        scene.frames.append(cv2.convertScaleAbs(frame, alpha=gain, beta=0))
+        scene.truth.append([face])
+    scene.frames = encode_decode(scene.frames)
+    return scene

@@ -74,8 +74,11 @@ def test_live_page_and_upload_in_every_state(tmp_path, analyzer, camera, astrona
             # the chart's text alternative: the shares as a table, under the chart
             driver.find_element(By.CSS_SELECTOR, "#chart-box details.chart-table summary").click()
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chart-table tbody tr")) == 7)
-            wait.until(lambda d: d.find_element(By.CSS_SELECTOR, '#chart-table tr[data-class="happy"] td').text != "–")
-            happy_now = driver.find_element(By.CSS_SELECTOR, '#chart-table tr[data-class="happy"] td').text
+            # read in one script: the table is rebuilt at each result (an element found before may be gone)
+            happy_js = ("const td = document.querySelector('#chart-table tr[data-class=\"happy\"] td');"
+                        "return td ? td.textContent.trim() : null;")
+            wait.until(lambda d: d.execute_script(happy_js) not in (None, "–"))
+            happy_now = driver.execute_script(happy_js)
             assert float(happy_now.rstrip("%")) > 50, happy_now
             assert by_id(driver, "chart").get_attribute("aria-describedby") == "chart-table-caption"
             assert_accessible(driver, "live page, the chart as a table")

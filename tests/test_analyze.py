@@ -268,8 +268,8 @@ def test_outputs_go_next_to_the_input_or_to_out_dir_never_into_the_current_folde
     assert main([str(video), "--out-dir", str(results), "--quiet"], analyzer=analyzer) == 0
     assert sorted(p.name for p in results.iterdir()) == ["lesson.annotated.mp4", "lesson.csv", "lesson.timeline.png"]
     _, rows = read_csv(results / "lesson.csv")
-    # every frame but the first: a face is reported from its second sighting (ml.FaceTracker)
-    assert len(rows) == N_FRAMES - 1 and {r["label"] for r in rows} == {"happy"}
+    # every frame, the first too: a recording's face has rows from its first sighting (ml.recorded.hindsight)
+    assert len(rows) == N_FRAMES and {r["label"] for r in rows} == {"happy"}
     assert list(elsewhere.iterdir()) == []
 
 
@@ -305,3 +305,35 @@ def test_folder_of_images_is_counted_in_images_and_skips_its_own_outputs(
     (only_outputs / "x.timeline.png").write_bytes((folder / "photos.timeline.png").read_bytes())
     assert main([str(only_outputs), "--quiet"], analyzer=analyzer) == 2
     assert "earlier outputs of ml.analyze skipped" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("width, height", [(640, 360), (1280, 720), (1920, 1080)])
+def test_annotated_labels_are_readable_at_every_size_and_filled_in_faces_are_dashed(width, height):
+    """The caption is about 3.5 % of the frame's shorter side tall (14 px at least: readable on a
+    640x360 video as it plays); a face found in the frame has a solid box and a band of its
+    colour, one filled in (interpolated or held) a dashed box and a dark band."""
+    from ml.recorded.annotate import CLASS_COLORS, FILLED_BAND, draw_faces
+
+    probs = {c: 0.05 for c in ml.CLASSES}
+    probs["happy"] = 0.7
+    s = height / 360
+    seen = {"id": 1, "box": (int(100 * s), int(150 * s), int(80 * s), int(80 * s)), "label": "happy",
+            "probs": probs, "source": "detected"}
+    filled = {**seen, "id": 2, "box": (int(400 * s), int(150 * s), int(80 * s), int(80 * s)), "source": "interpolated"}
+    out = draw_faces(np.full((height, width, 3), 128, np.uint8), [seen, filled])
+    color = np.array(CLASS_COLORS["happy"])
+
+    def band_rows(x0, x1, bgr):
+        """Rows above the box where the caption's band fills most of the box's width."""
+        region = out[:, x0:x1]
+        return int((np.abs(region.astype(int) - bgr).sum(axis=2) < 30).mean(axis=1).__gt__(0.5).sum())
+
+    x, y, w, h = seen["box"]
+    band = band_rows(x + 2, x + w // 2, color)
+    assert band >= max(14, 0.035 * height), band  # the text is as tall as the band, less its padding
+    fx, fy, fw, fh = filled["box"]
+    assert band_rows(fx + 2, fx + fw // 2, np.array(FILLED_BAND)) >= max(14, 0.035 * height)
+    # the boxes' left edges: solid for the face found, dashed (gaps) for the one filled in
+    solid = np.abs(out[y + 2 : y + h - 2, x].astype(int) - color).sum(axis=1) < 60
+    dashed = np.abs(out[fy + 2 : fy + fh - 2, fx].astype(int) - color).sum(axis=1) < 60
+    assert solid.all() and 0.3 < dashed.mean() < 0.8, (solid.mean(), dashed.mean())

@@ -95,7 +95,7 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         assert main_ids == {"1"} and {f["id"] for f in reported} == {1}, (main_ids, {f["id"] for f in reported})
         on_face = [iou(f["box"], (264 + shift, 104, 97, 97)) >= 0.4 for f in reported for shift in (0, 6)]
         assert all(a or b for a, b in zip(on_face[::2], on_face[1::2])), [f["box"] for f in reported]
-        assert all(isinstance(f["held"], bool) for f in reported)
+        assert all(isinstance(f["held"], bool) and f["source"] == ("held" if f["held"] else "detected") for f in reported)
 
         # frames per second and latency are shown
         wait.until(lambda d: by_id("fps").text.isdigit() and int(by_id("fps").text) >= 2)
@@ -108,6 +108,7 @@ def test_camera_face_is_labelled_happy_in_the_page_and_chart_moves(tmp_path, cam
         assert len(happy) >= 3
         assert all(r["utc"].endswith("Z") and r["utc"][:2] == "20" and r["face"] == "1" for r in happy)
         assert all(float(r["confidence"]) == float(r["happy"]) > 0.5 for r in happy)
+        assert {r["source"] for r in happy} <= {"detected", "held"} and "detected" in {r["source"] for r in happy}
 
         assert server.call(lambda: len(server.app[keys.LIVE_SESSIONS])) == 1
         by_id("stop").click()
@@ -169,3 +170,50 @@ def test_busy_server_refusal_is_shown_and_the_page_can_start_again(tmp_path, ser
         assert driver.execute_script("return document.getElementById('video').srcObject") is None  # camera off
     finally:
         driver.quit()
+
+
+def test_a_cut_to_an_empty_room_clears_the_face_at_once_everywhere_on_the_page(tmp_path, server):
+    """The camera's picture cuts between a person and an empty room (the fake camera loops 1.5 s of
+    each): the face ends at the cut, with no held box left on the room, and the overlay, the readout
+    and the class view always show the same faces."""
+    from test_browser_page import open_class_view
+    from test_shot_cuts import ROOM, A
+
+    frames = [np.roll(A[0], k % 3, axis=1) for k in range(45)] + [ROOM[0]] * 45
+    url = server.start()
+    driver = chromium(tmp_path, write_y4m(tmp_path / "cuts.y4m", frames))
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        driver.get(url)
+        by_id = lambda name: driver.find_element(By.ID, name)  # noqa: E731
+        wait.until(lambda d: by_id("conn-state").get_attribute("data-state") == "connected")
+        open_class_view(driver, wait)  # it asks first whether everyone in view agreed
+        by_id("start").click()
+        wait.until(lambda d: d.execute_script("return window.liveApp.timeline.length") > 0)
+        agree = []
+        deadline = time.time() + 12
+        while time.time() < deadline:  # page state between two results: all three agree
+            agree.append(driver.execute_script(
+                "return [document.querySelectorAll('#faces li').length,"
+                "        +document.getElementById('classview-count').dataset.faces,"
+                "        document.getElementById('current-label').textContent]"))
+            time.sleep(0.05)
+        timeline = driver.execute_script("return window.liveApp.timeline")
+        by_id("stop").click()
+    finally:
+        driver.quit()
+    assert all(n == classview and (label == "no face") == (n == 0) for n, classview, label in agree), agree
+    assert {n for n, _, _ in agree} == {0, 1}, "both the person and the empty room were shown"
+    faces = [r["faces"] for r in timeline]
+    ends = [k for k in range(1, len(faces)) if faces[k - 1] and not faces[k]]  # the face gone: the cut
+    assert len(ends) >= 2, "the loop cuts to the room several times"
+    # what was shown just before each cut: found in its frame, not held (a held tail would be the face's
+    # box left on the empty room, for up to 0.5 s: several results)
+    tails = []
+    for k in ends:
+        j = k - 1
+        while j >= 0 and faces[j] and all(f["source"] == "held" for f in faces[j]):
+            j -= 1
+        tails.append(k - 1 - j)
+    assert max(tails) <= 1 and sum(tails) <= len(tails) // 2, tails
+    assert all(f["source"] in ("detected", "held") for r in faces for f in r)

@@ -115,3 +115,20 @@ def test_confirm_1_reports_every_detection_at_once():
     t = FaceTracker(confirm=1, hold_s=0)
     assert [(f["id"], f["held"]) for f in t.update([face(A)])] == [(1, False)]
     assert t.update([]) == []
+
+
+def test_a_live_tracker_keeps_nothing_of_the_faces_it_forgot():
+    """A live stream runs for hours: forgotten faces are not kept (only recorded media asks for them)."""
+
+    def frames(n):  # a face for 10 frames in every 30 (gone for longer than hold_s), each at another place
+        return [[face((200 * (k // 30 % 3), 100, 80, 80))] if k % 30 < 10 else [] for k in range(n)]
+
+    t = FaceTracker()
+    for boxes in frames(300):
+        t.update(boxes)
+    assert t.ended == [] and t.tracks == []
+    t = FaceTracker()
+    t.keep_ended = True
+    for boxes in frames(90):
+        t.update(boxes)
+    assert [track.id for track in t.take_ended()] == [1, 2, 3] and t.take_ended() == []

@@ -292,7 +292,8 @@ def test_cli_serves_the_page_over_https(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--cert", str(cert), "--key", str(key)],
+    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--cert", str(cert), "--key", str(key),
+                             "--database", f"sqlite:///{tmp_path / 'fer.db'}"],  # not the checkout's ./data
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         context = ssl.create_default_context(cafile=str(cert))

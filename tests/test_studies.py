@@ -30,7 +30,8 @@ STUDY = {"title": "Checkout flow", "consent": "We record your expressions (not y
 
 
 class CountingAnalyzer(StubAnalyzer):
-    """One fixed face, but none on every third frame: rows with and without a face."""
+    """One fixed face, but none on every third frame, and not found on every fifth (the tracker holds
+    it): rows with and without a face, detected and held."""
 
     def __init__(self):
         self.n = 0
@@ -39,6 +40,8 @@ class CountingAnalyzer(StubAnalyzer):
         self.n += 1
         if self.n % 3 == 0:  # a result with no face (bypassing the tracker, which would hold the face)
             return []
+        if self.n % 5 == 0 and tracker is not None:
+            return tracker.update([], t)  # missed in this frame: held at its last box
         return super().analyze(bgr, tracker, t)
 
 
@@ -242,8 +245,10 @@ async def test_participant_stream_is_stored_row_by_row_with_its_tasks(server):
             face = result["faces"][0]
             assert row["label"] == face["label"] == "happy" and float(row["happy"]) == face["probs"]["happy"]
             assert [int(row[k]) for k in "xywh"] == face["box"]
+            assert row["source"] == face["source"] == ("held" if face["held"] else "detected")
         else:
-            assert row["label"] == row["face"] == ""
+            assert row["label"] == row["face"] == row["source"] == ""
+    assert {r["source"] for r in exported} == {"detected", "held", ""}
     assert set(exported[0]) == set(EXPORT_COLUMNS) and {r["participant"] for r in exported} == {"1"}
     tasks = [r["task"] for r in exported]  # 1-based, as on the pages, with the task's title
     assert tasks.count("1") >= 12 and tasks.count("2") >= 12 and tasks[0] == ""  # before the first task
@@ -264,11 +269,16 @@ async def test_participant_stream_is_stored_row_by_row_with_its_tasks(server):
         assert 0 < table[i]["frames_with_face"] < table[i]["frames"]  # every third frame has no face
         assert table[i]["shares"]["happy"] == 1.0 and table[i]["mean_probs"]["happy"] == pytest.approx(0.94)
     assert len(detail["timeline"]) == session["frames"] == detail["frames"]
-    assert session["shares"]["happy"] == 1.0 and session["frames_with_face"] == sum(1 for r in exported if r["face"])
+    # a held face (not found in its frame) is not a measurement: frames with the participant's face
+    # count the detected ones only (docs/studies.md, "Definitions")
+    detected = sum(1 for r in exported if r["source"] == "detected")
+    assert session["shares"]["happy"] == 1.0 and session["frames_with_face"] == detected
+    assert detected < sum(1 for r in exported if r["face"])
     assert session["status"] == "completed" and session["label"] == "S1"
 
     js = await (await c.get(f"/api/sessions/{session['id']}/export.json", headers=AUTH)).json()
     assert js["columns"] == list(EXPORT_COLUMNS) and len(js["rows"]) == len(exported)
+    assert [r["source"] or "" for r in js["rows"]] == [r["source"] for r in exported]
     assert js["study"]["tasks"] == STUDY["tasks"] and len(js["markers"]) == 4
     whole = csv_rows(await (await c.get(f"/api/studies/{created['id']}/export.csv", headers=AUTH)).text())
     assert whole == exported

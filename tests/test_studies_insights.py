@@ -206,3 +206,32 @@ async def test_moments_figures_and_hotspots_agree_everywhere_without_recordings(
     for path in (f"{base}/insights.json", f"{base}/hotspots.csv", f"/api/sessions/{sids[0]}/moments.csv"):
         assert (await c.get(path)).status == 401
         assert (await c.get(path.replace(study["id"], "nope").replace(sids[0], "nope"), headers=AUTH)).status == 404
+
+
+def test_held_faces_count_in_no_moment_and_no_figure_as_in_the_definitions():
+    """A held face (issue 24: not found in its frame, shown at its last place for a moment) is no
+    measurement: the moments and valence leave it out exactly as definitions.summarize does."""
+    from server.studies.definitions import has_face, summarize
+    from server.studies.insights import participant_line, session_baseline
+    from server.studies.moments import moments, task_figures
+
+    def frame(i: int) -> dict:
+        t = round(i / 10, 3)
+        held = 60 <= i < 75  # 6.0 to 7.4 s: the participant's face held, with an angry reading
+        p = probs(angry=0.9) if held else probs()
+        return {"time_s": t, "task": None if t < 5 else 0, "file": "", "face": 1, "source": "held" if held else "detected",
+                "label": max(p, key=p.get), "w": 120, "brightness": 100.0, "others": [], **p}
+
+    frames = [frame(i) for i in range(100)]
+    line = participant_line(frames)
+    assert [p.probs is None for p in line] == [not has_face(f) for f in frames]
+    base = session_baseline(line, "passed", 2.0)
+    assert base.source == "camera check"
+    assert moments(line, base) == []  # 1.5 s of held anger: no negative onset (a found one would be)
+    periods = summarize(frames, ["Find a lamp"])["tasks"]
+    t1 = task_figures(line, base, [], periods)[0]
+    assert t1["frames_with_face"] == 50 - 15 == sum(1 for p in line if p.task == 1 and p.probs is not None)
+    assert t1["valence"] == pytest.approx(0.0) and t1["mean_probs"]["angry"] == pytest.approx(0.02)
+    found = [dict(f, source="detected") for f in frames]  # the same readings, found: a moment, and valence falls
+    line = participant_line(found)
+    assert [m.kind for m in moments(line, session_baseline(line, "passed", 2.0))] == ["negative"]

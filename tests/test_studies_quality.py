@@ -30,7 +30,8 @@ PARTICIPANT_BOX, OTHER_BOX = (6, 30, 40, 40), (64, 8, 54, 54)  # the other face 
 
 class TwoPeopleAnalyzer(StubAnalyzer):
     """The participant alone (never angry; expression changing every frame; after the first 2.6 s, no
-    face on every seventh frame), then from ``OTHER_FROM_S`` another, larger face beside them, angry at 0.9."""
+    face on every seventh frame, and missed on every fifth: the tracker holds it), then from
+    ``OTHER_FROM_S`` another, larger face beside them, angry at 0.9 (missed on every fourth frame: held)."""
 
     def __init__(self):
         self.n = 0
@@ -42,7 +43,9 @@ class TwoPeopleAnalyzer(StubAnalyzer):
         weights = [0] + [1 + ((self.n * (k + 3)) % 11) for k in range(len(CLASSES) - 1)]
         probs = {c: w / sum(weights) for c, w in zip(CLASSES, weights)}
         faces = [{"box": PARTICIPANT_BOX, "label": max(probs, key=probs.get), "probs": probs, "brightness": 120.0}]
-        if t is not None and t >= OTHER_FROM_S:
+        if self.n % 5 == 0 and (t or 0) > 2.6:  # the participant missed: held by the tracker, not measured
+            faces = []
+        if t is not None and t >= OTHER_FROM_S and self.n % 4:
             other = {c: 0.1 / 6 for c in CLASSES}
             other["angry"] = 0.9
             faces.append({"box": OTHER_BOX, "label": "angry", "probs": other, "brightness": 95.0})
@@ -86,7 +89,8 @@ def rows_of(text):
 
 def figures_from_rows(rows, task=None):
     """The glossary's definitions, computed here again from an export's rows (participant-only CSV): of
-    the whole session, or of the rows of one ``task`` (a frame lasts until the session's next frame)."""
+    the whole session, or of the rows of one ``task`` (a frame lasts until the session's next frame).
+    A held row (the face not found in its frame) is a frame without the face."""
     duration = []
     for a, b in zip(rows, rows[1:] + [None]):
         gap = 0.0 if b is None else float(b["time_s"]) - float(a["time_s"])
@@ -95,8 +99,8 @@ def figures_from_rows(rows, task=None):
         duration = [d for r, d in zip(rows, duration) if r["task"] == task]
         rows = [r for r in rows if r["task"] == task]
     n = len(rows)
-    faces = [r for r in rows if r["face"]]
-    face_s = sum(d for r, d in zip(rows, duration) if r["face"])
+    faces = [r for r in rows if r["face"] and r["source"] != "held"]
+    face_s = sum(d for r, d in zip(rows, duration) if r["face"] and r["source"] != "held")
     return {"frames": n, "frames_with_face": len(faces), "face_s": face_s, "seconds": sum(duration),
             "shares": {c: sum(r["label"] == c for r in faces) / len(faces) if faces else 0.0 for c in CLASSES},
             "mean_probs": {c: sum(float(r[c]) for r in faces) / len(faces) if faces else 0.0 for c in CLASSES}}
@@ -158,13 +162,25 @@ async def test_participant_only_and_the_same_figures_everywhere(client):
     assert others and {r["label"] for r in others} == {"angry"} and len(everyone) == len(rows) + len(others)
     assert (await c.get(f"/api/sessions/{sid}/export.csv?faces=some", headers=AUTH)).status == 400
 
+    # the rows say which faces were found and which only held (the participant's and the other's)
+    assert {r["source"] for r in rows} == {"detected", "held", ""}
+    assert {r["source"] for r in others} == {"detected", "held"}
+    assert all(r["brightness"] == "" for r in everyone if r["source"] == "held")  # not measured
     # the figures, from the glossary's definitions applied to the exported rows
     expected = figures_from_rows(rows)
+    assert expected["frames_with_face"] < sum(1 for r in rows if r["face"])  # held rows are not counted
     detail = await get_json(c, f"/api/sessions/{sid}")
     same_figures(detail, expected)
     assert detail["status"] == "completed" and detail["check"] == "passed" and 2.0 <= detail["check_s"] < OTHER_FROM_S
     assert detail["frames"] == len(live.results) or detail["frames"] == len(live.results) + 1
     assert detail["other_faces"] == 1 and detail["other_s"] > 1.0 and detail["other_s"] < detail["seconds"]
+    # someone else in view: the frames in which the other face was found (not those where it was only held)
+    durations = [min(1.0, max(0.0, float(b["time_s"]) - float(a["time_s"]))) for a, b in zip(rows, rows[1:])] + [0.0]
+    found_other = {r["frame"] for r in others if r["source"] != "held"}
+    held_other = {r["frame"] for r in others if r["source"] == "held"}
+    assert detail["other_s"] == pytest.approx(sum(d for r, d in zip(rows, durations) if r["frame"] in found_other),
+                                              abs=2e-3)
+    assert held_other and not held_other & found_other
     assert detail["median_face_px"] == PARTICIPANT_BOX[2] and detail["brightness"] == 120.0
     assert [f["figure"] for f in detail["flags"]] == ["other_s"]  # someone else in view longer than 1 s
     length = float(rows[-1]["time_s"]) - float(rows[0]["time_s"])
@@ -188,6 +204,11 @@ async def test_participant_only_and_the_same_figures_everywhere(client):
     exported = await get_json(c, f"/api/sessions/{sid}/export.json")
     same_figures(exported["session"], detail)
     assert exported["tasks"] == detail["tasks"] and len(exported["rows"]) == len(rows)
+
+    # the comparison's timelines: binned from the same frames with the participant's face (not the held ones)
+    bins = await store.task_bins(c.app[keys.STUDIES].db, study["id"], 1.0)
+    for number in (1, 2):
+        assert sum(b["n"] for b in bins if b["task"] == number - 1) == tasks[number]["frames_with_face"]
 
     # the comparison (JSON and CSV): per task, the same figures as the per-task table
     compared = await get_json(c, f"/api/studies/{study['id']}/compare.json")

@@ -205,3 +205,38 @@ async def test_shutdown_deletes_everything(aiohttp_client, analyzer, tmp_path, s
     await wait_done(client, (await resp.json())["id"])
     await client.close()  # runs the app's cleanup
     assert files_in(tmp_path / "up") == []
+
+
+@pytest.mark.asyncio
+async def test_an_edited_video_s_summary_counts_exactly_the_faces_of_its_csv(make_client, tmp_path):
+    """Three shots cut hard (a person, an empty room, the same person again, another): the summary's
+    faces found is the number of face ids in the CSV, every row says how it was made, and no face
+    is carried over a cut."""
+    import scenes
+    from ml.tracking import iou
+    from test_shot_cuts import ROOM, A, B, film
+
+    frames, faces = film(A, ROOM, A, B, n=10)
+    path = tmp_path / "edited.mp4"
+    scenes.write_video(frames, path, fps=FPS)
+    client, _ = await make_client()
+    resp = await client.post("/api/uploads", data=form(path.read_bytes(), "edited.mp4"))
+    assert resp.status == 202, await resp.text()
+    body, _ = await wait_done(client, (await resp.json())["id"])
+    assert body["status"] == "done", body["error"]
+    rows = list(csv.DictReader(io.StringIO(await (await client.get(body["links"]["csv"])).text())))
+    ids = {r["face"] for r in rows if r["face"]}
+    assert body["summary"]["faces_found"] == len(ids) >= 3  # a new face after each cut to a person
+    assert ids == {str(i) for i in range(1, len(ids) + 1)}  # numbered 1..N
+    assert {r["source"] for r in rows} <= {"detected", "interpolated", ""}
+    shots = [set() for _ in range(4)]
+    for r in rows:
+        if r["face"]:
+            shots[int(r["frame"]) // 10].add(r["face"])
+    assert shots[1] == set() and all(shots[k] for k in (0, 2, 3)), shots  # nobody in the empty room
+    assert all(not shots[j] & shots[k] for j in range(4) for k in range(j)), shots  # no face carried over a cut
+    for k in (0, 2, 3):  # each person's shot: a face on the person in (nearly) every frame
+        on = {int(r["frame"]) for r in rows if r["face"] and int(r["frame"]) // 10 == k
+              and iou(tuple(int(r[c]) for c in "xywh"), faces[int(r["frame"])]) >= 0.4}
+        assert len(on) >= 8, (k, sorted(on))
+    assert body["summary"]["brief_detections"] == 0

@@ -51,8 +51,9 @@ async def test_streamed_face_is_boxed_and_labelled_happy(live_server, face_frame
     assert face["label"] == "happy"
     assert max(face["probs"], key=face["probs"].get) == "happy"
     assert abs(sum(face["probs"].values()) - 1) < 0.01
-    # one face, one stable id over the whole stream
+    # one face, one stable id over the whole stream; each result says whether it was found in that frame
     assert {f["id"] for r in with_faces for f in r["faces"]} == {face["id"]}
+    assert all(f["source"] == ("held" if f["held"] else "detected") for r in with_faces for f in r["faces"])
     # timestamps are the stream's own clock: increasing, and processing times are reported
     stamps = [r["timestamp"] for r in results]
     assert stamps == sorted(stamps) and stamps[-1] > stamps[0]

@@ -4,8 +4,10 @@
     result = analyze_media("talk.mp4", csv="talk.csv", out="talk.annotated.mp4", plot="talk.png")
     print(result.summary.text())
 
-Frames go through ``ml.FrameAnalyzer.analyze_batch`` several at a time with the video's
-``ml.FaceTracker`` (the live app's tracking: confirmed and held faces, ids, smoothing). Used by the CLI
+A video's frames go through the analyser several at a time and are tracked with hindsight
+(``ml.recorded.hindsight``: the live app's detection and tracking, and the frames after each
+frame: faces from their first sighting, gaps between two sightings interpolated, nothing held
+after the last one); images are stills, each face reported where it is found. Used by the CLI
 (``python -m ml.analyze``) and the upload worker (``server/uploads/jobs.py``). Every output
 is written under a temporary name and renamed into place only when the whole input
 was analysed; on any error (or cancellation) nothing is left behind.
@@ -18,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from collections import deque
+
 from .annotate import draw_faces
+from .hindsight import MIN_DETECTED, Hindsight
 from .media import AtomicFile, MediaError, MediaOutput, MediaSource, open_media, prefetch
 from .report import CsvWriter, Summary, csv_rows, plot_timeline
 
@@ -64,7 +69,7 @@ def analyze_media(
     src = source if isinstance(source, MediaSource) else open_media(source)
     is_video = src.kind == "video"
     summary = Summary(
-        src.path.name, src.fps, interval_s=every / src.fps, min_frames=3 if is_video else 1, kind=src.kind
+        src.path.name, src.fps, interval_s=every / src.fps, min_frames=MIN_DETECTED if is_video else 1, kind=src.kind
     )
     csv_file = AtomicFile(csv) if csv else None
     try:
@@ -85,35 +90,50 @@ def analyze_media(
             analyzer = build_analyzer()
         from ..tracking import FaceTracker
 
-        # a video's faces are tracked (confirmed, held: ml.tracking); images are stills, each
-        # face reported where it is found, with ids across the images
-        tracker = FaceTracker(window=window) if is_video else FaceTracker(window=window, confirm=1, hold_s=0)
+        # a video's faces are tracked with hindsight; images are stills, each face reported where it
+        # is found, with ids across the images
+        hindsight = Hindsight(analyzer, window=window, fps=src.fps / every, keep_images=output is not None)
+        tracker = FaceTracker(window=window, confirm=1, hold_s=0, cuts=False)
         total = src.frame_count
         # with a video output every frame is decoded (and drawn with the latest faces)
         decode_every = 1 if (output is not None and is_video) else every
         pending: list = []
+        unwritten: deque = deque()  # frames decoded for the annotated video, not drawn yet
+        finals: dict = {}  # analysed frame index -> its final faces, until it is drawn
         last_faces: list[dict] = []
         done = 0
         last_frame = None
 
+        def report(final) -> None:
+            """Frames whose faces are final, in order: summary, CSV rows, annotated frames."""
+            nonlocal last_faces
+            for f, faces in final:
+                summary.add(f, faces)
+                if csv_writer:
+                    csv_writer.write(csv_rows(f, faces, with_file=not is_video, start_utc=src.start_utc))
+                if output is not None:
+                    finals[f.index] = faces
+            while output is not None and unwritten:
+                f = unwritten[0]
+                if f.index % every == 0:
+                    if f.index not in finals:
+                        break  # its faces are not final yet
+                    last_faces = finals.pop(f.index)
+                elif not is_video:
+                    unwritten.popleft()
+                    continue
+                output.write(f, draw_faces(f.image, last_faces, copy=False))
+                unwritten.popleft()
+
         def flush() -> None:
-            nonlocal last_faces, done
+            nonlocal done
             todo = [f for f in pending if f.index % every == 0]
-            if not todo:
-                results = iter([])
-            elif is_video:
-                results = iter(analyzer.analyze_batch([f.image for f in todo], tracker, [f.time_s for f in todo]))
+            if output is not None:
+                unwritten.extend(pending)
+            if is_video:
+                report(hindsight.add(todo))
             else:
-                results = iter(tracker.update(faces) for faces in analyzer.analyze_batch([f.image for f in todo]))
-            for f in pending:
-                analysed = f.index % every == 0
-                if analysed:
-                    last_faces = next(results)
-                    summary.add(f, last_faces)
-                    if csv_writer:
-                        csv_writer.write(csv_rows(f, last_faces, with_file=not is_video, start_utc=src.start_utc))
-                if output is not None and (analysed or is_video):
-                    output.write(f, draw_faces(f.image, last_faces, copy=False))
+                report(list(zip(todo, (tracker.update(faces) for faces in analyzer.analyze_batch([f.image for f in todo])))))
             done = pending[-1].index + 1
             pending.clear()
             if progress:
@@ -131,6 +151,8 @@ def analyze_media(
                 flush()
         if pending:
             flush()
+        if is_video:
+            report(hindsight.finish())
         if last_frame is None and done == 0:
             raise MediaError(f"{src.path}: no frames to analyse")
         frames_total = done

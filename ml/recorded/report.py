@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..labels import CLASSES, COLORS, EMOJI
-from ..schema import COLUMNS, face_row
+from ..schema import COLUMNS, DETECTED, face_row, seen
 
 def csv_rows(frame, faces: list[dict], with_file: bool = False, start_utc: float | None = None) -> list[dict]:
     """One row (``ml.schema.COLUMNS``) per tracked face of an analysed frame (``frame``: a media Frame).
@@ -48,27 +48,32 @@ class CsvWriter:
 class Summary:
     """Accumulates the tracked faces of analysed frames.
 
-    Shares are of face-time: each analysed frame in which a face is seen counts once
-    for that face's (smoothed) label, weighted by the time until the next analysed
-    frame, so skipping frames (``--every``) does not change what they mean.
+    A face counts (in faces found, the shares and the timeline plot) if it was detected in at
+    least ``min_frames`` analysed frames (``ml.recorded.hindsight.MIN_DETECTED``, 2, for a
+    video, whose rows hold no other face: faces found is the number of face ids in its CSV; 1
+    for images); fewer: a brief detection, listed apart. Shares are of face time: each
+    analysed frame in which a counted face was detected or interpolated (between two of its
+    sightings; ``ml/schema.py``'s ``source``) counts once for that face's (smoothed) label,
+    weighted by the time until the next analysed frame, so skipping frames (``--every``)
+    does not change what they mean. A ``held`` row (live: after the last sighting, the face
+    may have gone) is not face time.
     """
 
     def __init__(
-        self, source: str = "", fps: float = 0.0, interval_s: float | None = None, min_frames: int = 3,
+        self, source: str = "", fps: float = 0.0, interval_s: float | None = None, min_frames: int = 2,
         kind: str = "video",
     ):
         self.source = source
         self.kind = kind  # "video", or "image"/"folder": counted in images, not seconds
-        # a face id seen in fewer analysed frames than this (in a video) is a brief detection,
-        # most often a false positive of the detector: listed apart, left out of the shares
-        self.min_frames = min_frames
+        self.min_frames = min_frames  # frames a face must be detected in to count
         self.fps = fps
         self.interval_s = interval_s  # time one analysed frame stands for
         self.frames_total = 0
         self.frames_analysed = 0
         self.frames_with_faces = 0
         self.duration_s = 0.0
-        self.face_frames: Counter = Counter()  # id -> analysed frames seen
+        self.face_frames: Counter = Counter()  # id -> analysed frames of face time (detected or interpolated)
+        self.face_detected: Counter = Counter()  # id -> analysed frames it was detected in
         self.face_labels: dict = defaultdict(Counter)  # id -> label counts
         self.times: list[float] = []
         self.series: dict = defaultdict(list)  # id -> [(time_s, probs vector)]
@@ -77,12 +82,14 @@ class Summary:
     def add(self, frame, faces: list[dict]) -> None:
         self.frames_analysed += 1
         self.times.append(frame.time_s)
+        faces = [f for f in faces if seen(f.get("source", DETECTED))]  # face time: seen, or between sightings
         if faces:
             self.frames_with_faces += 1
         vectors = []
         for face in faces:
             fid = face.get("id", 0)
             self.face_frames[fid] += 1
+            self.face_detected[fid] += face.get("source", DETECTED) == DETECTED
             self.face_labels[fid][face["label"]] += 1
             v = [face["probs"][c] for c in CLASSES]
             vectors.append(v)
@@ -95,9 +102,8 @@ class Summary:
         return self
 
     def _kept(self) -> list:
-        """Face ids that count: seen in at least min_frames analysed frames (or in most of them)."""
-        need = min(self.min_frames, max(1, self.frames_analysed // 2))
-        return [fid for fid, n in self.face_frames.most_common() if n >= need]
+        """Face ids that count: detected in at least min_frames analysed frames; most seen first."""
+        return [fid for fid, n in self.face_frames.most_common() if self.face_detected[fid] >= self.min_frames]
 
     @property
     def faces_found(self) -> int:

@@ -144,10 +144,11 @@ def result(
     frames_dropped: int,
     server_time: float,
 ) -> dict:
-    """One analysed frame: its confirmed faces (``ml.FaceTracker`` output: ``held`` when not found
-    in this frame, shown at its last box; ``brightness``: the box's mean luma, 0-255, where the
-    analyser measured it) and the stream's counters. A study session's results also say which face
-    is the participant's, and how the camera check goes (``studies.Participation.on_result``)."""
+    """One analysed frame: its confirmed faces (``ml.FaceTracker`` output: ``source`` "detected"
+    when found in this frame, "held" when not, shown at its last box; ``held`` the same as a
+    boolean; ``brightness``: the box's mean luma, 0-255, where the analyser measured it, never for a
+    held face) and the stream's counters. A study session's results also say which face is the
+    participant's, and how the camera check goes (``studies.Participation.on_result``)."""
     return {
         "type": "result",
         "faces": [
@@ -156,6 +157,7 @@ def result(
                 "box": [int(v) for v in f["box"]],
                 "label": f["label"],
                 "probs": {c: round(float(p), 4) for c, p in f["probs"].items()},
+                "source": f.get("source") or ("held" if f.get("held") else "detected"),
                 "held": bool(f.get("held", False)),
                 **({"brightness": round(float(f["brightness"]), 1)} if f.get("brightness") is not None else {}),
             }

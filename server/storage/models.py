@@ -118,10 +118,11 @@ screen_recordings = Table(  # a session's screen recording (server/studies/scree
     Column("missing", Integer),  # chunks that never arrived (holes in the file)
     Column("error", Text),
 )
+SOURCE_MAX = 12  # ml.schema.SOURCES: "detected", "held", "interpolated" (migration 0005_i24)
 
 # the one row schema's columns and their types
 RESULT_TYPES = {
-    "frame": Integer, "time_s": Float, "utc": String(24), "face": Integer,
+    "frame": Integer, "time_s": Float, "utc": String(24), "face": Integer, "source": String(SOURCE_MAX),
     "x": Integer, "y": Integer, "w": Integer, "h": Integer, "label": String(16), "confidence": Float,
     **{c: Float for c in CLASSES}, "file": String(255),
 }

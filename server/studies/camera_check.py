@@ -14,6 +14,8 @@ held time) is where a neutral baseline can be taken: the participant alone, look
 
 from __future__ import annotations
 
+from ml.schema import seen
+
 HOLD_S = 2.0
 
 GUIDANCE = {
@@ -50,9 +52,16 @@ class CameraCheck:
         return None
 
     def update(self, faces: list[dict], t: float) -> dict:
-        """One analysed frame's faces at stream time ``t``: the check's status for the participant's page."""
+        """One analysed frame's faces at stream time ``t``: the check's status for the participant's page.
+        Only the faces found in the frame count (``ml.schema.seen``): a held face, not found, never
+        passes the check nor is someone else in view; a frame that only holds the face being checked
+        (missed once) leaves the good spell running without ending it there."""
         if self.passed:
             return self.status("passed", None, HOLD_S)
+        found = [f for f in faces if seen(f.get("source"))]
+        if not found and self.since is not None and any(f.get("id") == self.face_id for f in faces):
+            return self.status("holding", None, max(0.0, t - self.since))
+        faces = found
         problem = self.problem(faces)
         if problem is not None or faces[0].get("id") != self.face_id:
             self.since = None

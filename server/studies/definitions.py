@@ -14,6 +14,13 @@ the comparison) holds every entry of ``GLOSSARY``. A frame's **duration** is the
 analysed frame of the same stream, at most ``GAP_MAX_S`` (a pause in the stream is not time
 anyone was seen); the last frame's is 0. The seconds below add up durations, so they never exceed
 the session's length, however many faces are in view.
+
+A face's row counts only where it is a measurement (``ml.schema.seen``: its ``source`` is
+``detected``, ``interpolated`` between two sightings in a recording, or empty for rows stored before
+the column): a **held** face (live: not found in that frame, shown at its last box for up to 0.5 s,
+it may have gone) counts nowhere: its frame is analysed but not one with the participant's face,
+and a held other face is not someone else in view. The participant is still followed through it
+(``participant_face.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections import Counter
 from typing import Iterable
 
 from ml.labels import CLASSES
+from ml.schema import seen
 
 GAP_MAX_S = 1.0
 
@@ -32,7 +40,9 @@ GLOSSARY = (
      "Frames of the participant's camera that the server analysed (under load the server analyses the "
      "newest frame and skips older ones: those are not counted)."),
     ("frames_with_face", "Frames with the participant's face", "frames",
-     "Analysed frames in which the participant's face was found (or held by the tracker through a miss of up to 0.5 s)."),
+     "Analysed frames in which the participant's face was found (in a recording also those between two "
+     "sightings of it, interpolated); not those in which the tracker only held it at its last place "
+     "(source \"held\": not found in the frame, it may have gone)."),
     ("face_share", "Share of frames with the face", "fraction 0-1 (shown as %)",
      "Frames with the participant's face divided by frames analysed."),
     ("seconds", "Seconds analysed", "s",
@@ -47,7 +57,8 @@ GLOSSARY = (
     ("brightness", "Lighting", "mean luma 0-255",
      "The mean brightness of the participant's face box over the frames with the face (a face against a window is dark)."),
     ("other_s", "Someone else in view", "s",
-     "The sum of the durations of the analysed frames in which a face other than the participant's was in view."),
+     "The sum of the durations of the analysed frames in which a face other than the participant's was found "
+     "(not only held by the tracker)."),
     ("other_faces", "Other faces", "faces",
      "How many distinct other faces the tracker followed (someone who leaves the picture and comes back counts again)."),
 )
@@ -171,6 +182,17 @@ class _Tally:
         }
 
 
+def has_face(frame: dict) -> bool:
+    """Whether an analysed frame of the participant's timeline (``store.participant_frames``) has the
+    participant's face, measured (``ml.schema.seen``: not a held row)."""
+    return frame["face"] is not None and seen(frame.get("source"))
+
+
+def _probs(frame: dict) -> list[float] | None:
+    """The participant's probabilities in a frame (``CLASSES`` order), None without their face."""
+    return [frame[c] or 0.0 for c in CLASSES] if has_face(frame) else None
+
+
 def _duration(frame: dict, following: dict) -> float:
     """A frame's duration: the time to the next frame of the same stream, at most GAP_MAX_S."""
     gap = following["time_s"] - frame["time_s"]
@@ -203,8 +225,8 @@ class Summary:
     def _count(self, frame: dict, duration: float, whole=None, periods=None) -> None:
         whole = self.whole if whole is None else whole
         periods = self.periods if periods is None else periods
-        face = frame["face"]
-        probs = None if face is None else [frame[c] or 0.0 for c in CLASSES]
+        face = frame["face"] if has_face(frame) else None
+        probs = _probs(frame)
         values = (duration, frame.get("others"), face, frame["label"], probs, frame.get("w"), frame.get("brightness"))
         whole.add(*values)
         period = periods.get(frame["task"])
@@ -220,8 +242,7 @@ class Summary:
             whole, periods = whole.copy(), {k: t.copy() for k, t in periods.items()}
             self._count(self.last, 0.0, whole, periods)
             if points is not None:
-                points = [*points, [self.last["time_s"], None if self.last["face"] is None
-                                    else [self.last[c] or 0.0 for c in CLASSES]]]
+                points = [*points, [self.last["time_s"], _probs(self.last)]]
         table = []
         for index in [*range(len(self.tasks)), *([None] if None in periods else [])]:
             table.append({"task": None if index is None else index + 1, "title": period_title(self.tasks, index),
@@ -235,7 +256,8 @@ class Summary:
 def summarize(frames: Iterable[dict], tasks: list[str], timeline: bool = False) -> dict:
     """THE figures of one session from its participant's timeline (``store.participant_frames``: in
     order, one dict per analysed frame with the results table's columns, face fields None when the
-    participant was not found, ``others``: the other faces' ids).
+    participant was not found, ``others``: the ids of the other faces found in it). A held row of
+    the participant counts as a frame without their face (``has_face``).
 
     Returns ``{"session": figures, "tasks": [{"task": number (1-based) or None, "title", **figures}, ...]}``:
     one entry per task of the study, then one for the time outside every task if there was any;

@@ -37,6 +37,11 @@ ROW_COLUMNS = {
     "time_s": ("s", "the frame's time since the stream began"),
     "utc": ("ISO 8601 UTC", "when the frame reached the server"),
     "face": ("id", "the face's id from the tracker, stable while it is in view; empty: the participant was not found"),
+    "source": ("detected, held or interpolated", "how the face's row was made: detected, found in this frame; held, "
+                                                  "live, not found in this frame but less than 0.5 s before, shown at "
+                                                  "its last box with its last probabilities (not a measurement: no "
+                                                  "figure counts it); interpolated, a recording's face between two "
+                                                  "sightings; empty without a face or for rows stored before the column"),
     "x": ("px", "the face box's left edge in the analysed frame"),
     "y": ("px", "the face box's top edge"),
     "w": ("px", "the face box's width"),

@@ -25,7 +25,7 @@ from .definitions import Summary, quality_flags, session_labels, session_status,
 from ..storage.db import Database
 
 KEEP_AFTER_S = 5.0
-VERSION = 1  # of the kept summaries: a change of the definitions makes them again
+VERSION = 2  # of the kept summaries: a change of the definitions makes them again (2: held rows not counted)
 RUNNING_MAX = 256  # running sessions' summaries kept in memory (the least recently used go)
 
 

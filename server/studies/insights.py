@@ -5,7 +5,8 @@
     found = await study_insights(db, study, live_ids, recorded)   # every session's, and the hotspots
 
 - The participant's face only: ``store.frames_of`` (as ``store.participant_frames``), one point per
-  analysed frame, another person's face never in it.
+  analysed frame, another person's face never in it; a frame counts as one with their face exactly as
+  in the figures (``definitions.has_face``: a held face, not found in the frame, is not a measurement).
 - The baseline: the camera check's held seconds (``sessions.check_s`` of a passed check), else the
   participant's first seconds with a face.
 - Per task: ``definitions.summarize``'s figures (``figures.session_summary``: the same numbers as every
@@ -21,6 +22,7 @@ import asyncio
 from ml.labels import CLASSES
 
 from . import store
+from .definitions import has_face
 from .figures import session_summary, study_overview
 from .moments import Baseline, Point, SessionMoments, baseline, hotspots, moments, task_figures
 from .summary import compared_sessions
@@ -28,9 +30,10 @@ from .summary import compared_sessions
 
 def participant_line(frames) -> list[Point]:
     """The participant's timeline (``store.frames_of``: one dict per analysed frame, the face fields None
-    where the participant was not found) as moments.py takes it: tasks numbered from 1."""
+    where the participant was not found) as moments.py takes it: tasks numbered from 1; probabilities
+    only where ``definitions.has_face`` (a held face is a frame without the face, as in every figure)."""
     return [Point(f["time_s"], None if f["task"] is None else f["task"] + 1,
-                  None if f["face"] is None else [f[c] or 0.0 for c in CLASSES], not f.get("file"))
+                  [f[c] or 0.0 for c in CLASSES] if has_face(f) else None, not f.get("file"))
             for f in frames]
 
 

@@ -78,7 +78,7 @@ class Participation:
         faces = message.get("faces") or []
         if self.check_status is None:
             self._check(message, faces)
-        mine = self.face.choose(faces)
+        mine = self.face.choose(faces, message.get("timestamp"))
         for face in faces:
             face["participant"] = face is mine
         self.results += 1

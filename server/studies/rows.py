@@ -78,6 +78,7 @@ def export_row(stored, tasks: list[str], label: str = "") -> dict:
             "probs": {c: stored[c] for c in CLASSES},
         }
         row = face_row(stored["frame"], stored["time_s"], face, file=stored["file"] or "")
+        row["source"] = stored["source"] or ""  # empty: stored before the column existed
     row["utc"] = stored["utc"] or ""
     row["session"] = stored["session_id"]
     row["task"] = task_number(stored["task"])

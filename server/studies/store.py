@@ -15,6 +15,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from ml.labels import CLASSES
+from ml.schema import HELD, seen
 
 from ..storage.db import Database
 from ..storage.models import markers, notes, results, screen_recordings, sessions, studies
@@ -271,8 +272,14 @@ def _floor_sqlite(element, compiler, **kw):
     return f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
 
 
+def measured_face():
+    """SQL for ``ml.schema.seen``: a row whose face counts (not a held one; NULL: stored before the
+    ``source`` column, a face found)."""
+    return results.c.source.is_distinct_from(HELD)
+
+
 async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
-    """The study's frames with the participant's face, per session and task, in bins of ``bin_s`` seconds
+    """The study's frames with the participant's face (``definitions.has_face``), per session and task, in bins of ``bin_s`` seconds
     since the task's first start marker: the bin's number ``bin``, ``n`` frames and each class's mean
     probability."""
     starts = (select(markers.c.session_id, markers.c.task, func.min(markers.c.time_s).label("t0"))
@@ -283,7 +290,7 @@ async def task_bins(db: Database, study_id: str, bin_s: float) -> list[dict]:
     query = (select(results.c.session_id, results.c.task, b, func.count().label("n"),
                     *(func.avg(results.c[c]).label(c) for c in CLASSES))
              .join(starts, (starts.c.session_id == results.c.session_id) & (starts.c.task == results.c.task))
-             .where(results.c.face.is_not(None), results.c.participant.is_(True))
+             .where(results.c.face.is_not(None), results.c.participant.is_(True), measured_face())
              .group_by(results.c.session_id, results.c.task, b)
              .order_by(results.c.session_id, results.c.task, b))
     async with db.engine.connect() as conn:
@@ -308,7 +315,8 @@ async def result_rows(db: Database, *, session_id: str | None = None, study_id: 
 
 class FrameGrouper:
     """Rows of a session (``results`` columns, in ``id`` order) into frames: the participant's row with
-    ``others`` (the other faces' ids in that frame) and ``last_id`` (the frame's last row id)."""
+    ``others`` (the ids of the other faces found in that frame: not a held one, ``ml.schema.seen``)
+    and ``last_id`` (the frame's last row id)."""
 
     def __init__(self):
         self.current = None
@@ -318,7 +326,8 @@ class FrameGrouper:
         current = self.current
         if not m["participant"] and current is not None and \
                 (m["frame"], m["time_s"], m["file"]) == (current["frame"], current["time_s"], current["file"]):
-            current["others"].append(m["face"])
+            if seen(m["source"]):
+                current["others"].append(m["face"])
             current["last_id"] = m["id"]
             return None
         if m["participant"]:
@@ -327,7 +336,7 @@ class FrameGrouper:
             self.current = m
         else:  # someone else's face without the frame's participant row (not written so): a frame of its own
             self.current = {**m, **dict.fromkeys(FACE_COLUMNS), "brightness": None, "participant": True,
-                            "others": [m["face"]], "last_id": m["id"]}
+                            "others": [m["face"]] if seen(m["source"]) else [], "last_id": m["id"]}
         return current
 
     def end(self) -> dict | None:

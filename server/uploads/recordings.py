@@ -88,8 +88,9 @@ def recording_rows(csv_path: Path, session_id: str, filename: str, started: floa
 
     def frame_rows(group: list[dict]) -> None:
         task = task_at(spans, epoch(group[0]["utc"]))
-        faces = [{"id": int(r["face"]), "box": tuple(int(r[k]) for k in "xywh"), "row": r} for r in group if r["face"]]
-        mine = chooser.choose(faces)
+        faces = [{"id": int(r["face"]), "box": tuple(int(r[k]) for k in "xywh"), "source": r.get("source"), "row": r}
+                 for r in group if r["face"]]
+        mine = chooser.choose(faces, float(group[0]["time_s"]))
         if mine is not None:
             out.append(recording_row(mine["row"], session_id, task, True))
         else:  # the participant was not found: their row has empty face fields

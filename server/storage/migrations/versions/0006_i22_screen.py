@@ -1,15 +1,15 @@
 """screen recordings: a study option, one recording per session, the database's own id (issue 22)
 
-Revision ID: 0005_i22
-Revises: 0004_i21
+Revision ID: 0006_i22
+Revises: 0005_i24
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_i22"
-down_revision = "0004_i21"
+revision = "0006_i22"
+down_revision = "0005_i24"
 branch_labels = None
 depends_on = None
 
