@@ -10,7 +10,7 @@ import secrets
 import time
 from typing import AsyncIterator
 
-from sqlalchemy import Integer, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -138,13 +138,13 @@ async def count_sessions(db: Database, study_id: str) -> int:
 
 async def end_session(db: Database, session_id: str, status: str, ended: float | None = None) -> None:
     """The session ended (``status``: completed or incomplete; ``ended``: when, default now), unless it
-    has an end already; a withdrawn session stays withdrawn."""
+    has an end already; a withdrawn session stays withdrawn. One statement: a second update of the row
+    in the same transaction would check its study's row too (PostgreSQL's foreign-key check on a row
+    the transaction changed), which the study's delete holds: a deadlock."""
     async with db.engine.begin() as conn:
-        await conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.ended.is_(None))
-                           .values(ended=time.time() if ended is None else ended))
-        await conn.execute(update(sessions).where(sessions.c.id == session_id,
-                                                  sessions.c.status.is_distinct_from("withdrawn"))
-                           .values(status=status))
+        await conn.execute(update(sessions).where(sessions.c.id == session_id).values(
+            ended=func.coalesce(sessions.c.ended, time.time() if ended is None else ended),
+            status=case((sessions.c.status == "withdrawn", sessions.c.status), else_=literal(status))))
 
 
 async def set_check(db: Database, session_id: str, status: str, time_s: float) -> None:
@@ -408,9 +408,13 @@ async def expired_sessions(db: Database, now: float) -> list[str]:
 
 
 async def delete_study(db: Database, study_id: str) -> list[str] | None:
-    """Delete a study with its sessions, markers and results; its session ids, None if there was no such study."""
+    """Delete a study with its sessions, markers and results; its session ids, None if there was no such study.
+    Its sessions' rows are locked first, then the study's (PostgreSQL): a transaction that changed a
+    session (a session ending) and then checks the session's study finishes first, instead of
+    waiting for the study's row while this delete waits for the session's: a deadlock."""
     async with db.engine.begin() as conn:
-        ids = [r[0] for r in await conn.execute(select(sessions.c.id).where(sessions.c.study_id == study_id))]
+        ids = [r[0] for r in await conn.execute(select(sessions.c.id).where(sessions.c.study_id == study_id)
+                                                .order_by(sessions.c.id).with_for_update())]
         gone = await conn.execute(delete(studies).where(studies.c.id == study_id))
     return ids if gone.rowcount else None
 
