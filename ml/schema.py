@@ -53,6 +53,16 @@ def utc_iso(epoch_s: float | None) -> str:
     return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc_epoch(text: str | None) -> float | None:
+    """``utc_iso``'s text -> seconds since the epoch (None for "", None or a text that is no such time)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def frame_row(frame: int, time_s: float, utc: float | None = None, file: str = "") -> dict:
     """The row of an analysed frame without a face (``COLUMNS`` keys; the face's fields empty)."""
     row = dict.fromkeys(COLUMNS, "")

@@ -21,6 +21,6 @@ Modules (docs/architecture.md draws the data paths):
 """
 
 from .app import create_app
-from .settings import Settings, UploadSettings
+from .settings import ScreenSettings, Settings, UploadSettings
 
-__all__ = ["Settings", "UploadSettings", "create_app"]
+__all__ = ["ScreenSettings", "Settings", "UploadSettings", "create_app"]

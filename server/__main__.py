@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     from . import keys
     from .app import create_app
     from .storage.db import DatabaseError
+    from .studies.screen import FolderError
 
     try:
         resolve_model(settings.model)  # a wrong --model fails now, clearly, not after the server started
@@ -75,8 +76,12 @@ def main(argv=None) -> int:
             lines.append(f"Studies (researcher): {researcher}")
         print("\n".join(lines), flush=True)
 
-    web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
-                access_log_class=logs.AccessLogger, print=ready)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
+                    access_log_class=logs.AccessLogger, print=ready)
+    except FolderError as e:
+        print(f"error: FER_SCREEN_DIR: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

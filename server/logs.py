@@ -33,6 +33,7 @@ ROUTE_WORDS = frozenset({
     "api", "uploads", "config", "csv", "video", "timeline.png", "studies", "sessions", "participant", "recordings",
     "export.csv", "export.json", "notes.csv", "compare.json", "compare.csv", "live", "p", "login", "logout", "ws",
     "healthz", "static", "export.zip", "sessions.csv", "markers.csv", "researcher", "responsible-use",
+    "screen", "screen.webm", "end", "moments.csv", "insights.json", "figures.csv", "hotspots.csv",
 })
 _WORD = re.compile(r"[a-z][a-z.]{0,11}")  # a short lower-case word (a route of another issue): kept
 

@@ -22,6 +22,11 @@ Environment variables (a flag, where there is one, wins):
     FER_UPLOAD_MAX_FPS       most frames a second of an uploaded video (default 240)
     FER_UPLOAD_LEASE_S       a job whose server gave no sign of life this long is taken up again (default 15)
     FER_DATABASE             --database (studies: sqlite:///PATH or postgresql://USER:PASS@HOST/DB)
+    FER_SCREEN_DIR           folder of the studies' screen recordings, one per database (default: beside a
+                             SQLite file, data/fer-screen for data/fer.db; data/screen-DBNAME for PostgreSQL;
+                             replicas of one database share one folder: docs/deploy.md)
+    FER_SCREEN_MAX_MB        largest screen recording of one session (default 500)
+    FER_SCREEN_MIN_FREE_MB   screen chunks are refused while the disk has less free than this (default 256)
     FER_ADMIN_TOKEN          --admin-token (the researcher's token for studies)
     FER_FEATURES             --features (the parts that are on, comma-separated; default: all)
 
@@ -168,6 +173,49 @@ class UploadSettings:
         return cls(**kwargs)
 
 
+def default_screen_dir(database: str) -> Path:
+    """A database's own recordings folder (a folder serves one database): beside a SQLite file
+    (``data/fer.db`` -> ``data/fer-screen``), else ``data/screen-DBNAME``."""
+    if database.startswith("sqlite:///"):
+        db = Path(database[len("sqlite:///"):].split("?", 1)[0]).expanduser()
+        return db.with_name(f"{db.stem}-screen")
+    from urllib.parse import urlsplit
+
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in urlsplit(database).path.lstrip("/"))
+    return Path("data") / f"screen-{name or 'default'}"
+
+
+@dataclass
+class ScreenSettings:
+    """Studies' screen recordings (server/studies/screen.py): chunks from the participant's browser, one
+    file per session. ``directory`` None: a throw-away folder, removed when the server stops (tests,
+    and the throw-away database of ``Settings.database`` None)."""
+
+    directory: Path | None = None
+    max_bytes: int = 500 * 1024 * 1024  # of one session's recording; beyond it the recording stops
+    chunk_max_bytes: int = 16 * 1024 * 1024  # one chunk (the browser sends one every CHUNK_S seconds)
+    chunks_at_once: int = 2  # chunk requests of one session being received at once (the page sends one at a time)
+    chunk_read_s: float = 120.0  # a chunk's body must have come by then (408)
+    min_free_bytes: int = 256 * 1024 * 1024  # the disk is "full" below this: chunks refused, the recording stops
+    end_grace_s: float = 20.0  # after its end, a recording waits this long for its missing chunks
+    idle_s: float = 60.0  # a recording without a chunk this long has ended (tab closed, network gone)
+    sweep_interval_s: float = 5.0
+
+    def __post_init__(self):
+        if self.directory is not None:
+            self.directory = Path(self.directory)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], database: str) -> "ScreenSettings":
+        """python -m server's: recordings go to FER_SCREEN_DIR, else the database's own folder."""
+        kwargs = {"directory": Path(env.get("FER_SCREEN_DIR") or default_screen_dir(database))}
+        if env.get("FER_SCREEN_MAX_MB"):
+            kwargs["max_bytes"] = int(float(env["FER_SCREEN_MAX_MB"]) * 1024 * 1024)
+        if env.get("FER_SCREEN_MIN_FREE_MB"):
+            kwargs["min_free_bytes"] = int(float(env["FER_SCREEN_MIN_FREE_MB"]) * 1024 * 1024)
+        return cls(**kwargs)
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"
@@ -212,6 +260,7 @@ class Settings:
     # (python -m server researcher add NAME), and at a first start one made and printed.
     database: str | None = None
     admin_token: str | None = None
+    screen: ScreenSettings = field(default_factory=ScreenSettings)
     retention_sweep_s: float = 3600.0  # how often sessions past their study's retention period are deleted
     check_help_s: float = 20.0  # the participant page offers help (and, if allowed, to go on) after this
     # the parts that are on (FEATURES); a part that is off is absent from the pages, its endpoints 404
@@ -265,6 +314,10 @@ class Settings:
             uploads = UploadSettings.from_env(env)
         except ValueError as e:
             p.error(f"bad FER_UPLOAD_* environment variable: {e}")
+        try:
+            screen = ScreenSettings.from_env(env, a.database)
+        except ValueError as e:
+            p.error(f"bad FER_SCREEN_* environment variable: {e}")
         origins = list(a.allowed_origin)
         if env.get("FER_ALLOWED_ORIGINS"):
             origins += [o.strip() for o in env["FER_ALLOWED_ORIGINS"].split(",") if o.strip()]
@@ -298,6 +351,7 @@ class Settings:
             ice_allow=tuple(a.ice_allow) if a.ice_allow else None,
             database=a.database,
             admin_token=a.admin_token,
+            screen=screen,
             features=features,
         )
 

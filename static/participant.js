@@ -1,7 +1,8 @@
 /* A participant's visit: consent, then camera -> WebRTC -> server with the study's token; the camera
-   check (the server's verdict rides on each result: one face, large and lit enough, held 2 s); tasks with
-   Start/Done (task markers on /ws, docs/protocol.md); live feedback if the study shows it; a thank-you.
-   "Stop and delete my data" at every step withdraws: the stream ends and the session's data is deleted. */
+   check (the server's verdict rides on each result: one face, large and lit enough, held 2 s); in a study
+   that records the screen, the screen to share (screenrec.js); tasks with Start/Done (task markers on /ws,
+   docs/protocol.md); live feedback if the study shows it; a thank-you. "Stop and delete my data" at every
+   step withdraws: the stream and the screen recording end and the session's data is deleted. */
 'use strict';
 
 (() => {
@@ -12,6 +13,7 @@
   let ws = null, pc = null, stream = null, sessionId = null, finished = false, offered = false;
   let results = 0, t0 = null, checkOver = false, checkStarted = null;
   let sessionReady = null, sessionArrived = () => {};
+  let screenPending = Boolean(config.screen), screen = null;  // the screen step not done yet; the recording
 
   function showMessage(text) { $('message').textContent = text; $('message').hidden = false; }
   function setState(state, text) { $('stream-state').dataset.state = state; $('stream-state').textContent = text || state; }
@@ -56,6 +58,7 @@
       setState('disconnected');
       showMessage('The connection to the server was lost. What was recorded until now is kept. Reload the page to start again (a new session).');
       stopCamera();
+      if (screen) screen.stop('closed');
     };
   }
 
@@ -115,7 +118,8 @@
     $('check-progress').style.width = `${Math.min(100, (100 * check.held_s) / check.need_s)}%`;
     if (check.state === 'passed') {
       checkOver = true;
-      $('check-guidance').textContent = '✓ Camera check passed: you can start the tasks.';
+      $('check-guidance').textContent = screenPending ? '✓ Camera check passed: now the screen to share.'
+        : '✓ Camera check passed: you can start the tasks.';
       $('check-help').hidden = true;
       $('check-skip').hidden = true;
       showTasks();
@@ -139,9 +143,65 @@
     $('check-skip').hidden = true;
     showTasks();
   });
-  function showTasks() {
+  function showTasks() {  // after the camera check: the screen to share first, in a study that records it
+    if (screenPending) {
+      $('screen-step').hidden = false;
+      return;
+    }
     $('task-panel').hidden = false;
     enableTasks();
+  }
+
+  // ---------- the screen, in a study that records it ----------
+  function screenState(state, text) {
+    const labels = { recording: 'recording', saving: 'saving…', saved: 'saved', stopped: 'stopped', error: 'not recorded' };
+    $('screen-state').dataset.state = state;
+    $('screen-state').textContent = labels[state] || state;
+    if (state === 'stopped') showMessage('You stopped sharing your screen: it is no longer recorded. The tasks go on without it.');
+    if (state === 'error') showMessage(text);
+  }
+  function screenDone() {
+    screenPending = false;
+    $('screen-step').hidden = true;
+    showTasks();
+  }
+  if (config.screen) {
+    $('skip-screen').addEventListener('click', screenDone);
+    $('share-screen').addEventListener('click', async () => {
+      $('share-screen').disabled = true;
+      $('message').hidden = true;
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia || !ScreenRecording.mimeType()) {
+        showMessage('This browser cannot record a screen (use a current Chrome, Edge or Firefox on a computer): continue without sharing.');
+        $('share-screen').disabled = false;
+        return;
+      }
+      let shared;
+      try {
+        shared = await navigator.mediaDevices.getDisplayMedia({
+          video: { frameRate: { ideal: 10, max: 15 }, width: { max: 1920 }, height: { max: 1080 } },
+          audio: false, selfBrowserSurface: 'exclude', surfaceSwitching: 'include', monitorTypeSurfaces: 'include',
+        });
+      } catch (e) {
+        showMessage(e.name === 'NotAllowedError'
+          ? 'Screen sharing was cancelled. Press “Share my screen” again, or continue without sharing.'
+          : `Your screen could not be shared (${e.name}: ${e.message}). Try again, or continue without sharing.`);
+        $('share-screen').disabled = false;
+        return;
+      }
+      if (finished) { shared.getTracks().forEach((t) => t.stop()); return; }  // withdrawn meanwhile
+      const base = `/api/participant/${encodeURIComponent(config.study)}/sessions/${encodeURIComponent(sessionId)}/screen`;
+      screen = new ScreenRecording(base, config.screen_chunk_s, screenState);
+      try {
+        await screen.start(shared);
+      } catch (e) {
+        shared.getTracks().forEach((t) => t.stop());
+        screen = null;
+        showMessage(`Your screen could not be recorded (${e.message}): continue without sharing.`);
+        $('share-screen').disabled = false;
+        return;
+      }
+      screenDone();
+    });
   }
 
   // ---------- tasks: one at a time, in order ----------
@@ -188,6 +248,7 @@
     setState('idle', 'finished');
     $('study').hidden = true;
     $('thanks').hidden = false;
+    if (screen) screen.stop('finished');  // the last chunks go on being sent: the state says when it is saved
   }
 
   // ---------- stop and delete my data: at any moment ----------
@@ -201,6 +262,7 @@
   $('withdraw-yes').addEventListener('click', async () => {
     $('withdraw-yes').disabled = true;
     const wasStreaming = offered;
+    if (screen) screen.abandon();  // nothing more is sent; the server deletes what it has with the session
     endStream();
     const id = sessionId || (wasStreaming && sessionReady ? await Promise.race([
       sessionReady, new Promise((r) => setTimeout(() => r(null), 5000))]) : null);
@@ -235,5 +297,8 @@
     if (!finished) setTimeout(draw, 150);
   }
   draw();
-  window.addEventListener('pagehide', () => { if (!finished && ws) ws.close(); });
+  window.addEventListener('pagehide', () => {
+    if (screen) screen.beacon();
+    if (!finished && ws) ws.close();
+  });
 })();

@@ -1,7 +1,9 @@
 /* A study's results for the researcher: its settings, the glossary, its sessions (status, camera check,
    figures, data quality), and per session the timeline of the participant's face with the task markers,
-   the per-task table, downloads and delete (the JSON API, with the login cookie). Every figure comes from
-   the server's one definition (server/studies/definitions.py); this page only shows it. */
+   the per-task table (with valence, expressiveness and moments), downloads and delete (the JSON API, with
+   the login cookie); the screen recording, cursor and moments: player.js; hotspots: hotspots.js. Every
+   figure comes from the server's one definition (server/studies/definitions.py, moments.py); this page
+   only shows it. */
 'use strict';
 
 (() => {
@@ -163,10 +165,13 @@
     taskLabels(markers, xOf, left + w);
     canvas.dataset.points = String(timeline.length);
     canvas.dataset.markers = String(markers.length);
+    Object.assign(canvas.dataset, { plotLeft: String(left), plotWidth: String(w), end: String(end) });
+    return { left, top, w, h, end };  // CSS pixels of the plot, and the time at its right edge
   }
 
   /* Task labels above the chart, as text: each from its start marker to the next start (or the chart's
-     end); a title too long for its room ends in an ellipsis, whole on hover, and on tap below the chart. */
+     end); a title too long for its room ends in an ellipsis, whole on hover, and on tap below the chart;
+     a click also plays the screen recording from the task's start (player.js). */
   function taskLabels(markers, xOf, right) {
     const starts = markers.filter((m) => m.event === 'start');
     const box = $('timeline-tasks');
@@ -181,13 +186,29 @@
       label.style.left = `${x}px`;
       label.style.maxWidth = `${Math.max(14, next - x - 4)}px`;
       label.dataset.task = String(m.task);
-      label.addEventListener('click', () => { $('timeline-caption').textContent = label.title; });
+      label.addEventListener('click', () => {
+        $('timeline-caption').textContent = label.title;
+        if (window.studyPage.seek) window.studyPage.seek(m.time_s, false);
+      });
       return label;
     }));
   }
 
+  /* valence, expressiveness and the moments of a task (moments.py) */
+  const signed = (v) => (v === null ? '–' : `${v > 0 ? '+' : ''}${v.toFixed(2)}`);
+  const insightHeads = () => [['Valence', explain('valence'), 'num'], ['Expressiveness', explain('expressiveness'), 'num'],
+    ['Moments', `${explain('moments')} Shown as negative onsets / surprise peaks / smiles.`, 'num']];
+  function insightCells(tr, r) {
+    const v = cell(tr, signed(r.valence), 'num');
+    v.dataset.figure = 'valence';
+    v.dataset.value = String(r.valence);
+    const e = cell(tr, r.expressiveness === null ? '–' : r.expressiveness.toFixed(2), 'num');
+    e.dataset.figure = 'expressiveness';
+    e.dataset.value = String(r.expressiveness);
+    cell(tr, `${r.moments.negative} / ${r.moments.surprise} / ${r.moments.smile}`, 'num').dataset.figure = 'moments';
+  }
   function taskTable(rows) {
-    header($('task-table'), [['Task'], ...figureHeads(), ...expressionHeads()]);
+    header($('task-table'), [['Task'], ...figureHeads(), ...insightHeads(), ...expressionHeads()]);
     const body = $('task-table').querySelector('tbody');
     body.replaceChildren();
     for (const r of rows) {
@@ -196,6 +217,7 @@
       const name = cell(tr, r.task === null ? r.title : `${r.task}. ${r.title}`, 'task-name');
       name.title = name.textContent;
       figureCells(tr, r);
+      insightCells(tr, r);
       expressionCells(tr, r);
     }
   }
@@ -213,11 +235,13 @@
     $('session-title').textContent = `${s.label}: ${when(s.started)} UTC · ${s.status} · ${s.frames} frames analysed`;
     $('export-csv').href = `/api/sessions/${encodeURIComponent(id)}/export.csv`;
     $('export-json').href = `/api/sessions/${encodeURIComponent(id)}/export.json`;
+    $('export-moments').href = `/api/sessions/${encodeURIComponent(id)}/moments.csv`;
     $('session-flags').hidden = !s.flags.length;
     $('session-flags').textContent = flagsText(s);
     $('timeline-caption').textContent = '';
     shown = s;
-    drawTimeline($('timeline'), s.timeline, s.markers);
+    const draw = () => drawTimeline($('timeline'), s.timeline, s.markers);
+    const plot = draw();
     taskTable(s.tasks);
     $('session-notes').replaceChildren(...s.notes.map((n) => {
       const li = document.createElement('li');
@@ -225,6 +249,14 @@
       return li;
     }));
     $('no-notes').hidden = s.notes.length > 0;
+    // the screen recording, the cursor, the moments (player.js); redraw: the chart at its new size
+    document.dispatchEvent(new CustomEvent('session-shown', { detail: { session: s, plot, redraw: draw } }));
+    return s;
+  }
+  /* Show a session (from the hotspots): its row selected, its view open. */
+  async function openSession(id) {
+    const row = [...document.querySelectorAll('#sessions tbody tr')].find((tr) => tr.dataset.session === id);
+    return showSession(id, row || null);
   }
 
   /* ---------- the sessions table ---------- */
@@ -308,10 +340,7 @@
       document.dispatchEvent(new Event('study-changed'));  // the comparison (compare.js) reloads too
     }, 1000);
   }
-  window.addEventListener('resize', () => {
-    if (shown && !$('session').hidden) drawTimeline($('timeline'), shown.timeline, shown.markers);
-  });
   const labelOf = (id) => (sessions.find((s) => s.id === id) || {}).label || '';
-  window.studyPage = { config, api, cell, header, showMessage, reload, pct, seconds, figureHeads, figureCells, expressionHeads, expressionCells, flagsText, labelOf };
+  window.studyPage = { config, api, cell, header, showMessage, reload, pct, seconds, figureHeads, figureCells, expressionHeads, expressionCells, flagsText, labelOf, openSession };
   load().catch((e) => showMessage(e.message));
 })();

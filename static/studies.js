@@ -22,6 +22,7 @@
       const tr = document.createElement('tr');
       tr.dataset.study = s.id;
       const title = tr.insertCell(); title.textContent = s.title; title.title = s.title; title.className = 'title';
+      if (s.screen) title.append(' ', Object.assign(document.createElement('span'), { className: 'tag', textContent: 'screen recorded' }));
       tr.insertCell().textContent = when(s.created);
       tr.insertCell().textContent = s.closed ? 'closed' : (s.max_sessions ? `open (cap ${s.max_sessions})` : 'open');
       const n = tr.insertCell();
@@ -43,6 +44,7 @@
       consent: $('study-consent').value,
       tasks: $('study-tasks').value.split('\n').map((t) => t.trim()).filter(Boolean),
       feedback: $('study-feedback').checked,
+      screen: $('study-screen').checked,
       check_required: $('study-check-required').checked,
     };
     for (const [id, key] of [['study-max-sessions', 'max_sessions'], ['study-retention-days', 'retention_days']]) {

@@ -68,9 +68,10 @@ class ServerThread:
 
 
 def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = True, height: int = 1400,
-             width: int = 1280, cameras: int = 1):
+             width: int = 1280, cameras: int = 1, share_tab: bool = False):
     """Headless Chromium with a fake camera (``camera``: a .y4m file, else Chromium's test pattern);
-    ``cameras``: how many fake cameras it lists."""
+    ``cameras``: how many fake cameras it lists. ``share_tab``: a page's ``getDisplayMedia`` shares its
+    own tab (see ``share_this_tab``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -81,13 +82,59 @@ def chromium(tmp_path: Path, camera: Path | None = None, allow_camera: bool = Tr
                 "--disable-sync", f"--window-size={width},{height}", f"--use-fake-device-for-media-stream=device-count={cameras}",
                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(arg)
-    if allow_camera:
+    if share_tab:  # the camera allowed by a grant instead: the fake UI would share a fake screen
+        opts.add_argument("--auto-accept-this-tab-capture")
+    elif allow_camera:
         opts.add_argument("--use-fake-ui-for-media-stream")
     else:
         opts.add_argument("--deny-permission-prompts")
     if camera is not None:
         opts.add_argument(f"--use-file-for-fake-video-capture={camera}")
-    return webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    if share_tab:
+        share_this_tab(driver)
+    return driver
+
+
+def share_this_tab(driver) -> None:
+    """Headless Chromium has no screen picker: the participant's choice is made here. The camera is
+    granted, and ``getDisplayMedia`` asks for the page's own tab (``preferCurrentTab``), which
+    ``--auto-accept-this-tab-capture`` shares as a participant pressing "Share this tab" would: a real
+    tab capture of what the page shows."""
+    driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["videoCapture"]})
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        (() => {
+          const md = navigator.mediaDevices;
+          if (!md || !md.getDisplayMedia) return;
+          const original = md.getDisplayMedia.bind(md);
+          window.sharedStreams = [];  // for a test to end the share as the browser's "Stop sharing" does
+          md.getDisplayMedia = async (options) => {
+            const stream = await original({ ...(options || {}), preferCurrentTab: true, selfBrowserSurface: 'include' });
+            window.sharedStreams.push(stream);
+            return stream;
+          };
+        })();"""})
+
+
+def stop_sharing(driver) -> None:
+    """What the browser's "Stop sharing" button does to a shared screen: its track ends, with an ``ended``
+    event (a page's own ``track.stop()`` fires none). Headless Chromium has no such button."""
+    driver.execute_script("""for (const s of window.sharedStreams) for (const t of s.getVideoTracks()) {
+        t.stop(); t.dispatchEvent(new Event('ended')); }""")
+
+
+def past_the_check(driver) -> None:
+    """Wait for the screen step: after the camera check passed, or, if it has not after the page's 20 s,
+    after "Continue without the check" (a study where a failed check only flags the session)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def there(d):
+        if d.find_element(By.ID, "check-skip").is_displayed():
+            d.find_element(By.ID, "check-skip").click()
+        return d.find_element(By.ID, "screen-step").is_displayed()
+
+    WebDriverWait(driver, 90, poll_frequency=0.2).until(there)
 
 
 def set_viewport(driver, width: int, height: int, scale: float = 1.0, mobile: bool = False) -> None:

@@ -26,3 +26,18 @@ def camera_frame(width: int = 640, height: int = 480, left: int = 150, top: int 
     h, w = min(crop.shape[0], height - top), min(crop.shape[1], width - left)
     frame[top : top + h, left : left + w] = crop[:h, :w]
     return frame
+
+
+def expression_frames(width: int = 640, height: int = 480) -> dict:
+    """``camera_frame``'s astronaut made to read as three expressions to the shipped model (by eye, and
+    checked by tests/test_browser_screen.py): "happy" (the photo), "neutral" (the mouth flipped upside
+    down: about half neutral, a quarter happy) and "negative" (the mouth blurred away: fear, angry and
+    sad rise)."""
+    happy = camera_frame(width, height)
+    x, y, w = 264, 104, 97
+    neutral = happy.copy()
+    mouth = neutral[y + 55:y + 97, x:x + w]
+    neutral[y + 55:y + 97, x:x + w] = cv2.flip(mouth, 0)
+    negative = happy.copy()
+    negative[y + 62:y + 90, x + 22:x + 78] = cv2.GaussianBlur(negative[y + 62:y + 90, x + 22:x + 78], (0, 0), 8)
+    return {"happy": happy, "neutral": neutral, "negative": negative}

@@ -2,9 +2,10 @@
 any page in any state (the live page idle, streaming, with its chart's table, the class view and its
 question, presentation mode, after Stop, on a phone; an upload's result and its "Delete now" question;
 the responsible-use page; the researcher's login, studies list and results with a live participant;
-every step a participant sees: the camera check failing and passed, "Stop and delete my data" and its
-result; the results page with its glossary, sessions table and a session, on a phone too; the charts'
-tables on the participant's page and the live cards); every control is reached and worked with the keyboard alone, with a
+every step a participant sees: the camera check failing and passed, the screen to share and the screen
+recorded, "Stop and delete my data" and its result; the results page with its glossary, sessions table
+and a session, with its screen recording playing beside its moments, and the hotspots, on a phone too;
+the charts' tables on the participant's page and the live cards); every control is reached and worked with the keyboard alone, with a
 visible focus; the main face's expression is announced politely, only on a change, at most every few
 seconds; prefers-reduced-motion is respected; and people in view are told while their expressions are
 inferred."""
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from server import Settings, UploadSettings, create_app
+from server import ScreenSettings, Settings, UploadSettings, create_app
 
 from axe_support import assert_accessible
 from browser_support import ServerThread, chromium, needs_chromium, screenshot, set_viewport
@@ -289,6 +290,80 @@ def test_studies_pages_and_every_participant_step(tmp_path, camera):
             withdraw_and_check(driver, wait, "after the tasks")
             driver.get(url + "p/no-such-study")
             assert_accessible(driver, "participant: unknown link")
+        finally:
+            driver.quit()
+
+
+def fits(driver, width: int, what: str) -> None:
+    """The page no wider than the screen (a phone widens its layout to the page's content)."""
+    try:
+        WebDriverWait(driver, 10, poll_frequency=0.2).until(lambda d: d.execute_script("return innerWidth") == width)
+    except TimeoutException:
+        raise AssertionError(f"{what} is wider than {width} px: {driver.execute_script(WIDER, width)}") from None
+    assert driver.execute_script("return document.scrollingElement.scrollWidth") <= width, what
+
+
+def test_the_screen_to_share_and_a_session_played_with_its_recording(tmp_path, camera):
+    """A study that records the screen: the participant's screen step (after the camera check) and the
+    recording under way; the results page with the session's recording playing beside its moments, the
+    cursor on the timeline, and the hotspots; each at 1280x720 and on a 390x844 phone."""
+    settings = Settings(database=f"sqlite:///{tmp_path / 'fer.db'}", admin_token=TOKEN,
+                        screen=ScreenSettings(directory=tmp_path / "screen", end_grace_s=1.0, sweep_interval_s=0.2))
+    with ServerThread(create_app(settings, analyzer=StubAnalyzer())) as url:
+        study = api(url, "/api/studies", {"title": "Lamp shop", "consent": "We store your expressions, never video.",
+                                          "tasks": ["Find a lamp", "Pay for it"], "screen": True,
+                                          "quality": {"min_face_px": 20}})  # the stub's face: 30 px
+        driver = chromium(tmp_path, camera, share_tab=True)
+        try:
+            wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+            driver.get(study["participant_url"])
+            assert "also records your screen" in by_id(driver, "screen-consent").text
+            by_id(driver, "agree").click()
+            wait.until(lambda d: by_id(d, "screen-step").is_displayed())
+            assert by_id(driver, "check").get_attribute("data-state") == "passed"
+            for width, height, scale, mobile in (SCREENS[0], SCREENS[2]):
+                set_viewport(driver, width, height, scale, mobile)
+                fits(driver, width, f"the screen step at {width}x{height}")
+                assert_accessible(driver, f"participant: the screen to share at {width}x{height}")
+                screenshot(driver, tmp_path, f"a11y-screen-share-{width}x{height}")
+            by_id(driver, "share-screen").click()
+            wait.until(lambda d: by_id(d, "screen-state").get_attribute("data-state") == "recording")
+            assert_accessible(driver, "participant: the screen recorded, a phone")
+            set_viewport(driver, 1280, 720)
+            assert_accessible(driver, "participant: the screen recorded")
+            for li in driver.find_elements(By.CSS_SELECTOR, "#tasks li"):
+                wait.until(lambda d: li.find_element(By.CSS_SELECTOR, ".start").is_enabled())
+                li.find_element(By.CSS_SELECTOR, ".start").click()
+                wait.until(lambda d: li.get_attribute("data-state") == "running")
+                time.sleep(3)
+                li.find_element(By.CSS_SELECTOR, ".done").click()
+            wait.until(lambda d: by_id(d, "screen-state").get_attribute("data-state") == "saved")
+            assert_accessible(driver, "participant: thanks, the recording saved")
+
+            driver.get(url + f"studies?token={TOKEN}")
+            driver.get(study["results_url"])
+            show = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr button.show"))[0]
+            deadline = time.monotonic() + 60  # the recording is joined a moment after the session ended
+            while True:
+                show.click()
+                try:
+                    WebDriverWait(driver, 3, poll_frequency=0.2).until(
+                        lambda d: by_id(d, "player").get_attribute("data-recording") == "ready")
+                    break
+                except TimeoutException:
+                    assert time.monotonic() < deadline, by_id(driver, "screen-note").text
+            wait.until(lambda d: d.execute_script("return document.getElementById('screen-video').readyState") >= 1)
+            driver.execute_script("document.getElementById('screen-video').play()")
+            wait.until(lambda d: d.execute_script("return document.getElementById('screen-video').currentTime") > 0.5)
+            driver.execute_script("document.getElementById('screen-video').pause()")
+            for width, height, scale, mobile in (SCREENS[0], SCREENS[2]):
+                set_viewport(driver, width, height, scale, mobile)
+                fits(driver, width, f"the results page with a recording at {width}x{height}")
+                assert by_id(driver, "timeline-cursor").is_displayed()
+                assert_accessible(driver, f"results page: a session's recording, moments, hotspots at {width}x{height}")
+                driver.execute_script("document.getElementById('session').scrollIntoView()")
+                screenshot(driver, tmp_path, f"a11y-results-player-{width}x{height}")
+            set_viewport(driver, 1280, 720)
         finally:
             driver.quit()
 

@@ -37,7 +37,8 @@ class ServerProcess:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / f"server-{self.port}.log"
-        env = dict(os.environ, FER_UPLOAD_DIR=str(upload_dir), TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+        env = dict(os.environ, FER_UPLOAD_DIR=str(upload_dir), FER_SCREEN_DIR=f"{upload_dir}-screen",
+                   TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(self.port), *args],
                                          cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -227,8 +227,9 @@ async def test_participant_only_and_the_same_figures_everywhere(client):
     archive = zipfile.ZipFile(io.BytesIO(await resp.read()))
     root = f"study-{study['id'][:8]}/"
     names = set(archive.namelist())
-    assert {root + n for n in ("README.txt", "sessions.csv", "study.csv", "compare.csv", "S1/rows.csv",
-                               "S1/markers.csv", "S1/notes.csv", "S1/session.json")} == names
+    assert {root + n for n in ("README.txt", "sessions.csv", "study.csv", "compare.csv", "moments.csv", "figures.csv",
+                               "hotspots.csv", "S1/rows.csv", "S1/markers.csv", "S1/notes.csv",
+                               "S1/session.json")} == names
     read = lambda name: archive.read(root + name).decode()  # noqa: E731
     assert rows_of(read("S1/rows.csv")) == rows == rows_of(read("study.csv"))
     [zipped] = rows_of(read("sessions.csv"))

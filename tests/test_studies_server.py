@@ -36,9 +36,9 @@ async def wait_for_line(proc, pattern: str, timeout: float = 180) -> re.Match:
 
 
 @pytest.mark.asyncio
-async def test_kill_minus_9_loses_at_most_the_last_second(database_url, face_frame_640):
+async def test_kill_minus_9_loses_at_most_the_last_second(database_url, face_frame_640, tmp_path):
     port = free_port()
-    env = {**os.environ, "FER_ADMIN_TOKEN": "", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "FER_ADMIN_TOKEN": "", "PYTHONUNBUFFERED": "1", "FER_SCREEN_DIR": str(tmp_path / "screen")}
     proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--database", database_url],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:

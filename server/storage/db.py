@@ -110,7 +110,7 @@ class Database:
         else:
             async with self.engine.connect() as conn:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text("VACUUM results, markers, notes, sessions, studies, jobs"))
+                await conn.execute(text("VACUUM results, markers, notes, screen_recordings, sessions, studies, jobs"))
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -8,6 +8,9 @@ and results (``ON DELETE CASCADE``). Times are seconds since the epoch (UTC); ``
 results, markers and notes is the schema's ISO 8601 text. The migrations in ``migrations/``
 create exactly these tables (tests/test_studies.py compares them).
 
+``screen_recordings``: one per session whose participant shared their screen (its chunks and
+file are in the recordings folder, server/studies/screen.py; deleted with the session).
+
 ``jobs`` is the queue of recorded-media uploads (server/uploads/): any server replica's
 worker claims the next queued job whose files it can read (same ``store``: the uploads
 folder's id), a job attached to a study session goes with it (``ON DELETE CASCADE``).
@@ -36,6 +39,7 @@ studies = Table(
     Column("tasks", JSON, nullable=False),  # [str, ...]: the tasks, in order
     Column("feedback", Boolean, nullable=False),  # participants see the live readout and chart
     Column("created", Float, nullable=False),
+    Column("screen", Boolean, nullable=False, server_default=false()),  # participants' screens are recorded
     # the study's lifecycle (server/studies/lifecycle.py): closed (no new sessions) since this time,
     # at most this many sessions (withdrawn ones not counted), sessions deleted this many days after
     # they ended; a failed camera check blocks the tasks (else it flags the session); quality thresholds
@@ -85,6 +89,35 @@ notes = Table(  # the researcher's notes (or markers) on a live session, from th
     Column("text", Text, nullable=False),
 )
 
+meta = Table(  # facts about this database itself: "database_id", a random id the screen recordings' folder keeps
+    "meta",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+)
+
+SCREEN_STATUS_MAX = 12
+
+screen_recordings = Table(  # a session's screen recording (server/studies/screen.py): its chunks, then one file
+    "screen_recordings",
+    metadata,
+    Column("session_id", String(ID_LENGTH), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("store", String(ID_LENGTH), nullable=False),  # the recordings folder holding its files (its .store id)
+    Column("status", String(SCREEN_STATUS_MAX), nullable=False),  # recording, ending, finalizing, ready, failed
+    Column("started", Float, nullable=False),  # when the browser's recorder started (server clock, epoch)
+    Column("offset_s", Float),  # the recording's start on the session's stream clock (results' time_s)
+    Column("chunks", Integer, nullable=False, server_default="0"),  # chunks stored
+    Column("bytes", BigInteger, nullable=False, server_default="0"),  # their bytes
+    Column("expected", Integer),  # chunks the browser said it sent, once it ended the recording
+    Column("last_chunk", Float),  # when the newest chunk arrived
+    Column("ended", Float),  # when the recording was ended (by the browser, the session's end, a limit)
+    Column("stop_reason", String(32)),  # why it ended: stopped, finished, closed, limit, disk full, idle ...
+    Column("finalizing_since", Float),  # the join and remux began (a stale one is taken up again)
+    Column("duration_s", Float),  # of the file, once ready
+    Column("size", BigInteger),  # the file's bytes, once ready
+    Column("missing", Integer),  # chunks that never arrived (holes in the file)
+    Column("error", Text),
+)
 SOURCE_MAX = 12  # ml.schema.SOURCES: "detected", "held", "interpolated" (migration 0005_i24)
 
 # the one row schema's columns and their types

@@ -20,8 +20,13 @@
     auth.py             the researcher's access: Bearer header, login cookie
     routes.py           the JSON API;  pages.py: the researcher's and the participant's pages
     observe.py          the researcher's live view: a WebSocket of the study's live events, notes
+    screen.py           the sessions' screen recordings: chunks stored as bytes, one seekable file each (remux.py)
+    screen_routes.py    their HTTP API: the participant's chunks, the researcher's file (range requests)
+    moments.py          moments, per-task valence and expressiveness, hotspots: their definitions
+    insights.py         those figures for a session or a study, from the participant's timeline
+    insight_routes.py   their API: moments, per-task figures and hotspots as JSON and CSV
 
-For other code (e.g. a view of a session synced with a screen recording):
+For other code (as insights.py and screen.py use it):
 
     frames = [f async for f in store.participant_frames(db, session_id)]  # participant-only, in order
     summary = definitions.summarize(frames, study["tasks"])   # the same figures as every page and export
@@ -41,8 +46,10 @@ __all__ = ["Participation", "Studies", "StudyError", "add_routes"]
 
 
 def add_routes(app) -> None:
-    from . import observe, pages, routes
+    from . import insight_routes, observe, pages, routes, screen_routes
 
     routes.add_routes(app)
+    screen_routes.add_routes(app)
+    insight_routes.add_routes(app)
     observe.setup(app)
     pages.add_routes(app)

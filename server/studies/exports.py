@@ -1,10 +1,12 @@
 """A study's downloads, in the names, units and task numbers (1-based, with their titles) of its pages:
-result rows, markers, notes, the sessions table and the comparison as CSV; a session as JSON; all of
-it as one ``export.zip`` whose ``README.txt`` lists every column with its unit.
+result rows, markers, notes, the sessions table, the comparison, the moments, the per-task figures and
+the hotspots as CSV; a session as JSON; all of it as one ``export.zip`` whose ``README.txt`` lists every
+column with its unit.
 
     async for chunk in rows_csv(rows, tasks, labels): ...        # bytes, streamed
     sessions_csv(overview)  markers_csv(...)  notes_csv(...)  compare_csv(comparison)   # str
-    await write_zip(response_write, db, study, overview, comparison)                    # export.zip, streamed
+    moments_csv(sessions)  task_figures_csv(sessions)  hotspots_csv(hotspots)           # str (insights.py)
+    await write_zip(response_write, db, study, overview, comparison, ..., insights)      # export.zip, streamed
 
 Every figure comes from ``definitions.summarize`` (through ``figures.study_overview``), as on the pages.
 """
@@ -24,6 +26,7 @@ from ml.schema import COLUMNS, utc_iso
 
 from . import store
 from .definitions import GLOSSARY, QUALITY, STATUS_TEXT, thresholds
+from .moments import GLOSSARY as INSIGHT_GLOSSARY, KINDS
 from .rows import EXPORT_COLUMNS, export_row, task_number, task_title
 
 CHUNK_ROWS = 2000
@@ -64,6 +67,13 @@ SESSION_COLUMNS = ("session_label", "session", "status", "started", "ended", "ch
                    "flags")
 MARKER_COLUMNS = ("session", "session_label", "task", "task_title", "event", "time_s", "utc")
 NOTE_COLUMNS = ("session", "time_s", "utc", "text", "session_label")
+# the moments, per-task figures and hotspots (insights.py, moments.py)
+MOMENT_COLUMNS = ("session", "session_label", "kind", "expression", "task", "task_title", "start_s", "length_s",
+                  "peak_s", "strength", "play_from_s")
+TASK_FIGURE_COLUMNS = ("session", "session_label", "status", "task", "task_title", "frames_with_face", "face_s",
+                       "valence", "expressiveness", *(f"moments_{k}" for k in KINDS))
+HOTSPOT_COLUMNS = ("task", "task_title", "kind", "from_s", "to_s", "sessions", "of", "text", "session",
+                   "session_label", "onset_s", "at_s", "play_from_s", "expression", "strength", "recording")
 COMPARE_COLUMNS = ("task", "title", "session", "session_label", "status", "sessions", "frames", "frames_with_face",
                    "face_s", *(f"share_{c}" for c in CLASSES), *(f"prob_{c}" for c in CLASSES))
 
@@ -165,6 +175,28 @@ def compare_csv(compared: dict) -> str:
     return _csv(COMPARE_COLUMNS, rows)
 
 
+def moments_csv(sessions: list[dict]) -> str:
+    """Every moment of the sessions (``insights``' entries: id, label, moments), one row each."""
+    return _csv(MOMENT_COLUMNS, ([s["id"], s["label"], m["kind"], m["expression"], m["task"], m["title"], m["start_s"],
+                                  m["length_s"], m["peak_s"], m["strength"], m["play_from_s"]]
+                                 for s in sessions for m in s["moments"]))
+
+
+def task_figures_csv(sessions: list[dict]) -> str:
+    """Per session and task: the face's frames and time (``definitions``), valence, expressiveness, moments."""
+    return _csv(TASK_FIGURE_COLUMNS, ([s["id"], s["label"], s["status"], t["task"], t["title"], t["frames_with_face"],
+                                       t["face_s"], t["valence"], t["expressiveness"], *(t["moments"][k] for k in KINDS)]
+                                      for s in sessions for t in s["tasks"]))
+
+
+def hotspots_csv(hotspots: list[dict]) -> str:
+    """One row per participant of each hotspot."""
+    return _csv(HOTSPOT_COLUMNS, ([h["task"], h["title"], h["kind"], h["from_s"], h["to_s"], h["sessions"], h["of"],
+                                   h["text"], m["session"], m["label"], m["onset_s"], m["at_s"], m["play_from_s"],
+                                   m["expression"], m["strength"], int(m["recording"])]
+                                  for h in hotspots for m in h["members"]))
+
+
 def readme(study: dict, overview: list[dict], compared_statuses: str) -> str:
     """README.txt of export.zip: what each file is, every column with its unit, the definitions."""
     lines = [f"Study: {study['title']}", f"Exported: {utc_iso(time.time())}",
@@ -174,11 +206,15 @@ def readme(study: dict, overview: list[dict], compared_statuses: str) -> str:
              "sessions.csv         one row per session: status, camera check, figures, data-quality flags",
              "study.csv            every session's rows (the participant's row of each analysed frame)",
              f"compare.csv          the comparison task by task ({compared_statuses} sessions), as on the results page",
+             "moments.csv          every session's moments (negative onsets, surprise peaks, smiles)",
+             "figures.csv          per session and task: face time, valence, expressiveness, moments",
+             f"hotspots.csv         moments several participants share, per task ({compared_statuses} sessions)",
              "S1/, S2/, ...        one folder per session with data (withdrawn sessions have none):",
              "  rows.csv           its rows (the participant's row of each analysed frame)",
              "  markers.csv        its task markers (start, end)",
              "  notes.csv          the researchers' notes taken while it was live",
-             "  session.json       the session, its figures per task, markers and notes", "",
+             "  session.json       the session, its figures per task, baseline, moments, markers and notes",
+             "Screen recordings are not in this file: play or download them from the results page.", "",
              "Times: time_s is seconds on the session's stream clock (rows, markers and notes share it);",
              "utc and started/ended are ISO 8601 UTC. Task numbers count from 1, as on the pages.", "",
              "SESSION STATUS", ""]
@@ -219,6 +255,30 @@ def readme(study: dict, overview: list[dict], compared_statuses: str) -> str:
               "sessions        (mean row) the sessions with the participant's face in the task; each counts once",
               "frames, frames_with_face, face_s, share_*, prob_*: as in sessions.csv, for the task (the mean "
               "row adds the counts and seconds up and averages the shares and probabilities over sessions)", "",
+              "MOMENTS: moments.csv (from the participant's face only, measured from their own baseline)", "",
+              "session, session_label, task, task_title: as above (task empty: outside every task)",
+              "kind            negative (onset), surprise (peak) or smile",
+              "expression      the expression: for a negative onset the negative expression that rose most",
+              "start_s         s on the stream clock: its first frame over the threshold",
+              "length_s        s: to its last frame over the lower (off) threshold",
+              "peak_s          s on the stream clock: its strongest frame",
+              "strength        probability 0-1: the signal's peak above the participant's baseline",
+              "play_from_s     s on the stream clock: 3 s before it (the results page plays the recording from there)", "",
+              "FIGURES PER TASK: figures.csv", "",
+              "frames_with_face, face_s: as in sessions.csv, for the task",
+              "moments_*       count: the moments of that kind that started in the task"]
+    lines += [f"{k:<15} {unit}: {text}" for k, _name, unit, text in INSIGHT_GLOSSARY]
+    lines += ["", "HOTSPOTS: hotspots.csv (one row per participant of each hotspot)", "",
+              "task, task_title: the task (each session aligned on its own start of it)",
+              "kind            negative, surprise or smile",
+              "from_s, to_s    s since the task's start: the first and last of the hotspot's moments' onsets",
+              "sessions, of    count: sessions with such a moment there, of the sessions that ran the task",
+              "text            the hotspot as the results page says it",
+              "session, session_label: one participant of the hotspot",
+              "onset_s         s since that participant started the task",
+              "at_s            s on that session's stream clock; play_from_s: 3 s before it",
+              "expression, strength: of that participant's moment",
+              "recording       1: that session has a screen recording to play", "",
               f"Sessions in this export: {len(overview)} "
               f"({', '.join(f'{n} {k}' for k, n in _count(overview).items())})"]
     return "\n".join(lines) + "\n"
@@ -250,8 +310,10 @@ class _Sink:
 
 
 async def write_zip(send: Callable[[bytes], Awaitable[None]], db, study: dict, overview: list[dict],
-                    compared: dict, compared_statuses: str, session_json: Callable[[dict], Awaitable[dict]]) -> None:
-    """export.zip, sent through ``send`` as it is made (compression runs off the event loop)."""
+                    compared: dict, compared_statuses: str, session_json: Callable[[dict], Awaitable[dict]],
+                    insights: dict) -> None:
+    """export.zip, sent through ``send`` as it is made (compression runs off the event loop); ``insights``:
+    ``insights.study_insights`` over the same sessions."""
     loop = asyncio.get_running_loop()
     sink = _Sink()
     zf = zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=6)
@@ -273,6 +335,9 @@ async def write_zip(send: Callable[[bytes], Awaitable[None]], db, study: dict, o
     await put("README.txt", readme(study, overview, compared_statuses))
     await put("sessions.csv", sessions_csv(overview))
     await put("compare.csv", compare_csv(compared))
+    await put("moments.csv", moments_csv(insights["sessions"]))
+    await put("figures.csv", task_figures_csv(insights["sessions"]))
+    await put("hotspots.csv", hotspots_csv(insights["hotspots"]))
     await put_rows("study.csv", store.result_rows(db, study_id=study["id"], participant_only=True))
     for s in overview:
         if s["status"] == "withdrawn":

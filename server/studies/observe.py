@@ -23,12 +23,11 @@ import json
 import logging
 import time
 from collections import deque
-from datetime import datetime
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy.exc import IntegrityError
 
-from ml.schema import utc_iso
+from ml.schema import utc_epoch, utc_iso
 
 from .. import keys, strict_text
 from . import store
@@ -91,10 +90,6 @@ class Outbox:
         return out
 
 
-def _epoch(utc: str) -> float:
-    return datetime.fromisoformat(utc.replace("Z", "+00:00")).timestamp()
-
-
 def _fitted(text: str) -> tuple[str, bool]:
     """A note's text for its event: cut (at a character) to fit a relay's message."""
     if len(json.dumps(text)) <= RELAY_TEXT_MAX:
@@ -116,7 +111,7 @@ async def snapshot(studies, study: dict) -> dict:
         task = task_started = None
         for m in s["markers"]:
             if m["event"] == "start":
-                task, task_started = m["task"], _epoch(m["utc"])
+                task, task_started = m["task"], utc_epoch(m["utc"])
             elif m["task"] == task:
                 task = task_started = None
         local = studies.live.get(s["id"])

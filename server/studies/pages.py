@@ -21,7 +21,9 @@ from .. import keys
 from . import store
 from .auth import is_researcher, log_in, log_out, token_owner
 from .definitions import GLOSSARY, QUALITY, STATUS_TEXT
+from .moments import GLOSSARY as INSIGHT_GLOSSARY
 from .routes import ID
+from .screen import CHUNK_S
 
 
 def add_routes(app: web.Application) -> None:
@@ -90,8 +92,9 @@ async def results_page(request: web.Request) -> web.Response:
     study = await store.get_study(request.app[keys.STUDIES].db, request.match_info["id"])
     if study is None:
         raise web.HTTPNotFound(text="no such study")
-    config = _config(study=study["id"], title=study["title"], tasks=study["tasks"],
-                     glossary=[{"key": k, "name": name, "unit": unit, "text": text} for k, name, unit, text in GLOSSARY],
+    config = _config(study=study["id"], title=study["title"], tasks=study["tasks"], screen=study["screen"],
+                     glossary=[{"key": k, "name": name, "unit": unit, "text": text}
+                               for k, name, unit, text in (*GLOSSARY, *INSIGHT_GLOSSARY)],
                      quality=[{"key": k, "figure": f, "kind": kind, "default": d, "text": text}
                               for k, f, kind, d, text in QUALITY],
                      statuses=STATUS_TEXT)
@@ -110,5 +113,5 @@ async def participant_page(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     config = _config(study=token, title=study["title"], tasks=study["tasks"], feedback=study["feedback"],
                      ice_servers=list(settings.ice_servers), check_required=study["check_required"],
-                     check_help_s=settings.check_help_s)
+                     check_help_s=settings.check_help_s, screen=study["screen"], screen_chunk_s=CHUNK_S)
     return aiohttp_jinja2.render_template("participant.html", request, {"study": study, "config": config})

@@ -20,6 +20,8 @@ Researcher (``Authorization: Bearer TOKEN``, or the cookie of the login form; el
     GET    /api/studies/{id}/live          the live view, a WebSocket (observe.py)
     DELETE /api/studies/{id}               the study, its sessions, markers and results
     GET    /api/sessions/{id}              a session: figures, flags, markers, notes, timeline, per-task table
+                                           (with valence, expressiveness, moments: insights.py); its screen
+                                           recording (screen.py), baseline and moments
     GET    /api/sessions/{id}/export.csv   its rows;  .../export.json: the same with markers, notes and figures
     GET    /api/sessions/{id}/markers.csv  its markers;  .../notes.csv: its notes
     DELETE /api/sessions/{id}
@@ -48,6 +50,7 @@ from . import exports, store
 from .auth import researcher_name, unauthorized
 from .definitions import QUALITY_DEFAULTS, session_labels, thresholds
 from .figures import session_entry, session_summary, study_overview
+from .insights import session_insights, study_insights
 from .rows import EXPORT_COLUMNS
 from .service import WITHDRAW_DOWN, DatabaseUnavailable
 from .summary import compared_sessions, comparison
@@ -163,7 +166,7 @@ def parse_study(body) -> dict:
     """Check a new study's JSON; ValueError with what is wrong."""
     if not isinstance(body, dict):
         raise ValueError('a study is a JSON object: {"title": ..., "consent": ..., "tasks": [...]}')
-    unknown = set(body) - {"title", "consent", "tasks", "feedback", "check_required", "max_sessions",
+    unknown = set(body) - {"title", "consent", "tasks", "feedback", "screen", "check_required", "max_sessions",
                            "retention_days", "quality"}
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
@@ -180,8 +183,12 @@ def parse_study(body) -> dict:
     feedback = body.get("feedback", True)
     if not isinstance(feedback, bool):
         raise ValueError('"feedback" must be true or false')
+    screen = body.get("screen", False)
+    if not isinstance(screen, bool):
+        raise ValueError('"screen" must be true or false')
     return {"title": _text(body, "title", TITLE_MAX), "consent": _text(body, "consent", CONSENT_MAX),
-            "tasks": [t.strip() for t in tasks], "feedback": feedback, **parse_settings(body)}
+            "tasks": [t.strip() for t in tasks], "feedback": feedback, "screen": screen,
+            **parse_settings(body)}
 
 
 def parse_change(body) -> dict:
@@ -233,7 +240,7 @@ async def create_study(request: web.Request) -> web.Response:
 
 def study_json(request: web.Request, study: dict) -> dict:
     return {"id": study["id"], "title": study["title"], "consent": study["consent"], "tasks": study["tasks"],
-            "feedback": study["feedback"], "created": utc_iso(study["created"]),
+            "feedback": study["feedback"], "screen": study["screen"], "created": utc_iso(study["created"]),
             "closed": utc_iso(study["closed"]) or None, "max_sessions": study["max_sessions"],
             "retention_days": study["retention_days"], "check_required": study["check_required"],
             "quality": thresholds(study["quality"]), **study_links(request, study)}
@@ -386,12 +393,13 @@ async def compare_csv(request: web.Request, db, study: dict) -> web.Response:
     return web.Response(body=text.encode(), headers=_csv_headers(f"study-{study['id'][:8]}-compare.csv"))
 
 
-async def _session_export(db, study: dict, entry: dict, task_figures: list[dict], rows: list | None = None) -> dict:
+async def _session_export(db, study: dict, entry: dict, found: dict, rows: list | None = None) -> dict:
     """A session as its JSON export: the session (``entry``: label, status, check, figures, flags), the
-    study, its per-task figures, markers and notes; with ``rows`` (already in JSON form) the rows too."""
+    study, its per-task figures (with valence, expressiveness, moments), baseline and moments (``found``:
+    insights.py), markers and notes; with ``rows`` (already in JSON form) the rows too."""
     body = {"session": session_json(entry), "study": {"id": study["id"], "title": study["title"],
                                                       "tasks": study["tasks"]},
-            "tasks": task_figures,
+            "tasks": found["tasks"], "baseline": found["baseline"], "moments": found["moments"],
             "markers": [exports.marker_json(m, study["tasks"]) for m in await store.session_markers(db, entry["id"])],
             "notes": _session_notes(await store.notes_of(db, session_id=entry["id"]))}
     if rows is not None:
@@ -404,15 +412,18 @@ async def export_zip(request: web.Request, db, study: dict) -> web.StreamRespons
     incomplete = _include_incomplete(request)
     overview = await study_overview(db, study, _live(request), tasks=True)
     compared = await _comparison(request, db, study, overview)
+    recorded = await request.app[keys.STUDIES].screen.ready_in(study["id"])
+    found = await study_insights(db, study, _live(request), recorded, incomplete, overview)
+    by_id = {s["id"]: s for s in found["sessions"]}
     response = web.StreamResponse(headers={"Content-Type": "application/zip",
                                            "Content-Disposition": f'attachment; filename="study-{study["id"][:8]}.zip"'})
     await response.prepare(request)
 
     async def session_doc(entry: dict) -> dict:
-        return await _session_export(db, study, {k: v for k, v in entry.items() if k != "tasks"}, entry["tasks"])
+        return await _session_export(db, study, {k: v for k, v in entry.items() if k != "tasks"}, by_id[entry["id"]])
 
     await exports.write_zip(response.write, db, study, overview, compared,
-                            "completed and incomplete" if incomplete else "completed", session_doc)
+                            "completed and incomplete" if incomplete else "completed", session_doc, found)
     await response.write_eof()
     return response
 
@@ -444,8 +455,10 @@ async def show_session(request: web.Request, db, session: dict, study: dict) -> 
         "rows": await store.count_rows(db, session["id"]),
         "markers": [exports.marker_json(m, study["tasks"]) for m in await store.session_markers(db, session["id"])],
         "notes": _session_notes(await store.notes_of(db, session_id=session["id"])),
-        "tasks": summary["tasks"],
         "timeline": summary["timeline"],
+        "screen": await request.app[keys.STUDIES].screen.info(session["id"]),
+        # "tasks": the per-task figures with valence, expressiveness, moments; "baseline", "moments"
+        **await session_insights(db, session, study["tasks"], summary),
     })
 
 
@@ -465,7 +478,9 @@ async def export_session_json(request: web.Request, db, session: dict, study: di
             async for r in store.result_rows(db, session_id=session["id"], participant_only=not all_faces)]
     summary = await session_summary(db, session, study["tasks"])
     entry = session_entry(session, label, summary, session["id"] in _live(request), thresholds(study["quality"]))
-    body = await _session_export(db, study, entry, summary["tasks"], rows)
+    found = await session_insights(db, session, study["tasks"], summary)
+    body = await _session_export(db, study, entry, found, rows)
+    body["screen"] = await request.app[keys.STUDIES].screen.info(session["id"])
     return web.json_response(body, headers={
         "Content-Disposition": f'attachment; filename="session-{session["id"][:8]}.json"'})
 

@@ -6,9 +6,11 @@
                                                 # retention sweep and, on PostgreSQL, the relay (relay.py)
     participation = await studies.join(token)   # a participant's offer (signaling.py); StudyError: closed, full
     await studies.withdraw(session_id, study_id)          # the participant stops: their data deleted
-    await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages
+    await studies.delete_session(id) / delete_study(id)   # nothing left: pending rows, rows, disk pages,
+                                                          # screen recordings
     await studies.change_study(id, {...})       # close, reopen, cap, retention, thresholds
     studies.on_deleted.append(hook)             # await hook(session_ids) after their data was deleted
+    studies.screen                              # the sessions' screen recordings (screen.py)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..storage.db import Database
 from .hub import ResultHub
 from .participation import Participation, StudyError
 from .relay import PgRelay
+from .screen import ScreenRecordings
 from .writer import ResultWriter
 
 log = logging.getLogger(__name__)
@@ -53,9 +56,11 @@ class Studies:
         self.hub.subscribe(self.writer.add)
         self.live: dict[str, Participation] = {}  # session id -> its participation, while its /ws is open
         self.relay: PgRelay | None = None  # live events to and from other replicas (PostgreSQL only)
+        self.screen = ScreenRecordings(settings.screen, self.db)
         # called with the ids of sessions whose data was just deleted (withdrawn, deleted, past retention,
-        # their study deleted): what other code keeps of a session (files) goes too
-        self.on_deleted: list[Callable[[list[str]], Awaitable[None]]] = []
+        # their study deleted): what other code keeps of a session (files) goes too; first: their screen
+        # recordings (rows and files)
+        self.on_deleted: list[Callable[[list[str]], Awaitable[None]]] = [self.screen.delete]
         # caps of one participant link (sessions a minute) and of one session (task markers)
         self.session_starts = SlidingWindow(settings.max_sessions_per_minute, 60.0)
         self.max_markers = settings.max_markers_per_session
@@ -66,12 +71,9 @@ class Studies:
             if not self.db.is_sqlite:  # SQLite is one process: nobody to relay to
                 self.relay = PgRelay(self.hub, self.db.url)
                 await self.relay.start()
-        except BaseException:
-            await self.db.close()
-            raise
-        try:
             if self.admin_token is None and self.pages_on:
                 self.made_token = await researchers.first_token(self.db)
+            await self.screen.open()
         except BaseException:
             if self.relay is not None:
                 await self.relay.close()
@@ -89,6 +91,7 @@ class Studies:
             if self.relay is not None:
                 await self.relay.close()  # after the sessions' "ended" events
             await self.writer.close()
+            await self.screen.close()
             await self.db.close()
 
     async def join(self, token: str, current: Participation | None = None) -> Participation:
@@ -116,12 +119,16 @@ class Studies:
         session_id = await store.create_session(self.db, study["id"])
         if session_id is None:
             raise StudyError(await self.why_closed(study["id"]) or "this study takes no new participants")
-        participation = Participation(self.db, self.hub, study, session_id,
-                                      on_end=lambda p: self.live.pop(p.session_id, None), flush=self.writer.flush,
-                                      max_markers=self.max_markers)
+        participation = Participation(self.db, self.hub, study, session_id, on_end=self._ended,
+                                      flush=self.writer.flush, max_markers=self.max_markers)
         self.live[session_id] = participation
         log.info("studies: session started")
         return participation
+
+    def _ended(self, participation: Participation) -> None:
+        self.live.pop(participation.session_id, None)
+        if participation.study["screen"]:  # its screen recording ends with it (its last chunks may still come)
+            self.screen.session_ended_soon(participation.session_id)
 
     async def why_closed(self, study_id: str) -> str | None:
         """Why a study takes no new participants (closed, or its cap reached), None if it does."""

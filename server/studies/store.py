@@ -10,7 +10,7 @@ import secrets
 import time
 from typing import AsyncIterator
 
-from sqlalchemy import Integer, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -18,7 +18,7 @@ from ml.labels import CLASSES
 from ml.schema import HELD, seen
 
 from ..storage.db import Database
-from ..storage.models import markers, notes, results, sessions, studies
+from ..storage.models import markers, notes, results, screen_recordings, sessions, studies
 from .rows import FACE_FIELDS as FACE_COLUMNS
 
 
@@ -33,15 +33,16 @@ def _study(row) -> dict:
     return {"id": row.id, "participant_token": row.participant_token, "title": row.title, "consent": row.consent,
             "tasks": list(row.tasks), "feedback": bool(row.feedback), "created": row.created, "closed": row.closed,
             "max_sessions": row.max_sessions, "retention_days": row.retention_days,
-            "check_required": bool(row.check_required), "quality": row.quality}
+            "check_required": bool(row.check_required), "quality": row.quality, "screen": bool(row.screen)}
 
 
 async def create_study(db: Database, title: str, consent: str, tasks: list[str], feedback: bool = True,
-                       **settings) -> dict:
-    """A new study; ``settings``: any of ``STUDY_SETTINGS`` (checked by the caller)."""
+                       screen: bool = False, **settings) -> dict:
+    """A new study (``screen``: participants' screens are recorded); ``settings``: any of ``STUDY_SETTINGS``
+    (checked by the caller)."""
     values = {"id": new_id(), "participant_token": new_id(), "title": title, "consent": consent, "tasks": list(tasks),
               "feedback": bool(feedback), "created": time.time(), "closed": None, "max_sessions": None,
-              "retention_days": None, "check_required": False, "quality": None}
+              "retention_days": None, "check_required": False, "quality": None, "screen": bool(screen)}
     values.update({k: v for k, v in settings.items() if k in STUDY_SETTINGS})
     async with db.engine.begin() as conn:
         await conn.execute(insert(studies), values)
@@ -137,13 +138,13 @@ async def count_sessions(db: Database, study_id: str) -> int:
 
 async def end_session(db: Database, session_id: str, status: str, ended: float | None = None) -> None:
     """The session ended (``status``: completed or incomplete; ``ended``: when, default now), unless it
-    has an end already; a withdrawn session stays withdrawn."""
+    has an end already; a withdrawn session stays withdrawn. One statement: a second update of the row
+    in the same transaction would check its study's row too (PostgreSQL's foreign-key check on a row
+    the transaction changed), which the study's delete holds: a deadlock."""
     async with db.engine.begin() as conn:
-        await conn.execute(update(sessions).where(sessions.c.id == session_id, sessions.c.ended.is_(None))
-                           .values(ended=time.time() if ended is None else ended))
-        await conn.execute(update(sessions).where(sessions.c.id == session_id,
-                                                  sessions.c.status.is_distinct_from("withdrawn"))
-                           .values(status=status))
+        await conn.execute(update(sessions).where(sessions.c.id == session_id).values(
+            ended=func.coalesce(sessions.c.ended, time.time() if ended is None else ended),
+            status=case((sessions.c.status == "withdrawn", sessions.c.status), else_=literal(status))))
 
 
 async def set_check(db: Database, session_id: str, status: str, time_s: float) -> None:
@@ -160,10 +161,11 @@ async def set_figures(db: Database, session_id: str, figures: dict | None) -> No
 
 
 async def withdraw_session(db: Database, session_id: str) -> bool:
-    """The participant withdrew: the session's rows, markers and notes are deleted, its camera check and
-    figures forgotten; what is left is the line ``withdrawn`` with its start and end. False if none."""
+    """The participant withdrew: the session's rows, markers, notes and screen recording's row are deleted
+    (its files: ``ScreenRecordings.delete``), its camera check and figures forgotten; what is left is the
+    line ``withdrawn`` with its start and end. False if none."""
     async with db.engine.begin() as conn:
-        for table in (results, markers, notes):
+        for table in (results, markers, notes, screen_recordings):
             await conn.execute(delete(table).where(table.c.session_id == session_id))
         done = await conn.execute(update(sessions).where(sessions.c.id == session_id).values(
             status="withdrawn", ended=func.coalesce(sessions.c.ended, time.time()), frames=0, check_status=None,
@@ -189,6 +191,18 @@ async def session_markers(db: Database, session_id: str) -> list[dict]:
         rows = await conn.execute(select(markers.c.task, markers.c.event, markers.c.time_s, markers.c.utc)
                                   .where(markers.c.session_id == session_id).order_by(markers.c.id))
         return [dict(r._mapping) for r in rows]
+
+
+async def study_markers(db: Database, study_id: str) -> dict[str, list[dict]]:
+    """Every session's markers, in order: {session id: [{task, event, time_s, utc}, ...]}."""
+    query = _scoped(select(markers.c.session_id, markers.c.task, markers.c.event, markers.c.time_s, markers.c.utc),
+                    markers, None, study_id)
+    out: dict[str, list[dict]] = {}
+    async with db.engine.connect() as conn:
+        for r in await conn.execute(query):
+            out.setdefault(r.session_id, []).append({"task": r.task, "event": r.event, "time_s": r.time_s,
+                                                     "utc": r.utc})
+    return out
 
 
 async def live_sessions(db: Database, study_id: str) -> list[dict]:
@@ -394,9 +408,13 @@ async def expired_sessions(db: Database, now: float) -> list[str]:
 
 
 async def delete_study(db: Database, study_id: str) -> list[str] | None:
-    """Delete a study with its sessions, markers and results; its session ids, None if there was no such study."""
+    """Delete a study with its sessions, markers and results; its session ids, None if there was no such study.
+    Its sessions' rows are locked first, then the study's (PostgreSQL): a transaction that changed a
+    session (a session ending) and then checks the session's study finishes first, instead of
+    waiting for the study's row while this delete waits for the session's: a deadlock."""
     async with db.engine.begin() as conn:
-        ids = [r[0] for r in await conn.execute(select(sessions.c.id).where(sessions.c.study_id == study_id))]
+        ids = [r[0] for r in await conn.execute(select(sessions.c.id).where(sessions.c.study_id == study_id)
+                                                .order_by(sessions.c.id).with_for_update())]
         gone = await conn.execute(delete(studies).where(studies.c.id == study_id))
     return ids if gone.rowcount else None
 

@@ -27,7 +27,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ml.schema import utc_iso
+from ml.schema import utc_epoch as epoch, utc_iso
 
 from ..studies.participant_face import ParticipantFace
 from ..studies.rows import FACE_FIELDS, recording_row
@@ -50,15 +50,6 @@ def parse_started(text: str) -> float:
     if not math.isfinite(value) or not 0 < value < 32503680000:  # after 1970, before 3000
         raise ValueError(f"started={text[:40]!r} is out of range")
     return value
-
-
-def epoch(utc: str) -> float | None:
-    if not utc:
-        return None
-    try:
-        return datetime.fromisoformat(utc.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def task_spans(markers: list[dict]) -> tuple[list[float], list[int | None]]:
