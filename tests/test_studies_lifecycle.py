@@ -171,11 +171,17 @@ async def test_sessions_past_the_retention_period_are_deleted_completely(client,
 
     c.app[keys.STUDIES].on_deleted.append(hook)
     await patch(c, study["id"], {"retention_days": 2 / 86400})  # two seconds
+
+    def logged() -> bool:
+        return any("retention" in r.getMessage() and "deleted" in r.getMessage() for r in caplog.records)
+
+    # the sweep deletes the rows, tells the hooks, reclaims the space and then logs: wait for the log
+    # line (the end of the sweep), not just for the session to be gone, or the check races the sweep
     deadline = time.monotonic() + 20
-    while await store.get_session(db, sids[study["id"]]) is not None and time.monotonic() < deadline:
+    while not logged() and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
+    assert logged()
     assert await store.get_session(db, sids[study["id"]]) is None  # the server's sweep deleted it
-    assert any("retention" in r.getMessage() and "deleted" in r.getMessage() for r in caplog.records)
     assert told == [sids[study["id"]]]
     async with db.engine.connect() as conn:
         for table in (results, markers, notes, sessions):
