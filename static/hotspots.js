@@ -19,9 +19,12 @@
     const rows = data.sessions.filter((s) => s.included && s.task_spans[task]);
     const spots = data.hotspots.filter((h) => h.task === task);
     const canvas = $('hotspot-timeline');
-    canvas.style.height = `${Math.max(1, rows.length) * 26 + 40}px`;
+    canvas.style.height = `${Math.max(1, rows.length) * 26 + 40 + (spots.length ? 22 : 0)}px`;
     const frame = chartFrame(canvas);
-    const { ctx, top, h } = frame;
+    const { ctx } = frame;
+    // a band above the rows for the hotspots' "n/m" labels, so that no moment bar covers them
+    const band = spots.length ? Math.ceil(frame.fontPx * 1.3) : 0;
+    const top = frame.top + band, h = frame.h - band;
     const left = 70, w = frame.w + frame.left - left;
     const lengths = rows.map((s) => {
       const [start, end] = s.task_spans[task];
@@ -34,11 +37,11 @@
     for (const spot of spots) {  // the hotspots behind the rows
       ctx.fillStyle = 'rgba(255, 255, 255, 0.16)';
       const x0 = xOf(spot.from_s), x1 = Math.max(x0 + 6, xOf(spot.to_s + 1));
-      ctx.fillRect(x0, top, x1 - x0, h);
+      ctx.fillRect(x0, top - band, x1 - x0, h + band);
       ctx.fillStyle = '#fff';
       ctx.textAlign = 'left';
       ctx.textBaseline = 'top';
-      ctx.fillText(`${spot.sessions}/${spot.of}`, x0 + 3, top + 2);
+      ctx.fillText(`${spot.sessions}/${spot.of}`, x0 + 3, top - band + 2);
     }
     ctx.textBaseline = 'middle';
     rows.forEach((s, j) => {

@@ -21,7 +21,9 @@
     body.replaceChildren(...studies.map((s) => {
       const tr = document.createElement('tr');
       tr.dataset.study = s.id;
-      const title = tr.insertCell(); title.textContent = s.title; title.title = s.title; title.className = 'title';
+      const title = tr.insertCell(); title.title = s.title; title.className = 'title';
+      // the title is cut with an ellipsis on its own, so that a long title never hides the tag after it
+      title.append(Object.assign(document.createElement('span'), { className: 'title-text', textContent: s.title }));
       if (s.screen) title.append(' ', Object.assign(document.createElement('span'), { className: 'tag', textContent: 'screen recorded' }));
       tr.insertCell().textContent = when(s.created);
       tr.insertCell().textContent = s.closed ? 'closed' : (s.max_sessions ? `open (cap ${s.max_sessions})` : 'open');

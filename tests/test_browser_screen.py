@@ -525,6 +525,19 @@ def test_hotspots_on_the_results_page_open_each_participant_at_that_moment(tmp_p
                 const l = document.getElementById('hotspot-list').getBoundingClientRect();
                 return {right: Math.max(r.right, l.right), width: r.width};""")
             assert box["right"] <= width and box["width"] > 0.8 * min(width - 40, 1200)
+            # the hotspot's "3/3" label (the only near-white on the chart: axis and row labels are #bbb) is
+            # drawn whole, above every moment bar (it used to sit in the first row, painted over by its bars)
+            ink = driver.execute_script("""const c = document.getElementById('hotspot-timeline');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                const bars = new Set(['229,57,53', '251,140,0', '251,192,45']);
+                let top = c.height, bottom = -1, bar = c.height;
+                for (let i = 0; i < d.length; i += 4) {
+                  const y = Math.floor(i / 4 / c.width), rgb = `${d[i]},${d[i + 1]},${d[i + 2]}`;
+                  if (Math.min(d[i], d[i + 1], d[i + 2]) >= 215) { top = Math.min(top, y); bottom = Math.max(bottom, y); }
+                  else if (bars.has(rgb)) bar = Math.min(bar, y);
+                }
+                return {top, bottom, bar, height: c.height};""")
+            assert ink["bottom"] - ink["top"] >= 8 and ink["bottom"] < ink["bar"] < ink["height"], ink
             if SHOTS:
                 driver.execute_script("document.getElementById('hotspots').scrollIntoView()")
                 driver.save_screenshot(str(Path(SHOTS) / f"study-hotspots-{width}x{height}.png"))
@@ -532,3 +545,36 @@ def test_hotspots_on_the_results_page_open_each_participant_at_that_moment(tmp_p
     finally:
         driver.quit()
         server.stop()
+
+
+def test_the_studies_list_shows_screen_recorded_beside_a_long_title(tmp_path, server):
+    """A study that records the screen says so in the researcher's list of studies, even when its title
+    is long enough to be cut with an ellipsis: the tag is never cut with the title."""
+    url = server.start()
+    title = "Checkout of the lamp shop, second round, with the new payment form and the old basket"
+    api(url, "/api/studies", "POST", {"title": title, "consent": "ok", "tasks": ["One"], "screen": True})
+    api(url, "/api/studies", "POST", {"title": "Short", "consent": "ok", "tasks": ["One"]})
+    driver = chromium(tmp_path)
+    try:
+        wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+        driver.get(url + f"studies?token={TOKEN}")
+        for width, height in ((1280, 720), (1920, 1080), (390, 844)):
+            set_viewport(driver, width, height, mobile=width < 500)
+            driver.get(url + "studies")
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#studies tbody tr")) == 2)
+            cells = driver.execute_script("""return [...document.querySelectorAll('#studies tbody td.title')].map((td) => {
+                const r = td.getBoundingClientRect(), t = td.querySelector('.title-text'), tag = td.querySelector('.tag');
+                const b = tag && tag.getBoundingClientRect(), tr = t.getBoundingClientRect();
+                return {text: t.textContent, cut: t.scrollWidth > t.clientWidth, hover: td.title,
+                        tag: tag && tag.textContent, inside: !b || (b.left >= tr.right - 1 && b.right <= r.right + 0.5
+                        && b.width > 20 && b.top >= r.top && b.bottom <= r.bottom)};
+            });""")
+            long_, short = sorted(cells, key=lambda c: -len(c["text"]))
+            assert long_["text"] == title and long_["hover"] == title and long_["cut"], (width, long_)
+            assert long_["tag"] == "screen recorded" and long_["inside"], (width, long_)
+            assert short["text"] == "Short" and short["tag"] is None and not short["cut"], (width, short)
+            if SHOTS and width == 390:
+                driver.execute_script("document.getElementById('studies').scrollIntoView()")
+                driver.save_screenshot(str(Path(SHOTS) / "studies-list-390x844.png"))
+    finally:
+        driver.quit()
