@@ -316,6 +316,7 @@ async def outage(root: Path) -> dict:
                 "new_study": new_study, "healthz_during": {k: health.get(k) for k in ("status", "database")},
                 "error_lines_during": sum(" ERROR " in line for line in log_during),
                 "traceback_lines_during": sum(line.startswith("Traceback") for line in log_during),
+                "errors_logged": [line.split(" ERROR ", 1)[1][:160] for line in log_during if " ERROR " in line],
                 "results_received": received, "frames_stored_after": stored["frames"],
                 "session_ended_stored": stored["ended"] is not None,
                 "markers_after": [(m["task"], m["event"]) for m in stored["markers"]]}

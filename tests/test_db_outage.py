@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from server import Settings, UploadSettings, create_app, keys
+from server import ScreenSettings, Settings, UploadSettings, create_app, keys
 from server.client import FrameTrack, LiveClient, ObserverClient
 from server.studies import store
 
@@ -71,7 +71,8 @@ async def outage(request, tmp_path):
     kind = SqliteOutage() if request.param == "sqlite" else PgOutage()
     kind.start()
     settings = Settings(database=kind.url, admin_token=TOKEN, retention_sweep_s=0.3,  # (sweeps during the outage)
-                        uploads=UploadSettings(directory=tmp_path / "uploads", poll_s=0.2))
+                        uploads=UploadSettings(directory=tmp_path / "uploads", poll_s=0.2),
+                        screen=ScreenSettings(directory=tmp_path / "screen", sweep_interval_s=0.3))
     kind.app = create_app(settings, analyzer=CountingAnalyzer())
     kind.client = TestClient(TestServer(kind.app))
     await kind.client.start_server()

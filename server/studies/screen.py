@@ -350,7 +350,15 @@ class ScreenRecordings:
         if session_id not in self._finalizing:
             task = asyncio.ensure_future(self.finalize(session_id))
             self._finalizing[session_id] = task
-            task.add_done_callback(lambda _t: self._finalizing.pop(session_id, None))
+            task.add_done_callback(lambda t: self._finalized(session_id, t))
+
+    def _finalized(self, session_id: str, task: asyncio.Task) -> None:
+        """A finalize task ended: its failure reported (an outage once, by the database's health; the sweep
+        finalizes it again later), never left as an unretrieved task exception."""
+        self._finalizing.pop(session_id, None)
+        e = None if task.cancelled() else task.exception()
+        if e is not None and not self.db.health.failed(e, "finalizing a screen recording"):
+            log.error("studies: finalizing a screen recording failed", exc_info=e)
 
     async def finalize(self, session_id: str) -> None:
         """Join and remux the chunks into the session's one file (once: the first replica to claim it)."""
@@ -453,8 +461,9 @@ class ScreenRecordings:
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001  (the database or the disk: tried again at the next sweep)
-                log.exception("studies: the screen recordings' sweep failed")
+            except Exception as e:  # noqa: BLE001  (the database or the disk: tried again at the next sweep)
+                if not self.db.health.failed(e, "sweeping the screen recordings"):  # an outage: logged once
+                    log.exception("studies: the screen recordings' sweep failed")
 
 
 def _ended(row, seq: int) -> ScreenError:
