@@ -19,11 +19,13 @@
     const rows = data.sessions.filter((s) => s.included && s.task_spans[task]);
     const spots = data.hotspots.filter((h) => h.task === task);
     const canvas = $('hotspot-timeline');
-    canvas.style.height = `${Math.max(1, rows.length) * 26 + 40 + (spots.length ? 22 : 0)}px`;
+    // a band above the rows for the hotspots' "n/m" labels (a line of the chart's text), so that no moment
+    // bar covers them
+    const fontPx = Math.max(12, parseFloat(getComputedStyle(canvas).fontSize) || 16);
+    const band = spots.length ? Math.ceil(fontPx * 1.3) : 0;
+    canvas.style.height = `${Math.max(1, rows.length) * 26 + 40 + band}px`;
     const frame = chartFrame(canvas);
     const { ctx } = frame;
-    // a band above the rows for the hotspots' "n/m" labels, so that no moment bar covers them
-    const band = spots.length ? Math.ceil(frame.fontPx * 1.3) : 0;
     const top = frame.top + band, h = frame.h - band;
     const left = 70, w = frame.w + frame.left - left;
     const lengths = rows.map((s) => {
